@@ -1,0 +1,217 @@
+//! What a converter takes and what it says: [`Payload`] and [`ConvertContext`] in, a [`Conversion`] or a
+//! [`ConvertError`] out.
+//!
+//! Conversion is a pure function of the payload bytes and the context: no clock, no randomness, no I/O. The same
+//! input always gives byte-identical output.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::Event;
+
+/// One payload to convert, as it reached the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Payload<'a> {
+    /// One item fetched from a provider's activity API (an element of GitHub's `/events` array), as raw JSON.
+    Polled {
+        /// The item's JSON bytes.
+        body: &'a [u8],
+    },
+    /// A webhook delivery body with what the provider put in its headers.
+    Webhook {
+        /// The event name from the headers (GitHub's `X-GitHub-Event`), where the provider sends one. Slack
+        /// puts the type in the body, so this is `None` for Slack.
+        event: Option<&'a str>,
+        /// The delivery id from the headers (GitHub's `X-GitHub-Delivery`), where the provider sends one.
+        delivery_id: Option<&'a str>,
+        /// The raw request body.
+        body: &'a [u8],
+    },
+}
+
+impl<'a> Payload<'a> {
+    /// The raw JSON bytes of the payload.
+    pub fn body(&self) -> &'a [u8] {
+        match *self {
+            Self::Polled { body } | Self::Webhook { body, .. } => body,
+        }
+    }
+}
+
+/// What a conversion needs besides the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConvertContext {
+    /// The integration the payload arrived for, as the host identifies it.
+    pub integration_id: Option<String>,
+    /// When the host received the payload. Used only where the payload carries no time of its own.
+    pub received_at: DateTime<Utc>,
+}
+
+impl ConvertContext {
+    /// A context for a payload received at `received_at`.
+    pub fn new(received_at: DateTime<Utc>) -> Self {
+        Self {
+            integration_id: None,
+            received_at,
+        }
+    }
+
+    /// The same context, naming the integration the payload belongs to.
+    #[must_use]
+    pub fn with_integration(mut self, integration_id: impl Into<String>) -> Self {
+        self.integration_id = Some(integration_id.into());
+        self
+    }
+}
+
+/// The outcome of converting one payload.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[must_use = "a conversion holds events to store, a reason to log or a challenge to answer"]
+pub enum Conversion {
+    /// The payload described activity: one or more events.
+    Converted(Vec<Event>),
+    /// The payload was understood but holds nothing to record, for the given reason.
+    Skipped(SkipReason),
+    /// Slack's `url_verification`: answer the request with this challenge (only after its signature was verified).
+    Challenge(String),
+}
+
+/// Why a payload produced no events. Never silent: hosts can log or count these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// The provider's type name (`X-GitHub-Event`, Events API `type`, Slack `event.type`) is not one this converter
+    /// handles.
+    UnsupportedType(String),
+    /// A type this converter handles, with an action or subtype it deliberately ignores.
+    UnsupportedAction {
+        /// The type name.
+        kind: String,
+        /// The action or subtype that is ignored.
+        action: String,
+    },
+    /// GitHub's `ping`, sent once when a webhook is created.
+    Ping,
+    /// Slack's `app_rate_limited` notice: Slack dropped events because the app was over its limit.
+    AppRateLimited,
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnsupportedType(kind) => write!(f, "unsupported type `{kind}`"),
+            Self::UnsupportedAction { kind, action } => write!(f, "unsupported action `{action}` of `{kind}`"),
+            Self::Ping => f.write_str("ping"),
+            Self::AppRateLimited => f.write_str("app rate limited: the provider dropped events"),
+        }
+    }
+}
+
+/// Why a payload could not be converted: it was not JSON, or a field that identifies the event was missing or had
+/// the wrong type. Each variant names where, as a dotted path into the payload (`payload.pull_request.id`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvertError {
+    /// The bytes are not valid JSON.
+    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    Syntax {
+        /// 1-based line of the first offending byte.
+        line: usize,
+        /// 1-based column of the first offending byte.
+        column: usize,
+        /// What the parser expected.
+        message: String,
+    },
+    /// A field needed to identify the event is absent or null.
+    #[error("missing field `{path}`")]
+    MissingField {
+        /// Dotted path of the field.
+        path: String,
+    },
+    /// A field has a value of the wrong type or shape.
+    #[error("invalid value at `{path}`: {message}")]
+    InvalidField {
+        /// Dotted path of the field (`.` for the payload itself).
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The payload needs information the caller did not give (a GitHub webhook without its `X-GitHub-Event` name).
+    #[error("missing input: {what}")]
+    MissingInput {
+        /// What is missing.
+        what: &'static str,
+    },
+}
+
+impl ConvertError {
+    /// Builds the error for a serde failure, given the path at which it happened.
+    pub(crate) fn from_serde(path: String, error: &serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        match error.classify() {
+            Category::Syntax | Category::Eof | Category::Io => Self::Syntax {
+                line: error.line(),
+                column: error.column(),
+                message: strip_position(error),
+            },
+            Category::Data => {
+                let message = strip_position(error);
+                match message.strip_prefix("missing field `") {
+                    Some(rest) => {
+                        let field = rest.trim_end_matches('`');
+                        let path = if path == "." {
+                            field.to_owned()
+                        } else {
+                            format!("{path}.{field}")
+                        };
+                        Self::MissingField { path }
+                    }
+                    None if message.starts_with("invalid type: null") => Self::MissingField { path },
+                    None => Self::InvalidField { path, message },
+                }
+            }
+        }
+    }
+}
+
+/// serde_json appends " at line L column C" to its messages; the variants carry the position separately.
+fn strip_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message,
+    }
+}
+
+/// Deserializes `T` from `body`, the fast way first; only when that fails is the body parsed again with path
+/// tracking, so that the error names the offending field without slowing down the common case.
+pub(crate) fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ConvertError> {
+    match serde_json::from_slice(body) {
+        Ok(value) => Ok(value),
+        Err(fast_error) => {
+            let mut deserializer = serde_json::Deserializer::from_slice(body);
+            match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+                Err(error) => Err(ConvertError::from_serde(error.path().to_string(), error.inner())),
+                // Unreachable in practice (the same bytes failed above); report the first error without a path.
+                Ok(_) => Err(ConvertError::from_serde(".".to_owned(), &fast_error)),
+            }
+        }
+    }
+}
+
+/// Turns payloads of one service into [`Conversion`]s.
+///
+/// Implemented by each provider's converter; [`crate::plugin`]s hand one out. Implementations must be pure and
+/// must not panic on any input.
+pub trait Converter: Send + Sync {
+    /// Converts one payload.
+    ///
+    /// # Errors
+    ///
+    /// [`ConvertError`] when the payload is not JSON or lacks a field that identifies the event.
+    fn convert(&self, payload: Payload<'_>, context: &ConvertContext) -> Result<Conversion, ConvertError>;
+}

@@ -1,0 +1,222 @@
+//! The normalized activity model: [`Event`]s, the [`Object`]s they connect and the [`Block`]s they are made of.
+//!
+//! An event reads as a sentence: *actor* does *action* in *domain* to *target*. `octocat` (actor, a `user` object)
+//! `push`es (action, domain `repository`) to `octocat/Hello-World` (target, a `repository` object), with value 3 and
+//! unit `commits`, and one block per commit.
+//!
+//! The model is plain data. Its JSON is a contract: the field names are fixed, keys come out in declaration order,
+//! every field is always present (`null` when empty), and times are RFC 3339 in UTC with their sub-second precision
+//! kept (see [`format_time`]). Deserializing accepts missing optional fields, so stored rows round-trip.
+//!
+//! # Identity
+//!
+//! [`Object::key`] is the object's stable identity, built from the provider's ids and never from a title:
+//! `github:user:583231`, `github:repository:1296269`, `slack:T123ABC456:user:U061F7AUR`. A renamed user or a
+//! retitled pull request keeps its key; two users who share a display name never share one. Storage deduplicates
+//! objects by key and events by their [`Event::source_id`], both scoped to one integration.
+
+mod time;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use time::format_time;
+pub(crate) use time::option as time_option;
+
+/// Free-form, provider-specific details kept beside an event or object: a JSON object with sorted keys.
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
+
+/// One thing that happened: an actor did an action to a target.
+///
+/// Events are unique per (integration, [`source_id`](Self::source_id)): storing the same event twice changes nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The provider's id for this occurrence: a GitHub event id or delivery id, a Slack `event_id`.
+    pub source_id: String,
+    /// When it happened, as the provider recorded it (never the clock of the machine that converted it, unless the
+    /// payload carries no time of its own).
+    #[serde(with = "time")]
+    pub time: DateTime<Utc>,
+    /// The plugin identifier of the service that reported it: `github`, `slack`.
+    pub service: String,
+    /// What area of the service the action belongs to: `repository`, `pull_request`, `message`, ...
+    pub domain: String,
+    /// What was done, in the provider's words where it has them: `push`, `opened`, `sent`, `added`, ...
+    pub action: String,
+    /// A quantity measured by the event, if any (the number of commits in a push). See
+    /// [`value_multiplier`](Self::value_multiplier).
+    #[serde(default)]
+    pub value: Option<i64>,
+    /// The divisor of [`value`](Self::value): value 1234 with multiplier 100 means 12.34. Defaults to 1.
+    #[serde(default = "one")]
+    pub value_multiplier: i64,
+    /// The unit of [`value`](Self::value): `commits`, `bytes`, ...
+    #[serde(default)]
+    pub value_unit: Option<String>,
+    /// Who did it.
+    pub actor: Object,
+    /// Details about the actor that belong to this event rather than to the actor object.
+    #[serde(default)]
+    pub actor_metadata: Metadata,
+    /// What it was done to.
+    pub target: Object,
+    /// Details about the target that belong to this event rather than to the target object.
+    #[serde(default)]
+    pub target_metadata: Metadata,
+    /// Details about the event itself: refs, previous values, the provider's own type name.
+    #[serde(default)]
+    pub event_metadata: Metadata,
+    /// The parts of the event, in the provider's order (the commits of a push).
+    #[serde(default)]
+    pub blocks: Vec<Block>,
+    /// A vector embedding, for hosts that compute one. Converters never fill it.
+    #[serde(default)]
+    pub embeddings: Option<Vec<f32>>,
+}
+
+/// An actor or a target: a user, a repository, a pull request, a message, ...
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Object {
+    /// Stable identity built from the provider's ids, for example `github:user:583231`. Always contains the
+    /// provider's id for the object, never its title.
+    pub key: String,
+    /// The provider-independent kind: `user`, `repository`, `pull_request`, `issue`, `message`, `file`, ...
+    pub concept: String,
+    /// The provider-specific kind: `github_user`, `github_repository`, `slack_message`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short human-readable name: a login, `owner/name`, a pull request title. May change over time.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Longer text: an issue body, a message text.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Provider-specific details: numeric ids, numbers, states.
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// Where a person can see the object in a browser.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// An avatar or preview picture.
+    #[serde(default)]
+    pub image_url: Option<String>,
+    /// When the object was created or last changed, when the payload says.
+    #[serde(default, with = "time_option")]
+    pub time: Option<DateTime<Utc>>,
+    /// A vector embedding, for hosts that compute one. Converters never fill it.
+    #[serde(default)]
+    pub embeddings: Option<Vec<f32>>,
+}
+
+/// A part of an event, such as one commit of a push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Block {
+    /// When this part happened, when the payload says.
+    #[serde(default, with = "time_option")]
+    pub time: Option<DateTime<Utc>>,
+    /// A short label: `Commit 7a8f3ac`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The part's text: a commit message.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Where a person can see this part.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A picture or file belonging to this part.
+    #[serde(default)]
+    pub media_url: Option<String>,
+    /// A quantity measured by this part, if any.
+    #[serde(default)]
+    pub value: Option<i64>,
+    /// The divisor of [`value`](Self::value); defaults to 1.
+    #[serde(default = "one")]
+    pub value_multiplier: i64,
+    /// The unit of [`value`](Self::value).
+    #[serde(default)]
+    pub value_unit: Option<String>,
+    /// A vector embedding, for hosts that compute one. Converters never fill it.
+    #[serde(default)]
+    pub embeddings: Option<Vec<f32>>,
+}
+
+const fn one() -> i64 {
+    1
+}
+
+impl Event {
+    /// An event with the fields every event has; value, metadata and blocks start empty.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use spark_integrations::model::{Event, Object};
+    ///
+    /// let actor = Object::new("github:user:583231", "user", "github_user");
+    /// let target = Object::new("github:repository:1296269", "repository", "github_repository");
+    /// let time = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
+    /// let event = Event::new("22249084964", time, "github", "repository", "push", actor, target);
+    /// assert_eq!(event.value_multiplier, 1);
+    /// assert!(event.blocks.is_empty());
+    /// ```
+    pub fn new(
+        source_id: impl Into<String>,
+        time: DateTime<Utc>,
+        service: impl Into<String>,
+        domain: impl Into<String>,
+        action: impl Into<String>,
+        actor: Object,
+        target: Object,
+    ) -> Self {
+        Self {
+            source_id: source_id.into(),
+            time,
+            service: service.into(),
+            domain: domain.into(),
+            action: action.into(),
+            value: None,
+            value_multiplier: 1,
+            value_unit: None,
+            actor,
+            actor_metadata: Metadata::new(),
+            target,
+            target_metadata: Metadata::new(),
+            event_metadata: Metadata::new(),
+            blocks: Vec::new(),
+            embeddings: None,
+        }
+    }
+}
+
+impl Object {
+    /// An object with its identity and kinds; everything else starts empty.
+    pub fn new(key: impl Into<String>, concept: impl Into<String>, kind: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            concept: concept.into(),
+            kind: kind.into(),
+            title: None,
+            content: None,
+            metadata: Metadata::new(),
+            url: None,
+            image_url: None,
+            time: None,
+            embeddings: None,
+        }
+    }
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Self {
+            time: None,
+            title: None,
+            content: None,
+            url: None,
+            media_url: None,
+            value: None,
+            value_multiplier: 1,
+            value_unit: None,
+            embeddings: None,
+        }
+    }
+}
