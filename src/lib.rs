@@ -46,4 +46,4 @@ mod secret;
 
 pub use convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 pub use model::{Block, Event, Object};
-pub use secret::Secret;
+pub use secret::{AccessToken, RefreshToken, Secret};

@@ -79,3 +79,13 @@ secret_type! {
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
+
+secret_type! {
+    /// An OAuth access token: sent with API requests, never printed.
+    pub struct AccessToken;
+}
+
+secret_type! {
+    /// An OAuth refresh token: exchanged for new access tokens, never printed.
+    pub struct RefreshToken;
+}
