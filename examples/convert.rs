@@ -1,0 +1,449 @@
+//! Converts recorded GitHub and Slack payloads into the activity model and prints them as JSON Lines.
+//!
+//! ```text
+//! cargo run --example convert -- [--source auto|github-events|github-webhook|slack] [--event NAME]
+//!     [--delivery ID] [--integration ID] [--received-at RFC3339] PATH...
+//! ```
+//!
+//! PATH is a `.json` file holding one payload, a `.jsonl` file holding one payload per line, or `-` for standard
+//! input (one JSON document, or JSON Lines). Each input payload gives one line on standard output, in input order:
+//!
+//! ```text
+//! {"input":"PATH:LINE","status":"converted","events":[...]}
+//! {"input":"PATH:LINE","status":"skipped","reason":"..."}
+//! {"input":"PATH:LINE","status":"challenge","challenge":"..."}
+//! {"input":"PATH:LINE","status":"error","error":"..."}
+//! ```
+//!
+//! A summary (counts per status and per payload type) goes to standard error. The exit status is 0 when no line is
+//! an error, 1 otherwise, and 2 on bad usage.
+//!
+//! `--source auto` (the default) recognises GitHub Events API items and Slack Events API envelopes. Webhook bodies
+//! do not say which GitHub event they are: pass `--source github-webhook --event NAME` (the `X-GitHub-Event` header)
+//! and `--delivery ID` (the `X-GitHub-Delivery` header). `--received-at` is the time used for payloads that carry
+//! none of their own; it defaults to the current time.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use spark_integrations::convert::{Conversion, ConvertContext, Converter, Payload};
+use spark_integrations::model::Event;
+use spark_integrations::providers::github::GithubConverter;
+use spark_integrations::providers::slack::SlackConverter;
+
+const USAGE: &str = "usage: convert [--source auto|github-events|github-webhook|slack] [--event NAME] \
+[--delivery ID] [--integration ID] [--received-at RFC3339] PATH...
+
+PATH is a .json file (one payload), a .jsonl file (one payload per line) or - for standard input.
+GitHub webhook bodies need --source github-webhook --event NAME (the X-GitHub-Event header).";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Auto,
+    GithubEvents,
+    GithubWebhook,
+    Slack,
+}
+
+#[derive(Debug)]
+struct Options {
+    source: Source,
+    event: Option<String>,
+    delivery: Option<String>,
+    context: ConvertContext,
+    paths: Vec<String>,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut source = Source::Auto;
+    let mut event = None;
+    let mut delivery = None;
+    let mut integration = None;
+    let mut received_at = None;
+    let mut paths = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--source" => {
+                source = match value("--source")?.as_str() {
+                    "auto" => Source::Auto,
+                    "github-events" => Source::GithubEvents,
+                    "github-webhook" => Source::GithubWebhook,
+                    "slack" => Source::Slack,
+                    other => return Err(format!("unknown --source `{other}`")),
+                };
+            }
+            "--event" => event = Some(value("--event")?),
+            "--delivery" => delivery = Some(value("--delivery")?),
+            "--integration" => integration = Some(value("--integration")?),
+            "--received-at" => {
+                let text = value("--received-at")?;
+                let time = DateTime::parse_from_rfc3339(&text)
+                    .map_err(|error| format!("--received-at `{text}` is not RFC 3339: {error}"))?;
+                received_at = Some(time.with_timezone(&Utc));
+            }
+            "-h" | "--help" => return Err(String::new()),
+            "-" => paths.push(arg),
+            flag if flag.starts_with('-') => return Err(format!("unknown option `{flag}`")),
+            _ => paths.push(arg),
+        }
+    }
+    if paths.is_empty() {
+        return Err("no PATH given".to_owned());
+    }
+    if source == Source::GithubWebhook && event.is_none() {
+        return Err("--source github-webhook needs --event NAME (the X-GitHub-Event header)".to_owned());
+    }
+    if source != Source::GithubWebhook && (event.is_some() || delivery.is_some()) {
+        return Err("--event and --delivery apply to --source github-webhook only".to_owned());
+    }
+    let mut context =
+        ConvertContext::new(received_at.unwrap_or_else(|| DateTime::<Utc>::from(std::time::SystemTime::now())));
+    if let Some(integration) = integration {
+        context = context.with_integration(integration);
+    }
+    Ok(Options {
+        source,
+        event,
+        delivery,
+        context,
+        paths,
+    })
+}
+
+/// One line of output.
+#[derive(Serialize)]
+struct Line<'a> {
+    input: &'a str,
+    #[serde(flatten)]
+    outcome: Outcome<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+enum Outcome<'a> {
+    Converted { events: &'a [Event] },
+    Skipped { reason: String },
+    Challenge { challenge: &'a str },
+    Error { error: String },
+}
+
+/// Just enough of a payload to recognise it and name its type.
+#[derive(Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    event: Option<PeekInner<'a>>,
+    actor: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct PeekInner<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+const SLACK_ENVELOPES: &[&str] = &["event_callback", "url_verification", "app_rate_limited"];
+
+/// Decides which converter reads `body` and names the payload's type for the summary.
+fn recognise(options: &Options, body: &[u8]) -> Result<(Source, String), String> {
+    if options.source == Source::GithubWebhook {
+        return Ok((Source::GithubWebhook, options.event.clone().unwrap_or_default()));
+    }
+    let peek: Peek<'_> = serde_json::from_slice(body).map_err(|error| format!("malformed JSON: {error}"))?;
+    let kind = peek.kind.as_deref().unwrap_or("");
+    let slack_type = || match peek.event.as_ref().and_then(|event| event.kind.as_deref()) {
+        Some(inner) => format!("{kind}/{inner}"),
+        None => kind.to_owned(),
+    };
+    match options.source {
+        Source::Slack => Ok((Source::Slack, slack_type())),
+        Source::GithubEvents => Ok((Source::GithubEvents, kind.to_owned())),
+        _ if SLACK_ENVELOPES.contains(&kind) => Ok((Source::Slack, slack_type())),
+        _ if peek.actor.is_some() && kind.ends_with("Event") => Ok((Source::GithubEvents, kind.to_owned())),
+        _ => Err("cannot tell the payload's source: pass --source github-events, github-webhook or slack".to_owned()),
+    }
+}
+
+struct Summary {
+    by_status: BTreeMap<&'static str, usize>,
+    by_type: BTreeMap<String, BTreeMap<&'static str, usize>>,
+}
+
+impl Summary {
+    fn count(&mut self, kind: &str, status: &'static str) {
+        *self.by_status.entry(status).or_default() += 1;
+        *self
+            .by_type
+            .entry(kind.to_owned())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
+}
+
+fn convert_one(
+    options: &Options,
+    input: &str,
+    body: &[u8],
+    out: &mut impl Write,
+    summary: &mut Summary,
+) -> io::Result<()> {
+    let recognised = recognise(options, body);
+    let kind = match &recognised {
+        Ok((_, kind)) if !kind.is_empty() => kind.clone(),
+        _ => "(unknown)".to_owned(),
+    };
+    let converted = recognised.and_then(|(source, _)| {
+        let payload = match source {
+            Source::GithubWebhook => Payload::Webhook {
+                event: options.event.as_deref(),
+                delivery_id: options.delivery.as_deref(),
+                body,
+            },
+            _ => Payload::Polled { body },
+        };
+        let result = match source {
+            Source::Slack => SlackConverter.convert(payload, &options.context),
+            _ => GithubConverter.convert(payload, &options.context),
+        };
+        result.map_err(|error| error.to_string())
+    });
+    let outcome = match &converted {
+        Ok(Conversion::Converted(events)) => Outcome::Converted { events },
+        Ok(Conversion::Skipped(reason)) => Outcome::Skipped {
+            reason: reason.to_string(),
+        },
+        Ok(Conversion::Challenge(challenge)) => Outcome::Challenge { challenge },
+        Ok(other) => Outcome::Error {
+            error: format!("unexpected conversion: {other:?}"),
+        },
+        Err(error) => Outcome::Error { error: error.clone() },
+    };
+    summary.count(
+        &kind,
+        match outcome {
+            Outcome::Converted { .. } => "converted",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::Challenge { .. } => "challenge",
+            Outcome::Error { .. } => "error",
+        },
+    );
+    serde_json::to_writer(&mut *out, &Line { input, outcome })?;
+    out.write_all(b"\n")
+}
+
+/// Splits one input into payloads with their `PATH:LINE` labels.
+fn payloads(path: &str, bytes: &[u8]) -> Vec<(String, std::ops::Range<usize>)> {
+    let whole_document =
+        path.ends_with(".json") || (path == "-" && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok());
+    if whole_document {
+        return vec![(format!("{path}:1"), 0..bytes.len())];
+    }
+    let mut start = 0;
+    let mut found = Vec::new();
+    for (index, line) in bytes.split(|byte| *byte == b'\n').enumerate() {
+        let range = start..start + line.len();
+        start = range.end + 1;
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            found.push((format!("{path}:{}", index + 1), range));
+        }
+    }
+    found
+}
+
+fn run(options: &Options, out: &mut impl Write, stdin: &mut impl Read) -> io::Result<Summary> {
+    let mut summary = Summary {
+        by_status: BTreeMap::new(),
+        by_type: BTreeMap::new(),
+    };
+    for path in &options.paths {
+        let mut bytes = Vec::new();
+        let read = if path == "-" {
+            stdin.read_to_end(&mut bytes).map(drop)
+        } else {
+            std::fs::File::open(path)
+                .and_then(|mut file| file.read_to_end(&mut bytes))
+                .map(drop)
+        };
+        if let Err(error) = read {
+            summary.count("(unreadable)", "error");
+            let outcome = Outcome::Error {
+                error: format!("cannot read {path}: {error}"),
+            };
+            serde_json::to_writer(&mut *out, &Line { input: path, outcome })?;
+            out.write_all(b"\n")?;
+            continue;
+        }
+        for (input, range) in payloads(path, &bytes) {
+            convert_one(options, &input, &bytes[range], out, &mut summary)?;
+        }
+    }
+    out.flush()?;
+    Ok(summary)
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("convert: {message}\n");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    let summary = match run(&options, &mut out, &mut io::stdin().lock()) {
+        Ok(summary) => summary,
+        Err(error) => {
+            eprintln!("convert: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let statuses: Vec<String> = summary
+        .by_status
+        .iter()
+        .map(|(status, n)| format!("{n} {status}"))
+        .collect();
+    eprintln!(
+        "summary: {}",
+        if statuses.is_empty() {
+            "no payloads".to_owned()
+        } else {
+            statuses.join(", ")
+        }
+    );
+    for (kind, counts) in &summary.by_type {
+        let counts: Vec<String> = counts.iter().map(|(status, n)| format!("{n} {status}")).collect();
+        eprintln!("  {kind}: {}", counts.join(", "));
+    }
+    if summary.by_status.contains_key("error") {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Options, String> {
+        parse_args(list.iter().map(|arg| (*arg).to_owned()))
+    }
+
+    #[test]
+    fn bad_usage_is_reported() {
+        assert_eq!(args(&[]).unwrap_err(), "no PATH given");
+        assert_eq!(
+            args(&["--source", "gitlab", "x.json"]).unwrap_err(),
+            "unknown --source `gitlab`"
+        );
+        assert_eq!(args(&["--bogus", "x.json"]).unwrap_err(), "unknown option `--bogus`");
+        assert_eq!(args(&["x.json", "--event"]).unwrap_err(), "--event needs a value");
+        assert!(
+            args(&["--source", "github-webhook", "x.json"])
+                .unwrap_err()
+                .contains("needs --event")
+        );
+        assert!(
+            args(&["--event", "push", "x.json"])
+                .unwrap_err()
+                .contains("github-webhook only")
+        );
+        assert!(
+            args(&["--received-at", "yesterday", "x.json"])
+                .unwrap_err()
+                .contains("not RFC 3339")
+        );
+    }
+
+    #[test]
+    fn options_are_parsed() {
+        let options = args(&[
+            "--source",
+            "github-webhook",
+            "--event",
+            "push",
+            "--delivery",
+            "d-1",
+            "--integration",
+            "7",
+            "--received-at",
+            "2025-01-01T15:00:00+01:00",
+            "a.json",
+            "-",
+        ])
+        .expect("valid arguments");
+        assert_eq!(options.source, Source::GithubWebhook);
+        assert_eq!(options.event.as_deref(), Some("push"));
+        assert_eq!(options.delivery.as_deref(), Some("d-1"));
+        assert_eq!(options.context.integration_id.as_deref(), Some("7"));
+        assert_eq!(options.context.received_at.to_rfc3339(), "2025-01-01T14:00:00+00:00");
+        assert_eq!(options.paths, ["a.json", "-"]);
+    }
+
+    #[test]
+    fn json_lines_are_labelled_with_their_line_numbers_and_blank_lines_skipped() {
+        let labels: Vec<String> = payloads("a.jsonl", b"{}\n\n{}\r\n{}")
+            .into_iter()
+            .map(|(label, _)| label)
+            .collect();
+        assert_eq!(labels, ["a.jsonl:1", "a.jsonl:3", "a.jsonl:4"]);
+        assert_eq!(
+            payloads("a.json", b"{\n}\n").len(),
+            1,
+            "a .json file is one payload, however many lines"
+        );
+        assert_eq!(
+            payloads("-", b"{\n \"a\": 1\n}\n").len(),
+            1,
+            "stdin holding one document"
+        );
+        assert_eq!(payloads("-", b"{}\n{}\n").len(), 2, "stdin holding JSON Lines");
+    }
+
+    #[test]
+    fn unreadable_paths_and_unrecognisable_payloads_are_error_lines() {
+        let dir = std::env::temp_dir().join(format!("convert-example-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("odd.jsonl");
+        std::fs::write(&file, "{\"hello\":1}\nnot json\n").expect("write temp file");
+        let file = file.to_string_lossy().into_owned();
+        let options = args(&["/nonexistent/spark.json", &file]).expect("valid arguments");
+        let mut out = Vec::new();
+        let summary = run(&options, &mut out, &mut io::empty()).expect("writing to memory");
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .expect("utf-8")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["input"], "/nonexistent/spark.json");
+        assert_eq!(lines[1]["input"], format!("{file}:1"));
+        assert!(
+            lines[1]["error"]
+                .as_str()
+                .expect("error text")
+                .contains("cannot tell the payload's source")
+        );
+        assert_eq!(lines[2]["input"], format!("{file}:2"));
+        assert!(
+            lines[2]["error"]
+                .as_str()
+                .expect("error text")
+                .starts_with("malformed JSON")
+        );
+        assert!(lines.iter().all(|line| line["status"] == "error"));
+        assert_eq!(summary.by_status.get("error"), Some(&3));
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+}
