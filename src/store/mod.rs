@@ -1,0 +1,258 @@
+//! Storage as traits the host implements, and [`ingest`], which stores conversions through them idempotently.
+//!
+//! The library never talks to a database. A host implements [`ActivityStore`] over its own (or uses
+//! [`MemoryStore`], or `SqliteStore` behind the `sqlite` feature) and hands it to [`ingest`].
+//!
+//! # Transaction boundary
+//!
+//! [`ingest`] stores each event in its own transaction: [`ActivityStore::begin`], then
+//! [`upsert_object`](ActivityTransaction::upsert_object) for the actor and the target,
+//! [`insert_event`](ActivityTransaction::insert_event), [`insert_blocks`](ActivityTransaction::insert_blocks), and
+//! [`commit`](ActivityTransaction::commit). An implementation must make everything done between `begin` and
+//! `commit` visible together or not at all, and must undo it when the transaction is dropped without `commit` (an
+//! error midway, a panic, a duplicate). So an event lands with its objects and blocks, or not at all.
+//!
+//! # Idempotence
+//!
+//! Events are unique per (integration, [`Event::source_id`]): [`insert_event`](ActivityTransaction::insert_event)
+//! answers `None` for an event already stored, and [`ingest`] then rolls the transaction back, so a redelivered
+//! webhook or an overlapping poll page changes nothing, not even the objects. Objects are unique per (integration,
+//! [`Object::key`]); a newer payload's copy of an object replaces the stored one (last write wins).
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::error::Error as StdError;
+
+use crate::convert::Conversion;
+use crate::model::{Block, Event, Object};
+
+pub use memory::{MemoryStore, MemoryTransaction};
+/// The SQLite bindings [`SqliteStore::from_connection`] takes a connection from.
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteError, SqliteStore, SqliteTransaction};
+
+/// Storage of activity: objects, events and their blocks, scoped by integration.
+pub trait ActivityStore {
+    /// What goes wrong in this store.
+    type Error: StdError + Send + Sync + 'static;
+    /// A unit of work; see the [module docs](self) for the contract.
+    type Transaction<'a>: ActivityTransaction<Error = Self::Error>
+    where
+        Self: 'a;
+
+    /// Starts a transaction.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot start one (connection lost, database locked).
+    fn begin(&mut self) -> Result<Self::Transaction<'_>, Self::Error>;
+
+    /// The most recent events, newest first (by event time, then by insertion), each with its current actor and
+    /// target objects and its blocks in order.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, Self::Error>;
+}
+
+/// The operations of one transaction. Dropping it without [`commit`](Self::commit) must undo everything it did.
+pub trait ActivityTransaction {
+    /// What goes wrong in this store.
+    type Error: StdError + Send + Sync + 'static;
+    /// How the store refers to an inserted event, for [`insert_blocks`](Self::insert_blocks).
+    type EventId: Copy;
+
+    /// Inserts `object` under (integration, [`Object::key`]), or replaces the stored copy, and says which.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn upsert_object(&mut self, integration_id: &str, object: &Object) -> Result<ObjectChange, Self::Error>;
+
+    /// Inserts `event` (without its blocks), linked to its actor and target by key (both were upserted earlier in
+    /// this transaction). Answers `None`, and stores nothing, when (integration, `source_id`) already exists.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn insert_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<Self::EventId>, Self::Error>;
+
+    /// Inserts the blocks of an event inserted in this transaction, keeping their order.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn insert_blocks(&mut self, event: Self::EventId, blocks: &[Block]) -> Result<(), Self::Error>;
+
+    /// Makes everything done in this transaction visible at once.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails; then nothing of the transaction is stored.
+    fn commit(self) -> Result<(), Self::Error>;
+}
+
+/// What [`ActivityTransaction::upsert_object`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ObjectChange {
+    /// The object was new.
+    Created,
+    /// The stored object differed and was replaced.
+    Updated,
+    /// The stored object was identical.
+    Unchanged,
+}
+
+/// Which events [`ActivityStore::recent_events`] lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EventQuery {
+    /// Only this integration's events; all integrations when `None`.
+    pub integration_id: Option<String>,
+    /// At most this many events.
+    pub limit: usize,
+}
+
+impl EventQuery {
+    /// The `limit` most recent events of every integration.
+    pub fn latest(limit: usize) -> Self {
+        Self {
+            integration_id: None,
+            limit,
+        }
+    }
+
+    /// The same query, restricted to one integration.
+    #[must_use]
+    pub fn for_integration(mut self, integration_id: impl Into<String>) -> Self {
+        self.integration_id = Some(integration_id.into());
+        self
+    }
+}
+
+/// An event as stored: with the integration it belongs to, its current objects and its blocks.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StoredEvent {
+    /// The integration the event belongs to.
+    pub integration_id: String,
+    /// The event, with [`Event::actor`] and [`Event::target`] as currently stored.
+    pub event: Event,
+}
+
+/// Counts of what [`ingest`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IngestReport {
+    /// Events stored.
+    pub inserted: usize,
+    /// Events already stored before (same integration and `source_id`): nothing was changed for them.
+    pub duplicates: usize,
+    /// Objects stored for the first time.
+    pub objects_created: usize,
+    /// Stored objects replaced by a different copy.
+    pub objects_updated: usize,
+}
+
+/// [`ingest`] stopped at a failing event: the events before it are stored (and counted in `report`); the failing
+/// one left nothing behind; the ones after it were not attempted.
+#[derive(Debug, thiserror::Error)]
+#[error("storing event `{source_id}` failed after {} stored: {source}", report.inserted)]
+#[non_exhaustive]
+pub struct IngestError<E: StdError + 'static> {
+    /// What was stored before the failure.
+    pub report: IngestReport,
+    /// The `source_id` of the event that failed.
+    pub source_id: String,
+    /// The store's error.
+    #[source]
+    pub source: E,
+}
+
+/// Stores `events` for `integration_id`, each in its own transaction, skipping those already stored.
+///
+/// ```
+/// use spark_integrations::store::{ingest, ActivityStore, EventQuery, MemoryStore};
+/// # use chrono::{TimeZone, Utc};
+/// # use spark_integrations::model::{Event, Object};
+/// # let actor = Object::new("github:user:583231", "user", "github_user");
+/// # let target = Object::new("github:repository:1296269", "repository", "github_repository");
+/// # let time = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
+/// # let event = Event::new("22249084964", time, "github", "repository", "push", actor, target);
+/// let mut store = MemoryStore::new();
+/// let first = ingest(&mut store, "integration-1", std::slice::from_ref(&event))?;
+/// let again = ingest(&mut store, "integration-1", std::slice::from_ref(&event))?;
+/// assert_eq!((first.inserted, first.objects_created), (1, 2));
+/// assert_eq!((again.inserted, again.duplicates), (0, 1));
+/// assert_eq!(store.recent_events(&EventQuery::latest(10))?.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`IngestError`] when the store fails; see its docs for what was stored.
+pub fn ingest<S: ActivityStore>(
+    store: &mut S,
+    integration_id: &str,
+    events: &[Event],
+) -> Result<IngestReport, IngestError<S::Error>> {
+    let mut report = IngestReport::default();
+    for event in events {
+        ingest_one(store, integration_id, event, &mut report).map_err(|source| IngestError {
+            report,
+            source_id: event.source_id.clone(),
+            source,
+        })?;
+    }
+    Ok(report)
+}
+
+/// Stores the events of a [`Conversion`]; skipped payloads and challenges store nothing.
+///
+/// # Errors
+///
+/// As [`ingest`].
+pub fn ingest_conversion<S: ActivityStore>(
+    store: &mut S,
+    integration_id: &str,
+    conversion: &Conversion,
+) -> Result<IngestReport, IngestError<S::Error>> {
+    match conversion {
+        Conversion::Converted(events) => ingest(store, integration_id, events),
+        _ => Ok(IngestReport::default()),
+    }
+}
+
+fn ingest_one<S: ActivityStore>(
+    store: &mut S,
+    integration_id: &str,
+    event: &Event,
+    report: &mut IngestReport,
+) -> Result<(), S::Error> {
+    let mut transaction = store.begin()?;
+    let mut objects = IngestReport::default();
+    for object in [&event.actor, &event.target] {
+        match transaction.upsert_object(integration_id, object)? {
+            ObjectChange::Created => objects.objects_created += 1,
+            ObjectChange::Updated => objects.objects_updated += 1,
+            ObjectChange::Unchanged => {}
+        }
+    }
+    let Some(id) = transaction.insert_event(integration_id, event)? else {
+        // Already stored: dropping the transaction undoes the object upserts too.
+        report.duplicates += 1;
+        return Ok(());
+    };
+    transaction.insert_blocks(id, &event.blocks)?;
+    transaction.commit()?;
+    report.inserted += 1;
+    report.objects_created += objects.objects_created;
+    report.objects_updated += objects.objects_updated;
+    Ok(())
+}

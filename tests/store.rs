@@ -1,0 +1,399 @@
+//! One storage test suite, run against every store: the in-memory store and (with the `sqlite` feature) SQLite.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+use spark_integrations::model::{Block, Event, Object};
+use spark_integrations::store::{
+    ActivityStore, ActivityTransaction, EventQuery, IngestReport, MemoryStore, ObjectChange, StoredEvent, ingest,
+};
+
+fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_735_743_600 + seconds, nanos)
+        .single()
+        .expect("valid time")
+}
+
+fn user(id: u32, login: &str) -> Object {
+    let mut object = Object::new(format!("github:user:{id}"), "user", "github_user");
+    object.title = Some(login.to_owned());
+    object.metadata.insert("id".to_owned(), json!(id));
+    object
+}
+
+fn repository(id: u32, name: &str) -> Object {
+    let mut object = Object::new(format!("github:repository:{id}"), "repository", "github_repository");
+    object.title = Some(name.to_owned());
+    object.url = Some(format!("https://github.com/{name}"));
+    object
+}
+
+/// A push with `commits` blocks, at `seconds` past the base time (with microseconds, to check precision).
+fn push(source_id: &str, seconds: i64, commits: usize) -> Event {
+    let mut event = Event::new(
+        source_id,
+        at(seconds, 123_456_000),
+        "github",
+        "repository",
+        "push",
+        user(583_231, "octocat"),
+        repository(1_296_269, "octocat/Hello-World"),
+    );
+    event.value = Some(i64::try_from(commits).expect("small"));
+    event.value_unit = Some("commits".to_owned());
+    event.event_metadata.insert("ref".to_owned(), json!("refs/heads/main"));
+    event
+        .actor_metadata
+        .insert("display_login".to_owned(), json!("octocat"));
+    event.embeddings = Some(vec![0.25, -1.5]);
+    event.blocks = (0..commits)
+        .map(|index| Block {
+            time: Some(at(seconds, 0)),
+            title: Some(format!("Commit {index}")),
+            content: Some(format!("message {index}\n\nwith a body")),
+            url: Some(format!("https://github.com/octocat/Hello-World/commit/{index:040}")),
+            ..Block::default()
+        })
+        .collect();
+    event
+}
+
+fn events_of<S: ActivityStore>(store: &S) -> Vec<StoredEvent>
+where
+    S::Error: fmt::Debug,
+{
+    store.recent_events(&EventQuery::latest(1_000)).expect("listing works")
+}
+
+fn report(inserted: usize, duplicates: usize, objects_created: usize, objects_updated: usize) -> IngestReport {
+    let mut report = IngestReport::default();
+    report.inserted = inserted;
+    report.duplicates = duplicates;
+    report.objects_created = objects_created;
+    report.objects_updated = objects_updated;
+    report
+}
+
+fn stores_an_event_with_its_objects_and_blocks_exactly<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let event = push("1", 0, 3);
+    assert_eq!(
+        ingest(&mut store, "i1", std::slice::from_ref(&event)).expect("ingest"),
+        report(1, 0, 2, 0)
+    );
+    let stored = events_of(&store);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].integration_id, "i1");
+    assert_eq!(
+        stored[0].event, event,
+        "the stored event reads back as it was written, blocks in order"
+    );
+}
+
+fn a_redelivery_stores_nothing_twice<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let event = push("delivery-1", 0, 2);
+    ingest(&mut store, "i1", std::slice::from_ref(&event)).expect("first delivery");
+    let mut redelivered = event.clone();
+    // Even a redelivery carrying a changed copy of an object changes nothing: the duplicate is rolled back whole.
+    redelivered.actor.title = Some("renamed".to_owned());
+    assert_eq!(
+        ingest(&mut store, "i1", &[redelivered]).expect("redelivery"),
+        report(0, 1, 0, 0)
+    );
+    let stored = events_of(&store);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].event.blocks.len(), 2);
+    assert_eq!(stored[0].event.actor.title.as_deref(), Some("octocat"));
+    // The same source id under another integration is another event.
+    assert_eq!(
+        ingest(&mut store, "i2", &[event]).expect("other integration"),
+        report(1, 0, 2, 0)
+    );
+    assert_eq!(events_of(&store).len(), 2);
+}
+
+fn overlapping_pages_are_deduplicated<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let page =
+        |range: std::ops::Range<i64>| -> Vec<Event> { range.map(|n| push(&format!("{}", 1_000 + n), n, 1)).collect() };
+    assert_eq!(
+        ingest(&mut store, "i1", &page(0..10)).expect("first page"),
+        report(10, 0, 2, 0)
+    );
+    assert_eq!(
+        ingest(&mut store, "i1", &page(5..15)).expect("overlapping page"),
+        report(5, 5, 0, 0)
+    );
+    let ids: Vec<String> = events_of(&store)
+        .into_iter()
+        .map(|stored| stored.event.source_id)
+        .collect();
+    let expected: Vec<String> = (0..15).rev().map(|n| format!("{}", 1_000 + n)).collect();
+    assert_eq!(ids, expected, "newest first, each once");
+}
+
+fn a_changed_object_is_updated_by_key<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    ingest(&mut store, "i1", &[push("1", 0, 0)]).expect("first");
+    let mut renamed = push("2", 1, 0);
+    renamed.target.title = Some("octocat/Renamed".to_owned());
+    assert_eq!(
+        ingest(&mut store, "i1", &[renamed]).expect("second"),
+        report(1, 0, 0, 1)
+    );
+    for stored in events_of(&store) {
+        assert_eq!(
+            stored.event.target.title.as_deref(),
+            Some("octocat/Renamed"),
+            "events show the current object"
+        );
+    }
+    // Same title as another user's login, different id: a different object.
+    let mut other = push("3", 2, 0);
+    other.actor = user(1, "octocat");
+    assert_eq!(
+        ingest(&mut store, "i1", &[other]).expect("third"),
+        report(1, 0, 1, 1),
+        "new actor; target back to its old title"
+    );
+}
+
+fn listing_filters_orders_and_limits<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    // Same second, different sub-second parts: order must follow the full precision.
+    let mut early = push("early", 5, 0);
+    early.time = at(5, 900_000_000);
+    let mut late = push("late", 5, 0);
+    late.time = at(5, 950_000_001);
+    let mut whole = push("whole", 5, 0);
+    whole.time = at(5, 0);
+    ingest(&mut store, "i1", &[late, whole, early]).expect("ingest");
+    ingest(&mut store, "i2", &[push("elsewhere", 100, 0)]).expect("ingest");
+    let ids = |query: EventQuery| -> Vec<String> {
+        store
+            .recent_events(&query)
+            .expect("listing")
+            .into_iter()
+            .map(|stored| stored.event.source_id)
+            .collect()
+    };
+    assert_eq!(ids(EventQuery::latest(10)), ["elsewhere", "late", "early", "whole"]);
+    assert_eq!(
+        ids(EventQuery::latest(10).for_integration("i1")),
+        ["late", "early", "whole"]
+    );
+    assert_eq!(ids(EventQuery::latest(2)), ["elsewhere", "late"]);
+    assert!(ids(EventQuery::latest(10).for_integration("nobody")).is_empty());
+}
+
+/// Wraps a store so that its transactions fail at `insert_blocks` for one event: the failure injected through the
+/// trait, as a broken disk or a lost connection would.
+struct FailAtBlocks<S> {
+    inner: S,
+    source_id: String,
+}
+
+#[derive(Debug)]
+enum Injected<E> {
+    Store(E),
+    Failure,
+}
+
+impl<E: fmt::Display> fmt::Display for Injected<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(error) => error.fmt(f),
+            Self::Failure => f.write_str("injected failure"),
+        }
+    }
+}
+
+impl<E: std::error::Error> std::error::Error for Injected<E> {}
+
+struct FailingTransaction<'a, T> {
+    inner: T,
+    source_id: &'a str,
+    current: Option<String>,
+}
+
+impl<S: ActivityStore> ActivityStore for FailAtBlocks<S> {
+    type Error = Injected<S::Error>;
+    type Transaction<'a>
+        = FailingTransaction<'a, S::Transaction<'a>>
+    where
+        Self: 'a;
+
+    fn begin(&mut self) -> Result<Self::Transaction<'_>, Self::Error> {
+        let inner = self.inner.begin().map_err(Injected::Store)?;
+        Ok(FailingTransaction {
+            inner,
+            source_id: &self.source_id,
+            current: None,
+        })
+    }
+
+    fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, Self::Error> {
+        self.inner.recent_events(query).map_err(Injected::Store)
+    }
+}
+
+impl<T: ActivityTransaction> ActivityTransaction for FailingTransaction<'_, T> {
+    type Error = Injected<T::Error>;
+    type EventId = T::EventId;
+
+    fn upsert_object(&mut self, integration_id: &str, object: &Object) -> Result<ObjectChange, Self::Error> {
+        self.inner
+            .upsert_object(integration_id, object)
+            .map_err(Injected::Store)
+    }
+
+    fn insert_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<T::EventId>, Self::Error> {
+        self.current = Some(event.source_id.clone());
+        self.inner.insert_event(integration_id, event).map_err(Injected::Store)
+    }
+
+    fn insert_blocks(&mut self, event: T::EventId, blocks: &[Block]) -> Result<(), Self::Error> {
+        self.inner
+            .insert_blocks(event, &blocks[..blocks.len() / 2])
+            .map_err(Injected::Store)?;
+        if self.current.as_deref() == Some(self.source_id) {
+            return Err(Injected::Failure);
+        }
+        self.inner
+            .insert_blocks(event, &blocks[blocks.len() / 2..])
+            .map_err(Injected::Store)
+    }
+
+    fn commit(self) -> Result<(), Self::Error> {
+        self.inner.commit().map_err(Injected::Store)
+    }
+}
+
+fn a_failure_midway_leaves_no_partial_event<S: ActivityStore>(store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let mut store = FailAtBlocks {
+        inner: store,
+        source_id: "2".to_owned(),
+    };
+    let mut failing = push("2", 2, 4);
+    failing.actor = user(42, "newcomer");
+    let error = ingest(&mut store, "i1", &[push("1", 1, 2), failing, push("3", 3, 2)]).expect_err("injected");
+    assert_eq!(error.source_id, "2");
+    assert_eq!(
+        error.report,
+        report(1, 0, 2, 0),
+        "the event before the failure is stored and counted"
+    );
+    assert!(matches!(error.source, Injected::Failure));
+    let stored = events_of(&store.inner);
+    assert_eq!(stored.len(), 1, "no partial event, and nothing after the failure");
+    assert_eq!(stored[0].event.source_id, "1");
+    assert_eq!(stored[0].event.blocks.len(), 2);
+    // The failed event's new actor was rolled back with it: storing it again creates it.
+    let mut retry = push("2", 2, 4);
+    retry.actor = user(42, "newcomer");
+    assert_eq!(
+        ingest(&mut store.inner, "i1", &[retry]).expect("retry"),
+        report(1, 0, 1, 0)
+    );
+    assert_eq!(events_of(&store.inner)[0].event.blocks.len(), 4);
+}
+
+macro_rules! storage_suite {
+    ($module:ident, $make:expr) => {
+        mod $module {
+            #[test]
+            fn stores_an_event_with_its_objects_and_blocks_exactly() {
+                super::stores_an_event_with_its_objects_and_blocks_exactly($make);
+            }
+
+            #[test]
+            fn a_redelivery_stores_nothing_twice() {
+                super::a_redelivery_stores_nothing_twice($make);
+            }
+
+            #[test]
+            fn overlapping_pages_are_deduplicated() {
+                super::overlapping_pages_are_deduplicated($make);
+            }
+
+            #[test]
+            fn a_changed_object_is_updated_by_key() {
+                super::a_changed_object_is_updated_by_key($make);
+            }
+
+            #[test]
+            fn listing_filters_orders_and_limits() {
+                super::listing_filters_orders_and_limits($make);
+            }
+
+            #[test]
+            fn a_failure_midway_leaves_no_partial_event() {
+                super::a_failure_midway_leaves_no_partial_event($make);
+            }
+        }
+    };
+}
+
+storage_suite!(memory, super::MemoryStore::new());
+
+#[cfg(feature = "sqlite")]
+storage_suite!(
+    sqlite,
+    spark_integrations::store::SqliteStore::open_in_memory().expect("in-memory SQLite")
+);
+
+#[cfg(feature = "sqlite")]
+mod sqlite_file {
+    use super::*;
+    use spark_integrations::store::{SqliteError, SqliteStore, rusqlite};
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("spark-store-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir.join("spark.sqlite3")
+    }
+
+    #[test]
+    fn data_and_schema_version_survive_reopening() {
+        let path = temp_path("reopen");
+        {
+            let mut store = SqliteStore::open(&path).expect("create");
+            assert_eq!(store.schema_version().expect("version"), 1);
+            ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
+        }
+        let mut store = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(store.schema_version().expect("version"), 1);
+        assert_eq!(
+            ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
+            report(0, 1, 0, 0)
+        );
+        assert_eq!(events_of(&store)[0].event, push("1", 0, 2));
+        std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused() {
+        let connection = rusqlite::Connection::open_in_memory().expect("open");
+        connection.pragma_update(None, "user_version", 99).expect("set version");
+        let error = SqliteStore::from_connection(connection).expect_err("newer schema");
+        assert!(
+            matches!(error, SqliteError::UnsupportedVersion { found: 99, .. }),
+            "{error}"
+        );
+    }
+}
