@@ -17,8 +17,11 @@ use serde::Serialize;
 ///     .field(Field::new("limit", FieldType::Integer, "Items per page"));
 /// assert_eq!(schema.fields().len(), 2);
 /// assert_eq!(
-///     serde_json::to_string(&schema)?,
-///     r#"{"fields":[{"name":"channel","type":"string","label":"Channel","description":null,"required":true,"options":[],"format":null},{"name":"limit","type":"integer","label":"Items per page","description":null,"required":false,"options":[],"format":null}]}"#
+///     serde_json::to_value(&schema)?["fields"][0],
+///     serde_json::json!({
+///         "name": "channel", "type": "string", "label": "Channel", "description": null,
+///         "required": true, "options": [], "format": null,
+///     })
 /// );
 /// # Ok::<(), serde_json::Error>(())
 /// ```

@@ -185,8 +185,8 @@ impl Schema {
     /// use serde_json::json;
     /// use spark_integrations::plugin::{Field, FieldType, Format, Schema};
     ///
-    /// let schema = Schema::new()
-    ///     .field(Field::new("repositories", FieldType::StringArray, "Repositories").required().format(Format::OwnerName));
+    /// let repositories = Field::new("repositories", FieldType::StringArray, "Repositories");
+    /// let schema = Schema::new().field(repositories.required().format(Format::OwnerName));
     /// let configuration = schema.validate(&json!({"repositories": ["octocat/Hello-World"]}))?;
     /// assert_eq!(configuration.strings("repositories").collect::<Vec<_>>(), ["octocat/Hello-World"]);
     ///
