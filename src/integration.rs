@@ -160,7 +160,11 @@ impl Integration {
 
 impl fmt::Display for Integration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} integration `{}` of user `{}`", self.service, self.id, self.user_id)?;
+        write!(
+            f,
+            "{} integration `{}` of user `{}`",
+            self.service, self.id, self.user_id
+        )?;
         if let Some(account) = &self.account_id {
             write!(f, " (account `{account}`)")?;
         }

@@ -11,10 +11,10 @@ use spark_integrations::providers::slack::{self, SlackPlugin};
 fn every_type() -> Schema {
     Schema::new()
         .field(Field::new("name", FieldType::String, "Name").required())
-        .field(Field::new("limit", FieldType::Integer, "Limit").options([
-            FieldOption::new("10", "Ten"),
-            FieldOption::new("50", "Fifty"),
-        ]))
+        .field(
+            Field::new("limit", FieldType::Integer, "Limit")
+                .options([FieldOption::new("10", "Ten"), FieldOption::new("50", "Fifty")]),
+        )
         .field(Field::new("public", FieldType::Boolean, "Public"))
         .field(
             Field::new("repositories", FieldType::StringArray, "Repositories")
@@ -61,7 +61,10 @@ fn wrong_type() {
     insta::assert_snapshot!(error, @"`name`: expected a string, found an integer");
     let error = only_error(&schema, json!({"name": "x", "limit": 1.5, "repositories": ["a/b"]}));
     insta::assert_snapshot!(error, @"`limit`: expected an integer, found a number");
-    let error = only_error(&schema, json!({"name": "x", "limit": u64::MAX, "repositories": ["a/b"]}));
+    let error = only_error(
+        &schema,
+        json!({"name": "x", "limit": u64::MAX, "repositories": ["a/b"]}),
+    );
     insta::assert_snapshot!(error, @"`limit`: expected an integer, found an integer out of range");
     let error = only_error(&schema, json!({"name": "x", "public": "yes", "repositories": ["a/b"]}));
     insta::assert_snapshot!(error, @"`public`: expected a boolean, found a string");
@@ -71,25 +74,37 @@ fn wrong_type() {
 
 #[test]
 fn wrong_element_type_names_the_index() {
-    let error = only_error(&every_type(), json!({"name": "x", "repositories": ["a/b", "c/d", {"owner": "e"}]}));
+    let error = only_error(
+        &every_type(),
+        json!({"name": "x", "repositories": ["a/b", "c/d", {"owner": "e"}]}),
+    );
     assert_eq!(error.path(), "repositories[2]");
     insta::assert_snapshot!(error, @"`repositories[2]`: expected a string, found an object");
 }
 
 #[test]
 fn value_outside_options() {
-    let error = only_error(&every_type(), json!({"name": "x", "limit": 20, "repositories": ["a/b"]}));
+    let error = only_error(
+        &every_type(),
+        json!({"name": "x", "limit": 20, "repositories": ["a/b"]}),
+    );
     insta::assert_snapshot!(error, @"`limit`: `20` is not one of the allowed options");
-    let error = only_error(&GithubPlugin::new().configuration_schema().clone(), json!({
-        "repositories": ["octocat/Hello-World"],
-        "events": ["PushEvent", "push"],
-    }));
+    let error = only_error(
+        &GithubPlugin::new().configuration_schema().clone(),
+        json!({
+            "repositories": ["octocat/Hello-World"],
+            "events": ["PushEvent", "push"],
+        }),
+    );
     insta::assert_snapshot!(error, @"`events[1]`: `push` is not one of the allowed options");
 }
 
 #[test]
 fn bad_format() {
-    let error = only_error(&every_type(), json!({"name": "x", "repositories": ["a/b", "c/d", "octocat"]}));
+    let error = only_error(
+        &every_type(),
+        json!({"name": "x", "repositories": ["a/b", "c/d", "octocat"]}),
+    );
     assert_eq!(error.path(), "repositories[2]");
     insta::assert_snapshot!(error, @"`repositories[2]`: `octocat` is not in the form `owner/name`");
 }
@@ -98,14 +113,19 @@ fn bad_format() {
 fn long_values_are_shortened_in_messages() {
     let long = "x".repeat(500);
     let error = only_error(&every_type(), json!({"name": "x", "repositories": [long]}));
-    let ConfigError::BadFormat { value, .. } = &error else { panic!("{error:?}") };
+    let ConfigError::BadFormat { value, .. } = &error else {
+        panic!("{error:?}")
+    };
     assert_eq!(value.len(), 103);
     assert!(value.ends_with("..."));
 }
 
 #[test]
 fn unknown_field() {
-    let error = only_error(&every_type(), json!({"name": "x", "repositories": ["a/b"], "colour": "red"}));
+    let error = only_error(
+        &every_type(),
+        json!({"name": "x", "repositories": ["a/b"], "colour": "red"}),
+    );
     insta::assert_snapshot!(error, @"`colour`: unknown field");
 }
 
@@ -118,11 +138,14 @@ fn not_an_object() {
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let errors = errors(&GithubPlugin::new().configuration_schema().clone(), json!({
-        "repositories": ["octocat/Hello-World", 7, "not a repository"],
-        "events": "PushEvent",
-        "token": "ghp_x",
-    }));
+    let errors = errors(
+        &GithubPlugin::new().configuration_schema().clone(),
+        json!({
+            "repositories": ["octocat/Hello-World", 7, "not a repository"],
+            "events": "PushEvent",
+            "token": "ghp_x",
+        }),
+    );
     let paths: Vec<_> = errors.errors().iter().map(ConfigError::path).collect();
     assert_eq!(paths, ["repositories[1]", "repositories[2]", "events", "token"]);
     insta::assert_snapshot!(errors, @"invalid configuration (4 problems): `repositories[1]`: expected a string, found an integer; `repositories[2]`: `not a repository` is not in the form `owner/name`; `events`: expected an array of strings, found a string; `token`: unknown field");
@@ -136,7 +159,10 @@ fn a_valid_configuration_keeps_known_fields_and_drops_nulls() {
     assert_eq!(configuration.string("name"), Some("x"));
     assert_eq!(configuration.integer("limit"), Some(50));
     assert_eq!(configuration.boolean("public"), None);
-    assert_eq!(configuration.strings("repositories").collect::<Vec<_>>(), ["a/b", "c/d"]);
+    assert_eq!(
+        configuration.strings("repositories").collect::<Vec<_>>(),
+        ["a/b", "c/d"]
+    );
     assert_eq!(
         configuration.into_value(),
         json!({"name": "x", "limit": 50, "repositories": ["a/b", "c/d"]})

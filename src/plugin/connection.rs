@@ -93,7 +93,9 @@ impl Connections {
 
     /// The connections in the set, in the order of [`Connection::ALL`].
     pub fn iter(self) -> impl Iterator<Item = Connection> {
-        Connection::ALL.into_iter().filter(move |connection| self.contains(*connection))
+        Connection::ALL
+            .into_iter()
+            .filter(move |connection| self.contains(*connection))
     }
 }
 

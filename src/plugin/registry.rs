@@ -81,7 +81,9 @@ impl Registry {
     /// The plugins that support `connection`, in registration order: the OAuth services to offer, the webhook
     /// services to route, the services a scheduler polls.
     pub fn with_connection(&self, connection: Connection) -> impl Iterator<Item = &Arc<dyn Plugin>> {
-        self.plugins.iter().filter(move |plugin| plugin.connections().contains(connection))
+        self.plugins
+            .iter()
+            .filter(move |plugin| plugin.connections().contains(connection))
     }
 
     /// How many plugins are registered.
@@ -97,7 +99,9 @@ impl Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.plugins.iter().map(|plugin| plugin.identifier())).finish()
+        f.debug_list()
+            .entries(self.plugins.iter().map(|plugin| plugin.identifier()))
+            .finish()
     }
 }
 

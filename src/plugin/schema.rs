@@ -32,8 +32,8 @@ pub struct Schema {
 
 impl Schema {
     /// A schema with no fields: every configuration but `{}` has unknown fields.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self { fields: Vec::new() }
     }
 
     /// This schema with `field` added at the end. A field with the same name as an earlier one replaces it, in the
@@ -215,7 +215,9 @@ fn is_owner_name(value: &str) -> bool {
         && !owner.ends_with('-')
         && !owner.contains("--");
     let name_ok = (1..=100).contains(&name.len())
-        && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
         && name != "."
         && name != "..";
     owner_ok && name_ok
@@ -227,7 +229,14 @@ mod tests {
 
     #[test]
     fn owner_name_accepts_github_shapes() {
-        for good in ["octocat/Hello-World", "rust-lang/rust", "a/b", "user1/.github", "o/x_y.z-1", "o/..."] {
+        for good in [
+            "octocat/Hello-World",
+            "rust-lang/rust",
+            "a/b",
+            "user1/.github",
+            "o/x_y.z-1",
+            "o/...",
+        ] {
             assert!(Format::OwnerName.matches(good), "{good}");
         }
     }
@@ -264,7 +273,11 @@ mod tests {
             .field(Field::new("a", FieldType::String, "A"))
             .field(Field::new("b", FieldType::String, "B"))
             .field(Field::new("a", FieldType::Integer, "A again"));
-        let names: Vec<_> = schema.fields().iter().map(|field| (field.name.as_str(), field.kind)).collect();
+        let names: Vec<_> = schema
+            .fields()
+            .iter()
+            .map(|field| (field.name.as_str(), field.kind))
+            .collect();
         assert_eq!(names, [("a", FieldType::Integer), ("b", FieldType::String)]);
     }
 }

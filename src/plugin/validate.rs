@@ -151,7 +151,11 @@ impl ValidationErrors {
 impl fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.0.len();
-        write!(f, "invalid configuration ({count} {}): ", if count == 1 { "problem" } else { "problems" })?;
+        write!(
+            f,
+            "invalid configuration ({count} {}): ",
+            if count == 1 { "problem" } else { "problems" }
+        )?;
         for (index, error) in self.0.iter().enumerate() {
             if index > 0 {
                 f.write_str("; ")?;

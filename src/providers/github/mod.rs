@@ -4,7 +4,7 @@ mod plugin;
 
 pub use plugin::GithubPlugin;
 
-use crate::convert::{ConvertContext, ConvertError, Conversion, Converter, Payload, SkipReason};
+use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of GitHub.
 pub const SERVICE: &str = "github";

@@ -26,7 +26,9 @@ pub struct GithubPlugin {
 impl GithubPlugin {
     /// The GitHub plugin, with its configuration schema built once.
     pub fn new() -> Self {
-        let events = EVENTS_API_TYPES.iter().map(|kind| FieldOption::new(*kind, event_label(kind)));
+        let events = EVENTS_API_TYPES
+            .iter()
+            .map(|kind| FieldOption::new(*kind, event_label(kind)));
         let schema = Schema::new()
             .field(
                 Field::new("repositories", FieldType::StringArray, "Repositories")

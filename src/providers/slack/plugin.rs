@@ -26,7 +26,9 @@ pub struct SlackPlugin {
 impl SlackPlugin {
     /// The Slack plugin, with its configuration schema built once.
     pub fn new() -> Self {
-        let events = EVENT_TYPES.iter().map(|kind| FieldOption::new(*kind, event_label(kind)));
+        let events = EVENT_TYPES
+            .iter()
+            .map(|kind| FieldOption::new(*kind, event_label(kind)));
         let schema = Schema::new().field(
             Field::new("events", FieldType::StringArray, "Events")
                 .description("The kinds of activity to record.")
