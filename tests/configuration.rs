@@ -199,3 +199,61 @@ fn github_descriptor_json() {
 fn slack_descriptor_json() {
     insta::assert_json_snapshot!("slack_descriptor", Descriptor::of(&SlackPlugin::new()));
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+    use spark_integrations::plugin::Plugin;
+    use spark_integrations::providers::github::GithubPlugin;
+
+    /// Any JSON value, biased towards the GitHub schema's field names and values so that both arms are exercised.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop_oneof![
+                Just("octocat/Hello-World".to_owned()),
+                Just("PushEvent".to_owned()),
+                ".{0,12}".prop_map(String::from),
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            let key = prop_oneof![Just("repositories".to_owned()), Just("events".to_owned()), "[a-z]{1,6}"];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key, inner), 0..4).prop_map(|pairs| Value::Object(Map::from_iter(pairs))),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Validation never panics; a valid configuration validates again to itself; every problem names a path
+        /// that is a schema field, an element of one, or a key of the input.
+        #[test]
+        fn validation_is_total_and_names_real_paths(value in json()) {
+            let plugin = GithubPlugin::new();
+            let schema = plugin.configuration_schema();
+            match schema.validate(&value) {
+                Ok(configuration) => {
+                    let again = schema.validate(&configuration.clone().into_value());
+                    prop_assert_eq!(again.ok(), Some(configuration));
+                }
+                Err(errors) => {
+                    prop_assert!(!errors.errors().is_empty());
+                    for error in &errors {
+                        let path = error.path();
+                        let field = path.split('[').next().unwrap_or(path);
+                        let known = schema.get(field).is_some();
+                        let in_input = value.as_object().is_some_and(|object| object.contains_key(path));
+                        prop_assert!(path.is_empty() || known || in_input, "{path}");
+                    }
+                }
+            }
+        }
+    }
+}

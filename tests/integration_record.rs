@@ -169,3 +169,28 @@ fn records_round_trip_through_serde_with_their_secrets() {
         Some(ACCESS)
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use spark_integrations::Integration;
+    use spark_integrations::providers::slack::SlackPlugin;
+    use url::Url;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any random bytes give a 43-character base64url secret that is the last segment of the webhook URL.
+        #[test]
+        fn routing_secrets_are_url_safe_and_end_the_webhook_url(random in any::<[u8; 32]>(), path in "(/[a-z]{1,5}){0,3}/?") {
+            let integration = Integration::initialize(&SlackPlugin::new(), "int", "user", &random);
+            let secret = integration.routing_secret.as_ref().expect("slack accepts webhooks").expose_secret();
+            prop_assert_eq!(secret.len(), 43);
+            prop_assert!(secret.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'));
+            let base = Url::parse(&format!("https://spark.example{path}")).expect("valid URL");
+            let url = integration.webhook_url(&base).expect("base takes a path");
+            let expected_suffix = format!("/webhook/slack/{secret}");
+            prop_assert!(url.path().ends_with(&expected_suffix), "{url}");
+            prop_assert!(!url.path().contains("//"), "{url}");
+        }
+    }
+}
