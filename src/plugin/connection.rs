@@ -164,12 +164,11 @@ mod tests {
         assert!(!oauth.contains(Connection::Webhook));
         assert!(Connections::NONE.is_empty());
         assert_eq!(Connection::ALL.into_iter().collect::<Connections>(), github);
-        assert_eq!(github.to_owned_names(), ["oauth", "polling", "webhook"]);
-    }
-
-    impl Connections {
-        fn to_owned_names(self) -> Vec<&'static str> {
-            self.iter().map(Connection::as_str).collect()
-        }
+        let names: Vec<_> = github.iter().map(Connection::as_str).collect();
+        assert_eq!(names, ["oauth", "polling", "webhook"]);
+        assert_eq!(
+            Connection::Polling | Connection::OAuth,
+            Connection::OAuth | Connection::Polling
+        );
     }
 }
