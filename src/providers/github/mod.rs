@@ -1,5 +1,9 @@
 //! GitHub: converters for Events API items and webhook deliveries.
 
+mod plugin;
+
+pub use plugin::GithubPlugin;
+
 use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of GitHub.

@@ -1,5 +1,9 @@
 //! Slack: the Events API converter.
 
+mod plugin;
+
+pub use plugin::SlackPlugin;
+
 use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of Slack.

@@ -1,0 +1,84 @@
+//! The Slack [`Plugin`]: OAuth, then Events API deliveries to a webhook.
+
+use crate::convert::Converter;
+use crate::plugin::{Connection, Connections, Field, FieldOption, FieldType, Plugin, Schema};
+
+use super::{EVENT_TYPES, SERVICE, SlackConverter};
+
+/// Slack as a [`Plugin`]: connects with OAuth and receives Events API deliveries on a webhook.
+///
+/// Its configuration names the Slack event types to record:
+///
+/// ```
+/// use serde_json::json;
+/// use spark_integrations::plugin::Plugin;
+/// use spark_integrations::providers::slack::SlackPlugin;
+///
+/// let plugin = SlackPlugin::new();
+/// assert!(plugin.configuration_schema().validate(&json!({"events": ["message", "reaction_added"]})).is_ok());
+/// assert!(plugin.configuration_schema().validate(&json!({"events": ["channel_created"]})).is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct SlackPlugin {
+    schema: Schema,
+}
+
+impl SlackPlugin {
+    /// The Slack plugin, with its configuration schema built once.
+    pub fn new() -> Self {
+        let events = EVENT_TYPES
+            .iter()
+            .map(|kind| FieldOption::new(*kind, event_label(kind)));
+        let schema = Schema::new().field(
+            Field::new("events", FieldType::StringArray, "Events")
+                .description("The kinds of activity to record.")
+                .required()
+                .options(events),
+        );
+        Self { schema }
+    }
+}
+
+impl Default for SlackPlugin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Plugin for SlackPlugin {
+    fn identifier(&self) -> &str {
+        SERVICE
+    }
+
+    fn display_name(&self) -> &str {
+        "Slack"
+    }
+
+    fn description(&self) -> &str {
+        "Record messages, mentions, reactions and shared files from the Slack channels the app is in."
+    }
+
+    fn connections(&self) -> Connections {
+        Connection::OAuth | Connection::Webhook
+    }
+
+    fn configuration_schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn converter(&self) -> Option<&dyn Converter> {
+        Some(&SlackConverter)
+    }
+}
+
+/// The form label of a Slack event type; a type without one here shows its own name.
+fn event_label(kind: &str) -> &str {
+    match kind {
+        "app_mention" => "Mentions of the app",
+        "file_shared" => "Files shared",
+        "message" => "Messages",
+        "reaction_added" => "Reactions added",
+        "reaction_removed" => "Reactions removed",
+        other => other,
+    }
+}
