@@ -75,6 +75,7 @@
 //! | [`plugin`] | the `Plugin` contract, the `Registry`, configuration `Schema`s and their validation |
 //! | [`Integration`] | one user's connection to one service: tokens, configuration, webhook routing secret |
 //! | [`providers`] | GitHub and Slack: plugins, converters, and the provider rules as data |
+//! | [`schedule`] | the scheduler step: which integrations are due for a poll, recording each result |
 //! | [`Secret`] | redacted holders for secrets and tokens |
 //!
 //! Dependencies point down: providers use the generic mechanisms, everything uses `model`, and `model` uses nothing
@@ -85,6 +86,7 @@ mod integration;
 pub mod model;
 pub mod plugin;
 pub mod providers;
+pub mod schedule;
 mod secret;
 pub mod store;
 

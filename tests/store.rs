@@ -5,9 +5,15 @@ use std::fmt;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 use spark_integrations::model::{Block, Event, Object};
+use spark_integrations::plugin::Registry;
+use spark_integrations::providers::github::GithubPlugin;
+use spark_integrations::providers::slack::SlackPlugin;
+use spark_integrations::schedule::{self, PollFailure, PollSuccess};
 use spark_integrations::store::{
-    ActivityStore, ActivityTransaction, EventQuery, IngestReport, MemoryStore, ObjectChange, StoredEvent, ingest,
+    ActivityStore, ActivityTransaction, EventQuery, IngestReport, IntegrationStore, MemoryStore, ObjectChange,
+    PollState, StoredEvent, ingest,
 };
+use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
 
 fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
     Utc.timestamp_opt(1_735_743_600 + seconds, nanos)
@@ -313,6 +319,146 @@ where
     assert_eq!(events_of(&store.inner)[0].event.blocks.len(), 4);
 }
 
+fn github(id: &str, random: u8) -> Integration {
+    Integration::initialize(&GithubPlugin::new(), id, "user-1", &[random; 32])
+}
+
+fn integrations_are_created_found_and_updated<S: IntegrationStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let created = github("g1", 1);
+    store.create_integration(&created).expect("create");
+    assert!(
+        store.create_integration(&created).is_err(),
+        "a second integration with the same id is refused"
+    );
+    assert_eq!(store.find_integration("g1").expect("find"), Some(created.clone()));
+    assert_eq!(store.find_integration("nope").expect("find"), None);
+
+    let mut authorized = created.clone();
+    authorized.account_id = Some("octocat".to_owned());
+    authorized.access_token = Some(AccessToken::new("gho_access"));
+    authorized.refresh_token = Some(RefreshToken::new("ghr_refresh"));
+    authorized.expiry = Some(at(3_600, 5_000));
+    authorized.refresh_expiry = Some(at(86_400, 0));
+    authorized.configuration = Some(
+        spark_integrations::Plugin::configuration_schema(&GithubPlugin::new())
+            .validate(&json!({"repositories": ["octocat/Hello-World"], "events": ["PushEvent"]}))
+            .expect("valid configuration"),
+    );
+    assert!(store.update_integration(&authorized).expect("update"));
+    assert_eq!(store.find_integration("g1").expect("find"), Some(authorized.clone()));
+    let mut unknown = authorized;
+    unknown.id = "nope".to_owned();
+    assert!(
+        !store
+            .update_integration(&unknown)
+            .expect("update of a missing integration")
+    );
+
+    store.create_integration(&github("g2", 2)).expect("create");
+    let slack = Integration::initialize(&SlackPlugin::new(), "s1", "user-1", &[1; 32]);
+    store
+        .create_integration(&slack)
+        .expect("same random bytes, other service");
+    let ids: Vec<String> = store
+        .list_integrations()
+        .expect("list")
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["g1", "g2", "s1"], "creation order");
+}
+
+fn integrations_are_routed_by_their_secret<S: IntegrationStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let first = github("g1", 1);
+    let second = github("g2", 2);
+    store.create_integration(&first).expect("create");
+    store.create_integration(&second).expect("create");
+    let secret = second.routing_secret.clone().expect("GitHub accepts webhooks");
+    assert_eq!(
+        store
+            .find_by_routing_secret("github", &secret)
+            .expect("lookup")
+            .map(|i| i.id),
+        Some("g2".into())
+    );
+    assert_eq!(
+        store.find_by_routing_secret("slack", &secret).expect("lookup"),
+        None,
+        "scoped by service"
+    );
+    let unknown = RoutingSecret::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_eq!(store.find_by_routing_secret("github", &unknown).expect("lookup"), None);
+}
+
+fn the_scheduler_records_failures_and_goes_on<S: IntegrationStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let mut registry = Registry::new();
+    registry.register(GithubPlugin::new()).expect("register");
+    registry.register(SlackPlugin::new()).expect("register");
+    for (id, random) in [("a", 1), ("b", 2), ("c", 3)] {
+        store.create_integration(&github(id, random)).expect("create");
+    }
+    store
+        .create_integration(&Integration::initialize(&SlackPlugin::new(), "s", "u", &[9; 32]))
+        .expect("create");
+    let now = at(0, 0);
+    let due: Vec<String> = schedule::due(&store, &registry, now)
+        .expect("due")
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(due, ["a", "b", "c"], "Slack does not poll");
+
+    for id in due {
+        let result = match id.as_str() {
+            "b" => Err(PollFailure::new("404: repository not found")),
+            "c" => Err(PollFailure::new("rate limited").retry_at(at(30, 0))),
+            _ => Ok(PollSuccess::new(at(60, 0)).with_cursor(json!({"etag": "W/\"abc\""}))),
+        };
+        schedule::record(&mut store, &id, result, now).expect("record");
+    }
+    let a = store.poll_state("a").expect("state");
+    assert_eq!(a.cursor, Some(json!({"etag": "W/\"abc\""})));
+    assert_eq!(
+        (a.next_poll_at, a.last_polled_at, a.last_error),
+        (Some(at(60, 0)), Some(now), None)
+    );
+    let b = store.poll_state("b").expect("state");
+    assert_eq!(b.last_error.as_deref(), Some("404: repository not found"));
+    assert_eq!(b.next_poll_at, Some(now + schedule::DEFAULT_RETRY_AFTER));
+    assert_eq!(store.poll_state("c").expect("state").next_poll_at, Some(at(30, 0)));
+    assert_eq!(store.poll_state("never-created").expect("state"), PollState::default());
+
+    let ids_due_at = |store: &S, seconds| -> Vec<String> {
+        schedule::due(store, &registry, at(seconds, 0))
+            .expect("due")
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    assert!(ids_due_at(&store, 29).is_empty());
+    assert_eq!(ids_due_at(&store, 30), ["c"]);
+    assert_eq!(ids_due_at(&store, 60), ["c", "a"], "earliest due first");
+    assert_eq!(ids_due_at(&store, 300), ["c", "a", "b"]);
+
+    // A later success clears the error and keeps the cursor when it brings none.
+    schedule::record(&mut store, "a", Ok(PollSuccess::new(at(120, 0))), at(60, 0)).expect("record");
+    assert_eq!(
+        store.poll_state("a").expect("state").cursor,
+        Some(json!({"etag": "W/\"abc\""}))
+    );
+    schedule::record(&mut store, "b", Ok(PollSuccess::new(at(400, 0))), at(300, 0)).expect("record");
+    assert_eq!(store.poll_state("b").expect("state").last_error, None);
+}
+
 macro_rules! storage_suite {
     ($module:ident, $make:expr) => {
         mod $module {
@@ -345,6 +491,21 @@ macro_rules! storage_suite {
             fn a_failure_midway_leaves_no_partial_event() {
                 super::a_failure_midway_leaves_no_partial_event($make);
             }
+
+            #[test]
+            fn integrations_are_created_found_and_updated() {
+                super::integrations_are_created_found_and_updated($make);
+            }
+
+            #[test]
+            fn integrations_are_routed_by_their_secret() {
+                super::integrations_are_routed_by_their_secret($make);
+            }
+
+            #[test]
+            fn the_scheduler_records_failures_and_goes_on() {
+                super::the_scheduler_records_failures_and_goes_on($make);
+            }
         }
     };
 }
@@ -373,16 +534,37 @@ mod sqlite_file {
         let path = temp_path("reopen");
         {
             let mut store = SqliteStore::open(&path).expect("create");
-            assert_eq!(store.schema_version().expect("version"), 1);
+            assert_eq!(store.schema_version().expect("version"), 2);
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
         }
         let mut store = SqliteStore::open(&path).expect("reopen");
-        assert_eq!(store.schema_version().expect("version"), 1);
+        assert_eq!(store.schema_version().expect("version"), 2);
         assert_eq!(
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
             report(0, 1, 0, 0)
         );
         assert_eq!(events_of(&store)[0].event, push("1", 0, 2));
+        std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");
+    }
+
+    #[test]
+    fn an_older_schema_is_migrated_keeping_its_data() {
+        let path = temp_path("migrate");
+        {
+            let mut store = SqliteStore::open(&path).expect("create");
+            ingest(&mut store, "i1", &[push("1", 0, 1)]).expect("ingest");
+        }
+        {
+            // Turn the file back into a version 1 database: activity only.
+            let connection = rusqlite::Connection::open(&path).expect("open");
+            connection
+                .execute_batch("DROP TABLE integrations; PRAGMA user_version = 1;")
+                .expect("downgrade");
+        }
+        let mut store = SqliteStore::open(&path).expect("migrate");
+        assert_eq!(store.schema_version().expect("version"), 2);
+        assert_eq!(events_of(&store)[0].event, push("1", 0, 1));
+        store.create_integration(&github("g1", 1)).expect("the new table works");
         std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");
     }
 

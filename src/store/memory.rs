@@ -3,13 +3,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 
-use super::{ActivityStore, ActivityTransaction, EventQuery, ObjectChange, StoredEvent};
+use chrono::{DateTime, Utc};
+
+use super::integration::routing_key;
+use super::{ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, StoredEvent};
+use crate::integration::{Integration, RoutingSecret};
 use crate::model::{Block, Event, Object};
 
-/// Keeps activity in memory. Transactions write through and keep an undo log that is replayed when they are dropped
-/// without `commit`.
+/// Keeps integrations and activity in memory. Activity transactions write through and keep an undo log that is
+/// replayed when they are dropped without `commit`.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
+    /// Integrations in creation order, each with its polling state.
+    integrations: Vec<(Integration, PollState)>,
     objects: BTreeMap<(String, String), Object>,
     /// Events in insertion order; the actor and target are resolved by key when listed.
     events: Vec<Row>,
@@ -152,5 +158,118 @@ impl Drop for MemoryTransaction<'_> {
                 }
             }
         }
+    }
+}
+
+/// What goes wrong in [`MemoryStore`]'s [`IntegrationStore`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemoryError {
+    /// An integration with this id exists already.
+    #[error("an integration with id `{0}` exists already")]
+    DuplicateIntegration(String),
+    /// An integration with the same routing secret exists already.
+    #[error("another integration of `{0}` has the same routing secret")]
+    DuplicateRoutingSecret(String),
+    /// No integration has this id.
+    #[error("no integration with id `{0}`")]
+    UnknownIntegration(String),
+}
+
+impl MemoryStore {
+    fn entry(&self, id: &str) -> Option<&(Integration, PollState)> {
+        self.integrations.iter().find(|(integration, _)| integration.id == id)
+    }
+
+    fn entry_mut(&mut self, id: &str) -> Option<&mut (Integration, PollState)> {
+        self.integrations
+            .iter_mut()
+            .find(|(integration, _)| integration.id == id)
+    }
+}
+
+impl IntegrationStore for MemoryStore {
+    type Error = MemoryError;
+
+    fn create_integration(&mut self, integration: &Integration) -> Result<(), MemoryError> {
+        if self.entry(&integration.id).is_some() {
+            return Err(MemoryError::DuplicateIntegration(integration.id.clone()));
+        }
+        if let Some(secret) = &integration.routing_secret {
+            if self.find_by_routing_secret(&integration.service, secret)?.is_some() {
+                return Err(MemoryError::DuplicateRoutingSecret(integration.service.clone()));
+            }
+        }
+        self.integrations.push((integration.clone(), PollState::default()));
+        Ok(())
+    }
+
+    fn update_integration(&mut self, integration: &Integration) -> Result<bool, MemoryError> {
+        Ok(match self.entry_mut(&integration.id) {
+            Some((stored, _)) => {
+                // Identity and routing never change after creation.
+                let mut updated = integration.clone();
+                updated.user_id.clone_from(&stored.user_id);
+                updated.service.clone_from(&stored.service);
+                updated.routing_secret.clone_from(&stored.routing_secret);
+                *stored = updated;
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn find_integration(&self, id: &str) -> Result<Option<Integration>, MemoryError> {
+        Ok(self.entry(id).map(|(integration, _)| integration.clone()))
+    }
+
+    fn find_by_routing_secret(
+        &self,
+        service: &str,
+        routing_secret: &RoutingSecret,
+    ) -> Result<Option<Integration>, MemoryError> {
+        let key = routing_key(routing_secret);
+        Ok(self
+            .integrations
+            .iter()
+            .find(|(integration, _)| {
+                integration.service == service
+                    && integration
+                        .routing_secret
+                        .as_ref()
+                        .is_some_and(|secret| routing_key(secret) == key)
+            })
+            .map(|(integration, _)| integration.clone()))
+    }
+
+    fn list_integrations(&self) -> Result<Vec<Integration>, MemoryError> {
+        Ok(self
+            .integrations
+            .iter()
+            .map(|(integration, _)| integration.clone())
+            .collect())
+    }
+
+    fn poll_state(&self, id: &str) -> Result<PollState, MemoryError> {
+        Ok(self.entry(id).map(|(_, state)| state.clone()).unwrap_or_default())
+    }
+
+    fn save_poll_state(&mut self, id: &str, state: &PollState) -> Result<(), MemoryError> {
+        let (_, stored) = self
+            .entry_mut(id)
+            .ok_or_else(|| MemoryError::UnknownIntegration(id.to_owned()))?;
+        stored.clone_from(state);
+        Ok(())
+    }
+
+    fn due_for_polling(&self, services: &[&str], now: DateTime<Utc>) -> Result<Vec<Integration>, MemoryError> {
+        let mut due: Vec<&(Integration, PollState)> = self
+            .integrations
+            .iter()
+            .filter(|(integration, state)| services.contains(&integration.service.as_str()) && state.is_due(now))
+            .collect();
+        // Never-polled first, then by due time; the sort is stable, so ties keep creation order.
+        due.sort_by_key(|(_, state)| state.next_poll_at);
+        Ok(due.into_iter().map(|(integration, _)| integration.clone()).collect())
     }
 }

@@ -1,7 +1,8 @@
 //! Storage as traits the host implements, and [`ingest`], which stores conversions through them idempotently.
 //!
-//! The library never talks to a database. A host implements [`ActivityStore`] over its own (or uses
-//! [`MemoryStore`], or `SqliteStore` behind the `sqlite` feature) and hands it to [`ingest`].
+//! The library never talks to a database. Storage is two traits, one concern each: [`IntegrationStore`] keeps the
+//! integration records and their polling state, [`ActivityStore`] keeps objects, events and blocks. A host
+//! implements them over its own database, or uses [`MemoryStore`], or `SqliteStore` behind the `sqlite` feature.
 //!
 //! # Transaction boundary
 //!
@@ -19,6 +20,7 @@
 //! webhook or an overlapping poll page changes nothing, not even the objects. Objects are unique per (integration,
 //! [`Object::key`]); a newer payload's copy of an object replaces the stored one (last write wins).
 
+mod integration;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -28,7 +30,8 @@ use std::error::Error as StdError;
 use crate::convert::Conversion;
 use crate::model::{Block, Event, Object};
 
-pub use memory::{MemoryStore, MemoryTransaction};
+pub use integration::{IntegrationStore, PollState, routing_key};
+pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 /// The SQLite bindings [`SqliteStore::from_connection`] takes a connection from.
 #[cfg(feature = "sqlite")]
 pub use rusqlite;
