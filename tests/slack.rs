@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
-use spark_integrations::convert::{ConvertContext, ConvertError, Conversion, Converter, Payload, SkipReason};
+use spark_integrations::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 use spark_integrations::model::{Event, format_time};
 use spark_integrations::providers::slack::SlackConverter;
 
@@ -19,7 +19,10 @@ fn convert(body: &[u8]) -> Result<Conversion, ConvertError> {
         delivery_id: None,
         body,
     };
-    SlackConverter.convert(payload, &ConvertContext::new(received_at()).with_integration("slack-test"))
+    SlackConverter.convert(
+        payload,
+        &ConvertContext::new(received_at()).with_integration("slack-test"),
+    )
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -61,7 +64,10 @@ fn every_fixture_matches_its_snapshot() {
     let paths = fixture_paths();
     assert!(paths.len() >= 40, "only {} fixtures", paths.len());
     for path in paths {
-        let name = path.file_name().and_then(|name| name.to_str()).expect("utf-8 file name");
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("utf-8 file name");
         let body = std::fs::read(&path).expect("readable fixture");
         let rendered = render(&convert(&body));
         insta::assert_json_snapshot!(name, rendered);
@@ -77,11 +83,16 @@ fn every_required_case_is_covered_by_a_fixture() {
         let kind = envelope["event"]["type"].as_str().unwrap_or_default();
         let subtype = envelope["event"]["subtype"].as_str().unwrap_or_default();
         let converted = matches!(convert(&body), Ok(Conversion::Converted(_)));
-        let thread_reply = envelope["event"]["thread_ts"].as_str().is_some_and(|thread| !thread.is_empty())
+        let thread_reply = envelope["event"]["thread_ts"]
+            .as_str()
+            .is_some_and(|thread| !thread.is_empty())
             && envelope["event"]["thread_ts"] != envelope["event"]["ts"];
         seen.push((kind.to_owned(), subtype.to_owned(), converted, thread_reply));
     }
-    let has = |kind: &str, subtype: &str| seen.iter().any(|(k, s, converted, _)| k == kind && s == subtype && *converted);
+    let has = |kind: &str, subtype: &str| {
+        seen.iter()
+            .any(|(k, s, converted, _)| k == kind && s == subtype && *converted)
+    };
     for (kind, subtype) in [
         ("message", ""),
         ("message", "bot_message"),
@@ -96,7 +107,10 @@ fn every_required_case_is_covered_by_a_fixture() {
     ] {
         assert!(has(kind, subtype), "no converted fixture for {kind} {subtype}");
     }
-    assert!(seen.iter().any(|(_, _, converted, reply)| *converted && *reply), "no converted thread reply");
+    assert!(
+        seen.iter().any(|(_, _, converted, reply)| *converted && *reply),
+        "no converted thread reply"
+    );
 }
 
 #[test]
@@ -142,29 +156,44 @@ fn numeric_ts_keeps_its_microseconds() {
 fn edit_targets_the_original_message() {
     let event = single_event(&fixture("message.message_changed.json"));
     assert_eq!((event.domain.as_str(), event.action.as_str()), ("message", "edited"));
-    assert_eq!(event.target.key, "slack:T123ABC456:message:C123ABC456:1355517523.000005");
+    assert_eq!(
+        event.target.key,
+        "slack:T123ABC456:message:C123ABC456:1355517523.000005"
+    );
     assert_eq!(event.target.content.as_deref(), Some("Hello, world!"));
     assert_eq!(event.actor.key, "slack:T123ABC456:user:U123ABC456");
     // The event happened when the edit did; the message was written earlier.
     assert_eq!(format_time(&event.time), "2013-01-22T18:19:15.000001Z");
-    assert_eq!(event.target.time.map(|time| format_time(&time)).as_deref(), Some("2012-12-14T20:38:43.000005Z"));
+    assert_eq!(
+        event.target.time.map(|time| format_time(&time)).as_deref(),
+        Some("2012-12-14T20:38:43.000005Z")
+    );
 }
 
 #[test]
 fn delete_targets_the_original_message_and_drops_its_text() {
     let event = single_event(&fixture("message_deleted.json"));
     assert_eq!((event.domain.as_str(), event.action.as_str()), ("message", "deleted"));
-    assert_eq!(event.target.key, "slack:T043DB835ML:message:C043YJGBY49:1663966382.046509");
+    assert_eq!(
+        event.target.key,
+        "slack:T043DB835ML:message:C043YJGBY49:1663966382.046509"
+    );
     assert_eq!(event.target.content, None);
     assert_eq!(event.actor.key, "slack:T043DB835ML:team");
 
     // The same message as it was sent: the deletion points at the object the send created.
     let sent = single_event(&fixture("messageExample.json"));
     assert_eq!(sent.action, "sent");
-    assert_eq!(sent.target.key, "slack:T043DB835ML:message:C043YJGBY49:1663966382.046509");
+    assert_eq!(
+        sent.target.key,
+        "slack:T043DB835ML:message:C043YJGBY49:1663966382.046509"
+    );
 
     let documented = single_event(&fixture("message.message_deleted.json"));
-    assert_eq!(documented.target.key, "slack:T123ABC456:message:C123ABC456:1358878749.000002");
+    assert_eq!(
+        documented.target.key,
+        "slack:T123ABC456:message:C123ABC456:1358878749.000002"
+    );
 }
 
 #[test]
@@ -173,8 +202,14 @@ fn thread_reply_carries_thread_metadata() {
     assert_eq!((event.domain.as_str(), event.action.as_str()), ("message", "sent"));
     assert_eq!(event.event_metadata["thread_ts"], "1355517523.000005");
     assert_eq!(event.event_metadata["is_thread_reply"], true);
-    assert_eq!(event.event_metadata["thread_key"], "slack:T123ABC456:message:C123ABC456:1355517523.000005");
-    assert_eq!(event.target.key, "slack:T123ABC456:message:C123ABC456:1355517600.000007");
+    assert_eq!(
+        event.event_metadata["thread_key"],
+        "slack:T123ABC456:message:C123ABC456:1355517523.000005"
+    );
+    assert_eq!(
+        event.target.key,
+        "slack:T123ABC456:message:C123ABC456:1355517600.000007"
+    );
     assert_eq!(event.target.metadata["thread_ts"], "1355517523.000005");
 
     let top_level = single_event(&fixture("message.json"));
@@ -186,8 +221,14 @@ fn reactions_target_the_reacted_item() {
     let added = single_event(&fixture("reaction_added.json"));
     let removed = single_event(&fixture("reaction_removed.handwritten.json"));
     assert_eq!((added.domain.as_str(), added.action.as_str()), ("reaction", "added"));
-    assert_eq!((removed.domain.as_str(), removed.action.as_str()), ("reaction", "removed"));
-    assert_eq!(added.target.key, "slack:T123ABC456:message:C123ABC456:1360782400.498405");
+    assert_eq!(
+        (removed.domain.as_str(), removed.action.as_str()),
+        ("reaction", "removed")
+    );
+    assert_eq!(
+        added.target.key,
+        "slack:T123ABC456:message:C123ABC456:1360782400.498405"
+    );
     assert_eq!(removed.target.key, added.target.key);
     assert_eq!(added.event_metadata["reaction"], "thumbsup");
 
@@ -199,7 +240,9 @@ fn reactions_target_the_reacted_item() {
 #[test]
 fn keys_are_scoped_by_team() {
     let body = fixture("message.json");
-    let other_team = String::from_utf8(body.clone()).expect("utf-8").replace("T123ABC456", "T999");
+    let other_team = String::from_utf8(body.clone())
+        .expect("utf-8")
+        .replace("T123ABC456", "T999");
     let here = single_event(&body);
     let there = single_event(other_team.as_bytes());
     assert_eq!(here.actor.key, "slack:T123ABC456:user:U123ABC456");
@@ -227,7 +270,12 @@ fn keys_hold_ids_never_text() {
             for object in [&event.actor, &event.target] {
                 assert!(!object.key.contains(' '), "{}: key {}", path.display(), object.key);
                 if let Some(title) = &object.title {
-                    assert!(!object.key.contains(title.as_str()), "{}: key {}", path.display(), object.key);
+                    assert!(
+                        !object.key.contains(title.as_str()),
+                        "{}: key {}",
+                        path.display(),
+                        object.key
+                    );
                 }
             }
         }
@@ -251,7 +299,12 @@ fn url_verification_yields_the_challenge() {
         Conversion::Challenge("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P".to_owned())
     );
     let error = convert(br#"{"type":"url_verification","token":"x"}"#).expect_err("no challenge");
-    assert_eq!(error, ConvertError::MissingField { path: "challenge".to_owned() });
+    assert_eq!(
+        error,
+        ConvertError::MissingField {
+            path: "challenge".to_owned()
+        }
+    );
 }
 
 #[test]
@@ -264,15 +317,32 @@ fn app_rate_limited_is_skipped() {
 fn missing_event_id_names_the_field() {
     let body = br#"{"type":"event_callback","team_id":"T1","event":{"type":"message","ts":"1.000001"}}"#;
     let error = convert(body).expect_err("no event_id");
-    assert_eq!(error, ConvertError::MissingField { path: "event_id".to_owned() });
+    assert_eq!(
+        error,
+        ConvertError::MissingField {
+            path: "event_id".to_owned()
+        }
+    );
     assert_eq!(error.to_string(), "missing field `event_id`");
 
     for (body, path) in [
-        (&br#"{"type":"event_callback","event_id":"Ev1","event":{"type":"message"}}"#[..], "team_id"),
-        (br#"{"type":"event_callback","event_id":"","team_id":"T1","event":{"type":"message"}}"#, "event_id"),
-        (br#"{"type":"event_callback","event_id":"Ev1","team_id":null,"event":{"type":"message"}}"#, "team_id"),
+        (
+            &br#"{"type":"event_callback","event_id":"Ev1","event":{"type":"message"}}"#[..],
+            "team_id",
+        ),
+        (
+            br#"{"type":"event_callback","event_id":"","team_id":"T1","event":{"type":"message"}}"#,
+            "event_id",
+        ),
+        (
+            br#"{"type":"event_callback","event_id":"Ev1","team_id":null,"event":{"type":"message"}}"#,
+            "team_id",
+        ),
         (br#"{"type":"event_callback","event_id":"Ev1","team_id":"T1"}"#, "event"),
-        (br#"{"type":"event_callback","event_id":"Ev1","team_id":"T1","event":{"text":"hi"}}"#, "event.type"),
+        (
+            br#"{"type":"event_callback","event_id":"Ev1","team_id":"T1","event":{"text":"hi"}}"#,
+            "event.type",
+        ),
         (br#"{"event_id":"Ev1"}"#, "type"),
     ] {
         assert_eq!(convert(body), Err(ConvertError::MissingField { path: path.to_owned() }));
@@ -288,10 +358,18 @@ fn malformed_json_is_a_syntax_error() {
 #[test]
 fn unknown_types_are_skipped_with_their_name() {
     let conversion = convert(&fixture("channel_left.json")).expect("converts");
-    assert_eq!(conversion, Conversion::Skipped(SkipReason::UnsupportedType("channel_left".to_owned())));
+    assert_eq!(
+        conversion,
+        Conversion::Skipped(SkipReason::UnsupportedType("channel_left".to_owned()))
+    );
 
     let body = br#"{"type":"block_actions","team_id":"T1"}"#;
-    assert_eq!(convert(body), Ok(Conversion::Skipped(SkipReason::UnsupportedType("block_actions".to_owned()))));
+    assert_eq!(
+        convert(body),
+        Ok(Conversion::Skipped(SkipReason::UnsupportedType(
+            "block_actions".to_owned()
+        )))
+    );
 
     let replied = br#"{"type":"event_callback","team_id":"T1","event_id":"Ev1",
         "event":{"type":"message","subtype":"message_replied","ts":"1.000001"}}"#;
@@ -309,7 +387,10 @@ fn java_sdk_skeletons_convert_once_given_an_envelope() {
     // The skeletons blank every value (`""`), including the envelope's type and ids; given those, every other
     // blank must fall back without an error.
     for path in fixture_paths() {
-        let name = path.file_name().and_then(|name| name.to_str()).expect("utf-8 file name");
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("utf-8 file name");
         if !name.ends_with("Payload.json") {
             continue;
         }
@@ -336,5 +417,184 @@ fn output_is_deterministic() {
         let first = serde_json::to_string(&render(&convert(&body))).expect("serializes");
         let second = serde_json::to_string(&render(&convert(&body))).expect("serializes");
         assert_eq!(first, second, "{}", path.display());
+    }
+}
+
+#[test]
+fn channel_membership_and_settings_target_the_channel() {
+    for (subtype, extra, action, field) in [
+        ("channel_leave", "", "left", None),
+        (
+            "channel_purpose",
+            r#","purpose":"Plans""#,
+            "purpose_changed",
+            Some(("purpose", "Plans")),
+        ),
+        (
+            "channel_name",
+            r#","old_name":"old","name":"new""#,
+            "renamed",
+            Some(("name", "new")),
+        ),
+    ] {
+        let body = format!(
+            r#"{{"type":"event_callback","team_id":"T1","event_id":"Ev1","event":{{"type":"message",
+                "subtype":"{subtype}","user":"U1","channel":"C1","ts":"1664222685.728809"{extra}}}}}"#
+        );
+        let event = single_event(body.as_bytes());
+        assert_eq!(
+            (event.domain.as_str(), event.action.as_str()),
+            ("channel", action),
+            "{subtype}"
+        );
+        assert_eq!(event.actor.key, "slack:T1:user:U1");
+        assert_eq!(event.target.key, "slack:T1:channel:C1");
+        if let Some((name, value)) = field {
+            assert_eq!(event.event_metadata[name], value);
+        }
+    }
+}
+
+/// Every path to a value inside `value`, as a list of object keys and array indices.
+fn paths(value: &Value, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                prefix.push(json!(key));
+                out.push(prefix.clone());
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                prefix.push(json!(index));
+                out.push(prefix.clone());
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Deletes the value at `path` (`replacement` `None`) or replaces it.
+fn mutate(root: &mut Value, path: &[Value], replacement: Option<Value>) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = root;
+    for step in parents {
+        node = match (node, step) {
+            (Value::Object(map), Value::String(key)) => map.get_mut(key).expect("path exists"),
+            (Value::Array(items), Value::Number(index)) => items
+                .get_mut(index.as_u64().and_then(|i| usize::try_from(i).ok()).expect("index"))
+                .expect("path exists"),
+            _ => return,
+        };
+    }
+    match (node, last, replacement) {
+        (Value::Object(map), Value::String(key), None) => {
+            map.remove(key);
+        }
+        (Value::Object(map), Value::String(key), Some(value)) => {
+            map.insert(key.clone(), value);
+        }
+        (Value::Array(items), Value::Number(index), replacement) => {
+            let index = index.as_u64().and_then(|i| usize::try_from(i).ok()).expect("index");
+            match replacement {
+                None => {
+                    items.remove(index);
+                }
+                Some(value) => items[index] = value,
+            }
+        }
+        _ => {}
+    }
+}
+
+fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(Value::from),
+        "[a-z_.0-9]{0,12}".prop_map(Value::from),
+        prop_oneof![
+            Just("event_callback"),
+            Just("message"),
+            Just("reaction_added"),
+            Just("1355517523.000005")
+        ]
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("type".to_owned()),
+                    Just("event".to_owned()),
+                    Just("event_id".to_owned()),
+                    Just("team_id".to_owned()),
+                    Just("subtype".to_owned()),
+                    Just("ts".to_owned()),
+                    Just("message".to_owned()),
+                    Just("item".to_owned()),
+                    Just("files".to_owned()),
+                    "[a-z_]{1,8}",
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn fixtures_with_a_field_deleted_or_retyped_never_panic(
+        fixture_index in 0_usize..1000,
+        path_index in 0_usize..10_000,
+        replacement in proptest::option::of(arbitrary_json()),
+    ) {
+        let fixtures = fixture_paths();
+        let path = &fixtures[fixture_index % fixtures.len()];
+        let mut value: Value = serde_json::from_slice(&std::fs::read(path).expect("readable")).expect("JSON");
+        let was_ok = convert(&serde_json::to_vec(&value).expect("serializes")).is_ok();
+        let mut all = Vec::new();
+        paths(&value, &mut Vec::new(), &mut all);
+        let mut identifying = true;
+        if !all.is_empty() {
+            let chosen = &all[path_index % all.len()];
+            let names: Vec<&str> = chosen.iter().filter_map(Value::as_str).collect();
+            identifying = chosen.len() == names.len()
+                && matches!(names[..], ["type" | "event_id" | "team_id" | "event" | "challenge"] | ["event", "type"]);
+            mutate(&mut value, chosen, replacement);
+        }
+        let body = serde_json::to_vec(&value).expect("serializes");
+        let result = convert(&body);
+        // Only the fields that identify the event may turn a converting payload into an error.
+        if was_ok && !identifying {
+            proptest::prop_assert!(result.is_ok(), "{}: {:?}", path.display(), result);
+        }
+        proptest::prop_assert_eq!(render(&result), render(&convert(&body)));
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(value in arbitrary_json()) {
+        let body = serde_json::to_vec(&value).expect("serializes");
+        let _ = convert(&body);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+        let _ = convert(&body);
     }
 }

@@ -30,16 +30,34 @@ pub(super) fn convert(callback: &Callback<'_>, kind: &str, event: &Inner<'_>) ->
             let mut metadata = Metadata::new();
             insert(&mut metadata, "channel", &event.channel);
             insert_thread(&mut metadata, callback, event, event.channel.text());
-            converted(callback, "message", "mentioned", author(callback, event), target, metadata)
+            converted(
+                callback,
+                "message",
+                "mentioned",
+                author(callback, event),
+                target,
+                metadata,
+            )
         }
         "reaction_added" => reaction(callback, event, "added"),
         "reaction_removed" => reaction(callback, event, "removed"),
         "file_shared" => {
             let actor = first_user(callback, [&event.user_id, &event.user]).unwrap_or_else(|| workspace(callback));
-            let file_id = event.file_id.text().or_else(|| event.file.get().and_then(|file| file.id.text()));
+            let file_id = event
+                .file_id
+                .text()
+                .or_else(|| event.file.get().and_then(|file| file.id.text()));
             let target = file_object(callback, file_id, event.file.get());
             let mut metadata = Metadata::new();
-            insert(&mut metadata, "channel", if event.channel_id.is_present() { &event.channel_id } else { &event.channel });
+            insert(
+                &mut metadata,
+                "channel",
+                if event.channel_id.is_present() {
+                    &event.channel_id
+                } else {
+                    &event.channel
+                },
+            );
             converted(callback, "file", "shared", actor, target, metadata)
         }
         other => Conversion::Skipped(SkipReason::UnsupportedType(other.to_owned())),
@@ -185,7 +203,11 @@ fn author(callback: &Callback<'_>, event: &Inner<'_>) -> Object {
     let bot_first = event.subtype.text() == Some("bot_message");
     let user = || first_user(callback, [&event.user]);
     let bot = || bot_object(callback, event);
-    let found = if bot_first { bot().or_else(user) } else { user().or_else(bot) };
+    let found = if bot_first {
+        bot().or_else(user)
+    } else {
+        user().or_else(bot)
+    };
     let mut actor = found.unwrap_or_else(|| workspace(callback));
     if actor.concept == "user" {
         insert(&mut actor.metadata, "bot_id", &event.bot_id);
@@ -221,7 +243,11 @@ fn workspace(callback: &Callback<'_>) -> Object {
 }
 
 fn channel_object(callback: &Callback<'_>, channel: Option<&str>) -> Object {
-    let mut object = Object::new(key(callback, "channel", &[channel.unwrap_or(UNKNOWN)]), "channel", "slack_channel");
+    let mut object = Object::new(
+        key(callback, "channel", &[channel.unwrap_or(UNKNOWN)]),
+        "channel",
+        "slack_channel",
+    );
     if let Some(channel) = channel {
         object.metadata.insert("id".to_owned(), Value::from(channel));
     }

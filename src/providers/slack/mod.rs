@@ -102,14 +102,20 @@ mod wire;
 
 use chrono::DateTime;
 
-use crate::convert::{ConvertContext, ConvertError, Conversion, Converter, Payload, SkipReason, from_slice};
+use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason, from_slice};
 use wire::Envelope;
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of Slack.
 pub const SERVICE: &str = "slack";
 
 /// The Events API `event.type`s that [`SlackConverter`] turns into events.
-pub const EVENT_TYPES: &[&str] = &["app_mention", "file_shared", "message", "reaction_added", "reaction_removed"];
+pub const EVENT_TYPES: &[&str] = &[
+    "app_mention",
+    "file_shared",
+    "message",
+    "reaction_added",
+    "reaction_removed",
+];
 
 /// Converts Slack Events API request bodies (`event_callback`, `url_verification`, `app_rate_limited`).
 ///
@@ -141,7 +147,12 @@ fn event_callback(envelope: &Envelope<'_>, context: &ConvertContext) -> Result<C
     let kind = event.kind.text().ok_or_else(|| missing("event.type"))?;
     let time = ts::parse(&event.event_ts)
         .or_else(|| ts::parse(&event.ts))
-        .or_else(|| envelope.event_time.integer().and_then(|seconds| DateTime::from_timestamp(seconds, 0)))
+        .or_else(|| {
+            envelope
+                .event_time
+                .integer()
+                .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
+        })
         .unwrap_or(context.received_at);
     let callback = events::Callback {
         event_id: &event_id,

@@ -45,7 +45,10 @@ fn parse_text(text: &str) -> Option<DateTime<Utc>> {
     let seconds: i64 = whole.parse().ok()?;
     let mut nanos: u32 = 0;
     for position in 0..9 {
-        let digit = fraction.as_bytes().get(position).map_or(0, |byte| u32::from(byte - b'0'));
+        let digit = fraction
+            .as_bytes()
+            .get(position)
+            .map_or(0, |byte| u32::from(byte - b'0'));
         nanos = nanos * 10 + digit;
     }
     DateTime::from_timestamp(seconds, nanos)
@@ -101,10 +104,19 @@ mod tests {
 
     #[test]
     fn slack_ts_keeps_its_microseconds() {
-        assert_eq!(text("1355517523.000005").as_deref(), Some("2012-12-14T20:38:43.000005Z"));
-        assert_eq!(text("1663966382.046509").as_deref(), Some("2022-09-23T20:53:02.046509Z"));
+        assert_eq!(
+            text("1355517523.000005").as_deref(),
+            Some("2012-12-14T20:38:43.000005Z")
+        );
+        assert_eq!(
+            text("1663966382.046509").as_deref(),
+            Some("2022-09-23T20:53:02.046509Z")
+        );
         assert_eq!(text("1355517523.5").as_deref(), Some("2012-12-14T20:38:43.500Z"));
-        assert_eq!(text("1355517523.1234567891").as_deref(), Some("2012-12-14T20:38:43.123456789Z"));
+        assert_eq!(
+            text("1355517523.1234567891").as_deref(),
+            Some("2012-12-14T20:38:43.123456789Z")
+        );
     }
 
     #[test]
@@ -112,7 +124,10 @@ mod tests {
         assert_eq!(text("1515449522000016").as_deref(), Some("2018-01-08T22:12:02.000016Z"));
         assert_eq!(text("1515449522").as_deref(), Some("2018-01-08T22:12:02Z"));
         assert_eq!(text("1515449522123").as_deref(), Some("2018-01-08T22:12:02.123Z"));
-        assert_eq!(text("1515449522000000016").as_deref(), Some("2018-01-08T22:12:02.000000016Z"));
+        assert_eq!(
+            text("1515449522000000016").as_deref(),
+            Some("2018-01-08T22:12:02.000000016Z")
+        );
         assert_eq!(text("15154495220000001600"), None);
         let number = parse(&Loose::Unsigned(1_515_449_522_000_016)).map(|time| format_time(&time));
         assert_eq!(number.as_deref(), Some("2018-01-08T22:12:02.000016Z"));
@@ -128,7 +143,20 @@ mod tests {
 
     #[test]
     fn malformed_values_are_not_times() {
-        for bad in ["", ".", "1.", ".5", "-1.5", "+1.5", "1e9", " 1.5", "1.5 ", "abc", "1.2.3", "999999999999.1"] {
+        for bad in [
+            "",
+            ".",
+            "1.",
+            ".5",
+            "-1.5",
+            "+1.5",
+            "1e9",
+            " 1.5",
+            "1.5 ",
+            "abc",
+            "1.2.3",
+            "999999999999.1",
+        ] {
             assert_eq!(text(bad), None, "{bad:?}");
         }
         assert_eq!(parse(&Loose::Signed(-5)), None);

@@ -8,9 +8,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 
 /// A Slack Events API request body: the outer envelope.
 #[derive(Debug, Default, Deserialize)]
@@ -222,15 +222,27 @@ impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
-        Ok(if value.is_empty() { Loose::Absent } else { Loose::Str(Cow::Borrowed(value)) })
+        Ok(if value.is_empty() {
+            Loose::Absent
+        } else {
+            Loose::Str(Cow::Borrowed(value))
+        })
     }
 
     fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-        Ok(if value.is_empty() { Loose::Absent } else { Loose::Str(Cow::Owned(value.to_owned())) })
+        Ok(if value.is_empty() {
+            Loose::Absent
+        } else {
+            Loose::Str(Cow::Owned(value.to_owned()))
+        })
     }
 
     fn visit_string<E: de::Error>(self, value: String) -> Result<Self::Value, E> {
-        Ok(if value.is_empty() { Loose::Absent } else { Loose::Str(Cow::Owned(value)) })
+        Ok(if value.is_empty() {
+            Loose::Absent
+        } else {
+            Loose::Str(Cow::Owned(value))
+        })
     }
 
     fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
