@@ -66,9 +66,9 @@ pub(super) struct Inner<'a> {
     #[serde(borrow)]
     pub(super) edited: Maybe<Edited<'a>>,
     #[serde(borrow)]
-    pub(super) message: Maybe<Box<Inner<'a>>>,
+    pub(super) message: Maybe<Box<Self>>,
     #[serde(borrow)]
-    pub(super) previous_message: Maybe<Box<Inner<'a>>>,
+    pub(super) previous_message: Maybe<Box<Self>>,
     #[serde(borrow)]
     pub(super) deleted_ts: Loose<'a>,
     #[serde(borrow)]
