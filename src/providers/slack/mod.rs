@@ -2,7 +2,8 @@
 //!
 //! [`SlackConverter`] turns the body of a Slack Events API request into a [`Conversion`]. Call it after the
 //! request's signature was verified, with the raw body as [`Payload::Webhook`] (`event` and `delivery_id` are
-//! `None`: Slack puts both in the body) or [`Payload::Polled`]; both are read the same way.
+//! `None`: Slack puts both in the body, and the converter ignores them when set) or [`Payload::Polled`]; both are
+//! read the same way.
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -65,7 +66,8 @@
 //!
 //! Skipped message subtypes include `message_replied` (a notice that a thread got a reply: the reply arrives as its
 //! own message, so converting the notice would count it twice), `channel_archive`, `pinned_item`, `ekm_access_denied`
-//! and anything Slack adds later. The author of a message is its `user`, else its `bot_id` (for `bot_message` the
+//! and anything Slack adds later. A `message_changed` without its nested `message` names no message to edit and is
+//! skipped too. The author of a message is its `user`, else its `bot_id` (for `bot_message` the
 //! bot comes first), else the workspace. Deleted messages keep no text: the user removed it.
 //!
 //! Event metadata holds `channel`, `channel_type` and `subtype` where present; for messages in a thread,
