@@ -1,0 +1,456 @@
+//! The parts of a Slack Events API body the converter reads, deserialized in one pass, borrowing from the body.
+//!
+//! Everything except the envelope's identifying fields is optional and *lenient*: a leaf that is missing, `null`,
+//! an empty string or of an unexpected JSON type reads as absent ([`Loose`]); a nested object that turns out to be
+//! a scalar or an array reads as absent ([`Maybe`]). Unknown fields are skipped without being buffered.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A Slack Events API request body: the outer envelope.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    pub(super) kind: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) challenge: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) team_id: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) event_id: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) event_time: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) event: Maybe<Inner<'a>>,
+}
+
+/// The inner `event` of an `event_callback`, and (for `message_changed`, `message_deleted`) the nested `message` and
+/// `previous_message`: the union of the fields of every event type the converter handles.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Inner<'a> {
+    #[serde(rename = "type", borrow)]
+    pub(super) kind: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) subtype: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) user: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) user_id: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) bot_id: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) username: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) bot_profile: Maybe<BotProfile<'a>>,
+    #[serde(borrow)]
+    pub(super) channel: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) channel_id: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) channel_type: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) text: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) ts: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) event_ts: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) thread_ts: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) edited: Maybe<Edited<'a>>,
+    #[serde(borrow)]
+    pub(super) message: Maybe<Box<Self>>,
+    #[serde(borrow)]
+    pub(super) previous_message: Maybe<Box<Self>>,
+    #[serde(borrow)]
+    pub(super) deleted_ts: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) inviter: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) topic: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) purpose: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) name: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) old_name: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) reaction: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) item_user: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) item: Maybe<Item<'a>>,
+    #[serde(borrow)]
+    pub(super) file_id: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) file: Maybe<File<'a>>,
+    #[serde(borrow)]
+    pub(super) files: List<File<'a>>,
+}
+
+/// `bot_profile` of a message posted by an app.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct BotProfile<'a> {
+    #[serde(borrow)]
+    pub(super) name: Loose<'a>,
+}
+
+/// `edited` of an edited message: who edited it and when.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Edited<'a> {
+    #[serde(borrow)]
+    pub(super) user: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) ts: Loose<'a>,
+}
+
+/// `item` of `reaction_added` / `reaction_removed`: the thing reacted to.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Item<'a> {
+    #[serde(rename = "type", borrow)]
+    pub(super) kind: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) channel: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) ts: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) file: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) file_comment: Loose<'a>,
+}
+
+/// A file, in a message's `files` or a `file_shared` event's `file`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct File<'a> {
+    #[serde(borrow)]
+    pub(super) id: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) name: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) title: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) mimetype: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) filetype: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) permalink: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) url_private: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) size: Loose<'a>,
+    #[serde(borrow)]
+    pub(super) created: Loose<'a>,
+}
+
+/// A JSON leaf read leniently: a non-empty string (borrowed where the body has no escapes), a number, or absent
+/// (missing, `null`, `""`, a boolean, an object or an array: the last two are skipped without buffering).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) enum Loose<'a> {
+    /// Missing, `null`, empty or of a type the converter does not read.
+    #[default]
+    Absent,
+    /// A non-empty string.
+    Str(Cow<'a, str>),
+    /// A JSON integer that fits `u64`.
+    Unsigned(u64),
+    /// A negative JSON integer.
+    Signed(i64),
+    /// A JSON number with a fraction or an exponent.
+    Float(f64),
+}
+
+impl<'a> Loose<'a> {
+    /// The value as text, when it is a string.
+    pub(super) fn text(&self) -> Option<&str> {
+        match self {
+            Self::Str(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The value as an id: a string, or an integer written in decimal (ids are strings in Slack, but a retyped
+    /// field still names the same thing).
+    pub(super) fn id(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Self::Str(text) => Some(Cow::Borrowed(text)),
+            Self::Unsigned(number) => Some(Cow::Owned(number.to_string())),
+            Self::Signed(number) => Some(Cow::Owned(number.to_string())),
+            Self::Absent | Self::Float(_) => None,
+        }
+    }
+
+    /// The value as an integer, when it is one (or a string holding one).
+    pub(super) fn integer(&self) -> Option<i64> {
+        match self {
+            Self::Unsigned(number) => i64::try_from(*number).ok(),
+            Self::Signed(number) => Some(*number),
+            Self::Str(text) => text.parse().ok(),
+            Self::Absent | Self::Float(_) => None,
+        }
+    }
+
+    /// Whether there is a value.
+    pub(super) fn is_present(&self) -> bool {
+        !matches!(self, Self::Absent)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseVisitor(PhantomData))
+    }
+}
+
+struct LooseVisitor<'a>(PhantomData<Loose<'a>>);
+
+impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
+    type Value = Loose<'a>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
+        Ok(if value.is_empty() {
+            Loose::Absent
+        } else {
+            Loose::Str(Cow::Borrowed(value))
+        })
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+        Ok(if value.is_empty() {
+            Loose::Absent
+        } else {
+            Loose::Str(Cow::Owned(value.to_owned()))
+        })
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Self::Value, E> {
+        Ok(if value.is_empty() {
+            Loose::Absent
+        } else {
+            Loose::Str(Cow::Owned(value))
+        })
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(Loose::Unsigned(value))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        Ok(u64::try_from(value).map_or(Loose::Signed(value), Loose::Unsigned))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        Ok(Loose::Float(value))
+    }
+
+    fn visit_bool<E: de::Error>(self, _value: bool) -> Result<Self::Value, E> {
+        Ok(Loose::Absent)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Absent)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Absent)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_map(map)?;
+        Ok(Loose::Absent)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Loose::Absent)
+    }
+}
+
+/// A nested JSON object read as `T`, or absent when the value is missing, `null` or not an object.
+#[derive(Debug)]
+pub(super) struct Maybe<T>(pub(super) Option<T>);
+
+impl<T> Default for Maybe<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<T> Maybe<T> {
+    /// The object, if there was one.
+    pub(super) fn get(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Maybe<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MaybeVisitor(PhantomData))
+    }
+}
+
+struct MaybeVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for MaybeVisitor<T> {
+    type Value = Maybe<T>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(|value| Maybe(Some(value)))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Maybe(None))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _value: bool) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _value: u64) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _value: i64) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _value: f64) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_str<E: de::Error>(self, _value: &str) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+}
+
+/// A JSON array of objects read as `T`s; elements that are not objects are dropped, and a value that is not an
+/// array reads as empty.
+#[derive(Debug)]
+pub(super) struct List<T>(pub(super) Vec<T>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Maybe(list) = deserializer.deserialize_any(ListVisitor(PhantomData))?;
+        Ok(Self(list.unwrap_or_default()))
+    }
+}
+
+struct ListVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+    type Value = Maybe<Vec<T>>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Maybe(item)) = seq.next_element::<Maybe<T>>()? {
+            items.extend(item);
+        }
+        Ok(Maybe(Some(items)))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_map(map)?;
+        Ok(Maybe(None))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _value: bool) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _value: u64) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _value: i64) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _value: f64) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+
+    fn visit_str<E: de::Error>(self, _value: &str) -> Result<Self::Value, E> {
+        Ok(Maybe(None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loose_reads_strings_numbers_and_ignores_the_rest() {
+        let inner: Inner<'_> = serde_json::from_str(
+            r#"{"type":"message","user":{"id":"U1"},"channel":["C1"],"text":"","ts":1355517523.000005,
+                "thread_ts":true,"edited":"yes","files":[1,{"id":"F1"},null],"item":null,"reaction":"a\"b"}"#,
+        )
+        .expect("lenient fields accept any JSON");
+        assert_eq!(inner.kind, Loose::Str(Cow::Borrowed("message")));
+        assert_eq!(inner.user, Loose::Absent);
+        assert_eq!(inner.channel, Loose::Absent);
+        assert_eq!(inner.text, Loose::Absent);
+        assert_eq!(inner.ts, Loose::Float(1_355_517_523.000_005));
+        assert_eq!(inner.thread_ts, Loose::Absent);
+        assert!(inner.edited.get().is_none());
+        assert_eq!(inner.files.0.len(), 1);
+        assert!(inner.item.get().is_none());
+        assert_eq!(inner.reaction.text(), Some("a\"b"));
+    }
+}
