@@ -1,6 +1,8 @@
 //! GitHub: converters for Events API items and webhook deliveries.
 
-use crate::convert::{ConvertContext, ConvertError, Conversion, Converter, Payload, SkipReason};
+pub mod oauth;
+
+use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of GitHub.
 pub const SERVICE: &str = "github";
