@@ -85,10 +85,15 @@ pub struct Connected {
 /// Runs OAuth steps against an [`HttpClient`]: the callback to a connected account, refreshes, API calls.
 ///
 /// Every new token set goes through the `persist` callback before it is used; if `persist` fails, the flow stops.
-#[derive(Debug)]
 pub struct Driver<'a, H> {
     client: &'a OAuthClient,
     http: H,
+}
+
+impl<H> std::fmt::Debug for Driver<'_, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").field("client", self.client).finish_non_exhaustive()
+    }
 }
 
 impl<'a, H> Driver<'a, H>
