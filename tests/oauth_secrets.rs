@@ -4,11 +4,18 @@ mod oauth_support;
 
 use oauth_support::*;
 use spark_integrations::oauth::{
-    Authorized, AuthorizationCode, ClientSecret, Driver, PkceVerifier, StateKey, TokenSet,
+    AuthorizationCode, Authorized, ClientSecret, Driver, PkceVerifier, StateKey, TokenSet,
 };
 use spark_integrations::{AccessToken, RefreshToken};
 
-const SECRETS: &[&str] = &[CLIENT_SECRET, STATE_KEY, "ghu_access", "ghr_refresh", "xoxp-user", "the-code"];
+const SECRETS: &[&str] = &[
+    CLIENT_SECRET,
+    STATE_KEY,
+    "ghu_access",
+    "ghr_refresh",
+    "xoxp-user",
+    "the-code",
+];
 
 fn assert_redacted(what: &str, debug: String) {
     for secret in SECRETS {
@@ -18,12 +25,21 @@ fn assert_redacted(what: &str, debug: String) {
 
 #[test]
 fn secret_newtypes_are_redacted() {
-    assert_eq!(format!("{:?}", ClientSecret::new(CLIENT_SECRET)), "ClientSecret([redacted])");
+    assert_eq!(
+        format!("{:?}", ClientSecret::new(CLIENT_SECRET)),
+        "ClientSecret([redacted])"
+    );
     assert_eq!(format!("{:?}", StateKey::new(STATE_KEY)), "StateKey([redacted])");
     assert_eq!(format!("{:?}", PkceVerifier::new("v")), "PkceVerifier([redacted])");
-    assert_eq!(format!("{:?}", AuthorizationCode::new("the-code")), "AuthorizationCode([redacted])");
+    assert_eq!(
+        format!("{:?}", AuthorizationCode::new("the-code")),
+        "AuthorizationCode([redacted])"
+    );
     assert_eq!(format!("{}", AccessToken::new("ghu_access")), "[redacted]");
-    assert_eq!(format!("{:?}", RefreshToken::new("ghr_refresh")), "RefreshToken([redacted])");
+    assert_eq!(
+        format!("{:?}", RefreshToken::new("ghr_refresh")),
+        "RefreshToken([redacted])"
+    );
 }
 
 #[test]
@@ -33,13 +49,21 @@ fn flow_values_are_redacted() {
     assert_redacted("ClientConfig", format!("{:?}", client.config()));
 
     let start = client.start("integration-1", "user-7", now(), &RANDOM).unwrap();
-    let verifier = serde_json::to_value(&start.pending).unwrap()["verifier"].as_str().unwrap().to_owned();
+    let verifier = serde_json::to_value(&start.pending).unwrap()["verifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let debug = format!("{start:?}");
-    assert!(!debug.contains(&verifier), "Authorize/PendingAuth show the verifier: {debug}");
+    assert!(
+        !debug.contains(&verifier),
+        "Authorize/PendingAuth show the verifier: {debug}"
+    );
     assert!(debug.contains("PkceVerifier([redacted])"));
 
     let state = query_param(&start.url, "state");
-    let verified = client.callback(start.pending, &format!("code=the-code&state={state}"), "user-7", now()).unwrap();
+    let verified = client
+        .callback(start.pending, &format!("code=the-code&state={state}"), "user-7", now())
+        .unwrap();
     let debug = format!("{verified:?}");
     assert_redacted("VerifiedCallback", debug.clone());
     assert!(!debug.contains(&verifier));
@@ -51,7 +75,10 @@ fn flow_values_are_redacted() {
     let mut tokens = persist.persisted();
     assert_redacted("TokenSet", format!("{tokens:?}"));
 
-    let slack = slack_client().token_response(&json(200, &format!(r#"{{"ok":true,"access_token":"xoxb-bot",{}"#, &body[1..])), now());
+    let slack = slack_client().token_response(
+        &json(200, &format!(r#"{{"ok":true,"access_token":"xoxb-bot",{}"#, &body[1..])),
+        now(),
+    );
     let slack = slack.unwrap().persisted();
     assert!(slack.user_token.is_some());
     assert_redacted("TokenSet with UserToken", format!("{slack:?}"));
@@ -65,6 +92,8 @@ fn flow_values_are_redacted() {
     });
     assert_redacted("Driver", format!("{driver:?}"));
     tokens.refresh_token = None;
-    let error = driver.call(&mut tokens, http::Request::new(Vec::new()), now(), |_: &TokenSet| Ok::<(), std::io::Error>(()));
+    let error = driver.call(&mut tokens, http::Request::new(Vec::new()), now(), |_: &TokenSet| {
+        Ok::<(), std::io::Error>(())
+    });
     assert_redacted("DriverError", format!("{error:?}"));
 }

@@ -7,7 +7,9 @@ use oauth_support::*;
 use spark_integrations::oauth::{OAuthClient, TokenError, TokenSet};
 
 fn parse(client: &OAuthClient, response: &http::Response<Vec<u8>>) -> Result<TokenSet, TokenError> {
-    client.token_response(response, now()).map(|persist| persist.persisted())
+    client
+        .token_response(response, now())
+        .map(|persist| persist.persisted())
 }
 
 #[test]
@@ -44,7 +46,10 @@ fn github_form_encoded_error() {
 fn github_form_encoded_success() {
     let body = "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=repo%2Cgist&token_type=bearer";
     let tokens = parse(&github_client(), &form(200, body)).unwrap();
-    assert_eq!(tokens.access_token.expose_secret(), "gho_16C7e42F292c6912E7710c838347Ae178B4a");
+    assert_eq!(
+        tokens.access_token.expose_secret(),
+        "gho_16C7e42F292c6912E7710c838347Ae178B4a"
+    );
     assert_eq!(tokens.scopes, ["repo", "gist"]);
     assert_eq!(tokens.token_type, "bearer");
     assert_eq!(tokens.expires_at, None, "OAuth app tokens do not expire");
@@ -54,7 +59,10 @@ fn github_form_encoded_success() {
 #[test]
 fn form_encoded_body_without_content_type_is_still_read() {
     let response = http::Response::new(b"access_token=gho_x&token_type=bearer&scope=".to_vec());
-    assert_eq!(parse(&github_client(), &response).unwrap().access_token.expose_secret(), "gho_x");
+    assert_eq!(
+        parse(&github_client(), &response).unwrap().access_token.expose_secret(),
+        "gho_x"
+    );
 }
 
 #[test]
@@ -66,7 +74,8 @@ fn github_app_user_token_expiry_comes_from_the_injected_clock() {
     assert!(tokens.refresh_token.unwrap().expose_secret().starts_with("ghr_"));
     assert!(tokens.scopes.is_empty());
     // The same from a form-encoded answer, where numbers are strings.
-    let body = "access_token=ghu_x&expires_in=28800&refresh_token=ghr_y&refresh_token_expires_in=15811200&token_type=bearer";
+    let body =
+        "access_token=ghu_x&expires_in=28800&refresh_token=ghr_y&refresh_token_expires_in=15811200&token_type=bearer";
     let tokens = parse(&github_client(), &form(200, body)).unwrap();
     assert_eq!(tokens.expires_at, Some(now() + TimeDelta::hours(8)));
 }
@@ -84,7 +93,11 @@ fn slack_ok_false_with_http_200_and_400() {
             "status {status}"
         );
     }
-    let error = parse(&slack_client(), &json(200, r#"{"ok":false,"error":"bad_client_secret"}"#)).unwrap_err();
+    let error = parse(
+        &slack_client(),
+        &json(200, r#"{"ok":false,"error":"bad_client_secret"}"#),
+    )
+    .unwrap_err();
     assert!(matches!(error, TokenError::Configuration { ref code, .. } if code == "bad_client_secret"));
     let error = parse(&slack_client(), &json(200, r#"{"ok":false,"error":"some_new_error"}"#)).unwrap_err();
     insta::assert_snapshot!(error, @"token endpoint error some_new_error (http 200)");
@@ -186,9 +199,22 @@ fn malformed_bodies_name_the_problem_without_echoing_values() {
     assert!(!error.to_string().contains("gho_secret"));
     let error = parse(&github_client(), &json(200, r#"["gho_secret"]"#)).unwrap_err();
     insta::assert_snapshot!(error, @"token response is malformed: json body is not an object");
-    let error = parse(&github_client(), &json(200, r#"{"access_token":"gho_secret","expires_in":"soon"}"#)).unwrap_err();
-    assert_eq!(error, TokenError::InvalidField { path: "/expires_in".into() });
-    let error = parse(&slack_client(), &json(200, r#"{"ok":true,"authed_user":{"access_token":["xoxp"]}}"#)).unwrap_err();
+    let error = parse(
+        &github_client(),
+        &json(200, r#"{"access_token":"gho_secret","expires_in":"soon"}"#),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error,
+        TokenError::InvalidField {
+            path: "/expires_in".into()
+        }
+    );
+    let error = parse(
+        &slack_client(),
+        &json(200, r#"{"ok":true,"authed_user":{"access_token":["xoxp"]}}"#),
+    )
+    .unwrap_err();
     insta::assert_snapshot!(error, @"token response field /authed_user/access_token has an unexpected type");
     let error = parse(&github_client(), &response(404, "text/html", "not found")).unwrap_err();
     assert_eq!(error, TokenError::Status { status: 404 });

@@ -92,7 +92,9 @@ pub struct Driver<'a, H> {
 
 impl<H> std::fmt::Debug for Driver<'_, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver").field("client", self.client).finish_non_exhaustive()
+        f.debug_struct("Driver")
+            .field("client", self.client)
+            .finish_non_exhaustive()
     }
 }
 

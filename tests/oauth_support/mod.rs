@@ -8,7 +8,8 @@ use spark_integrations::providers::{github, slack};
 pub const CLIENT_SECRET: &str = "client-secret-0123456789";
 pub const STATE_KEY: &str = "state-key-0123456789abcdef0123456789abcdef";
 pub const RANDOM: [u8; 32] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
+    31,
 ];
 
 /// 2025-03-14 15:09:26 UTC: the injected clock.
