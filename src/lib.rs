@@ -71,10 +71,11 @@
 //! |---|---|
 //! | [`model`] | `Event`, `Object`, `Block`: plain data with a fixed JSON shape |
 //! | [`convert`] | the converter contract: `Payload` and `ConvertContext` in, `Conversion` or `ConvertError` out |
-//! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store and (feature `sqlite`) SQLite |
 //! | [`plugin`] | the `Plugin` contract, the `Registry`, configuration `Schema`s and their validation |
 //! | [`Integration`] | one user's connection to one service: tokens, configuration, webhook routing secret |
 //! | [`providers`] | GitHub and Slack: plugins, converters, and the provider rules as data |
+//! | [`oauth`] | OAuth 2.0 authorization-code flows with PKCE: start, callback, tokens, refresh, authenticated requests |
+//! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store and (feature `sqlite`) SQLite |
 //! | [`schedule`] | the scheduler step: which integrations are due for a poll, recording each result |
 //! | [`Secret`] | redacted holders for secrets and tokens |
 //!
@@ -84,6 +85,7 @@
 pub mod convert;
 mod integration;
 pub mod model;
+pub mod oauth;
 pub mod plugin;
 pub mod providers;
 pub mod schedule;

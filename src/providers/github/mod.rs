@@ -1,5 +1,6 @@
 //! GitHub: converters for Events API items and webhook deliveries.
 
+pub mod oauth;
 mod plugin;
 
 pub use plugin::GithubPlugin;

@@ -99,6 +99,7 @@
 //! rounded to the microsecond.
 
 mod events;
+pub mod oauth;
 mod plugin;
 mod ts;
 mod wire;
