@@ -33,6 +33,7 @@
 //! |---|---|
 //! | [`model`] | `Event`, `Object`, `Block`: plain data with a fixed JSON shape |
 //! | [`convert`] | the converter contract: `Payload` and `ConvertContext` in, `Conversion` or `ConvertError` out |
+//! | [`poll`] | polling activity APIs: the round's steps, its outcome, the cursor kept between rounds |
 //! | [`providers`] | GitHub and Slack: converters, and the provider rules as data |
 //! | [`Secret`] | redacted holders for secrets and tokens |
 //!
@@ -41,6 +42,7 @@
 
 pub mod convert;
 pub mod model;
+pub mod poll;
 pub mod providers;
 mod secret;
 

@@ -1,5 +1,9 @@
 //! GitHub: converters for Events API items and webhook deliveries.
 
+mod poll;
+
+pub use poll::{API_VERSION, ApiBaseError, DEFAULT_API_BASE, EVENTS_API_WINDOW, GithubPollRound, GithubPoller};
+
 use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of GitHub.
