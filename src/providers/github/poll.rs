@@ -243,16 +243,12 @@ struct ItemHead<'a> {
     kind: Cow<'a, str>,
 }
 
-/// Whether `id` is the last seen event or older. Event ids grow over time, so a numeric comparison also stops at the
-/// right place when the last seen event itself has been deleted; non-numeric ids compare by equality only.
+/// Whether `id` is the last seen event. Equality only: event ids mostly grow over time, but not strictly in feed
+/// order (GH Archive shows neighbours out of order), so "an id at most the last seen one" could stop too early and
+/// lose events. The price: when the last seen event itself disappears from the feed, the round pages to the end and
+/// reports a [`Gap`]; events are deduplicated by id in storage, so nothing is stored twice.
 fn is_seen(id: &str, last_seen: Option<&str>) -> bool {
-    let Some(last_seen) = last_seen else {
-        return false;
-    };
-    match (id.parse::<u128>(), last_seen.parse::<u128>()) {
-        (Ok(id), Ok(last_seen)) => id <= last_seen,
-        _ => id == last_seen,
-    }
+    last_seen == Some(id)
 }
 
 /// One round of polling: requests out, responses in, an outcome at the end. Made by [`GithubPoller::start`].

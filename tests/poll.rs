@@ -1,0 +1,642 @@
+//! The GitHub Events poller against a scripted in-memory GitHub that replays recorded GH Archive events on a
+//! simulated clock and checks every request it gets.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use serde_json::Value;
+use spark_integrations::AccessToken;
+use spark_integrations::poll::{
+    Cursor, GapCause, PollError, PollOutcome, PollState, PolledItem, RateLimitKind, ResourceError, Step,
+};
+use spark_integrations::providers::github::{API_VERSION, GithubPoller};
+
+const BASE: &str = "https://github.test/api/v3";
+const TOKEN: &str = "ghu_test_token";
+const USER_AGENT: &str = "poll-test/1.0";
+
+const FIRST250: &str = include_str!("../fixtures/poll/gharchive-2025-01-01-15.first250.jsonl");
+const THREE_REPOS: &str = include_str!("../fixtures/poll/gharchive-2025-01-01-15.three-repos.jsonl");
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap()
+}
+
+fn seconds(n: i64) -> TimeDelta {
+    TimeDelta::seconds(n)
+}
+
+/// One recorded event: its bytes and the two fields the tests look at.
+#[derive(Debug, Clone)]
+struct Recorded {
+    id: String,
+    kind: String,
+    repo: String,
+    raw: String,
+}
+
+fn recorded(lines: &str) -> Vec<Recorded> {
+    lines
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).unwrap();
+            Recorded {
+                id: value["id"].as_str().unwrap().to_owned(),
+                kind: value["type"].as_str().unwrap().to_owned(),
+                repo: value["repo"]["name"].as_str().unwrap().to_owned(),
+                raw: line.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// A repository's feed: recorded events (oldest first) and, for those that have arrived, when.
+struct Feed {
+    name: String,
+    id: u64,
+    events: Vec<Recorded>,
+    arrived_at: Vec<DateTime<Utc>>,
+}
+
+impl Feed {
+    /// What the Events API shows at `now`: the newest 300 arrived events of the last 90 days, newest first.
+    fn visible(&self, now: DateTime<Utc>) -> Vec<&Recorded> {
+        let arrived = self.arrived_at.len();
+        self.events[..arrived]
+            .iter()
+            .zip(&self.arrived_at)
+            .rev()
+            .filter(|(_, at)| **at > now - TimeDelta::days(90))
+            .map(|(event, _)| event)
+            .take(300)
+            .collect()
+    }
+}
+
+/// A response the test forces for the next request.
+struct Forced {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+/// A request as the stand-in saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    uri: String,
+    if_none_match: Option<String>,
+}
+
+/// A scripted in-memory GitHub: serves `/repos/{owner}/{repo}/events` and the `/repositories/{id}/events` pages its
+/// `Link` headers point to, checking each request.
+struct FakeGithub {
+    now: DateTime<Utc>,
+    feeds: Vec<Feed>,
+    poll_interval: u64,
+    forced: VecDeque<Forced>,
+    seen: Vec<Seen>,
+}
+
+impl FakeGithub {
+    fn new(feeds: impl IntoIterator<Item = (&'static str, Vec<Recorded>)>) -> Self {
+        Self {
+            now: t0(),
+            feeds: feeds
+                .into_iter()
+                .enumerate()
+                .map(|(index, (name, events))| Feed {
+                    name: name.to_owned(),
+                    id: 1000 + index as u64,
+                    events,
+                    arrived_at: Vec::new(),
+                })
+                .collect(),
+            poll_interval: 60,
+            forced: VecDeque::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, name: &str) -> &mut Feed {
+        self.feeds.iter_mut().find(|feed| feed.name == name).unwrap()
+    }
+
+    /// `count` more recorded events of `repo` arrive now.
+    fn arrive(&mut self, repo: &str, count: usize) {
+        let now = self.now;
+        let feed = self.feed(repo);
+        assert!(feed.arrived_at.len() + count <= feed.events.len(), "the fixture has too few events");
+        feed.arrived_at.extend(std::iter::repeat_n(now, count));
+    }
+
+    /// Makes the next request get this answer instead of the feed.
+    fn force(&mut self, status: u16, headers: &[(&'static str, &str)], body: &str) {
+        self.forced.push_back(Forced {
+            status,
+            headers: headers.iter().map(|(name, value)| (*name, (*value).to_owned())).collect(),
+            body: body.to_owned(),
+        });
+    }
+
+    fn serve(&mut self, request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        let header = |name: &str| request.headers().get(name).map(|value| value.to_str().unwrap().to_owned());
+        assert_eq!(request.method(), http::Method::GET);
+        assert_eq!(header("accept").as_deref(), Some("application/vnd.github+json"));
+        assert_eq!(header("x-github-api-version").as_deref(), Some(API_VERSION));
+        assert_eq!(header("user-agent").as_deref(), Some(USER_AGENT));
+        assert_eq!(header("authorization"), Some(format!("Bearer {TOKEN}")));
+        assert!(request.body().is_empty());
+        let uri = request.uri().to_string();
+        let if_none_match = header("if-none-match");
+        self.seen.push(Seen {
+            uri: uri.clone(),
+            if_none_match: if_none_match.clone(),
+        });
+
+        let path = request.uri().path();
+        let query = request.uri().query().unwrap_or_default();
+        let page: usize = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("page="))
+            .map_or(1, |page| page.parse().unwrap());
+        assert!(query.split('&').any(|pair| pair == "per_page=100"), "{uri}");
+        if page > 1 {
+            assert_eq!(if_none_match, None, "only the first page is conditional");
+        }
+
+        if let Some(forced) = self.forced.pop_front() {
+            let mut response = http::Response::builder().status(forced.status);
+            for (name, value) in forced.headers {
+                response = response.header(name, value);
+            }
+            return response.body(forced.body.into_bytes()).unwrap();
+        }
+
+        let rest = path.strip_prefix("/api/v3/").unwrap_or_else(|| panic!("outside the API base: {uri}"));
+        let feed_index = if let Some(repo) = rest.strip_prefix("repos/").and_then(|r| r.strip_suffix("/events")) {
+            assert_eq!(page, 1, "later pages come from the Link header");
+            self.feeds.iter().position(|feed| feed.name == repo)
+        } else {
+            let id = rest.strip_prefix("repositories/").and_then(|r| r.strip_suffix("/events")).unwrap();
+            self.feeds.iter().position(|feed| feed.id.to_string() == id)
+        };
+        let Some(feed_index) = feed_index else {
+            let body = r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}"#;
+            return http::Response::builder().status(404).body(body.as_bytes().to_vec()).unwrap();
+        };
+        let feed = &self.feeds[feed_index];
+        let visible = feed.visible(self.now);
+        let etag = format!("W/\"{}-{}\"", visible.len(), visible.first().map_or("none", |e| e.id.as_str()));
+        let response = http::Response::builder()
+            .header("etag", &etag)
+            .header("x-poll-interval", self.poll_interval.to_string())
+            .header("x-ratelimit-remaining", "4999");
+        if page == 1 && if_none_match.as_deref() == Some(etag.as_str()) {
+            return response.status(304).body(Vec::new()).unwrap();
+        }
+        let last_page = visible.len().div_ceil(100).max(1);
+        let link = |page: usize| format!("<{BASE}/repositories/{}/events?per_page=100&page={page}>", feed.id);
+        let mut links = Vec::new();
+        if page < last_page {
+            links.push(format!("{}; rel=\"next\"", link(page + 1)));
+            links.push(format!("{}; rel=\"last\"", link(last_page)));
+        }
+        if page > 1 {
+            links.push(format!("{}; rel=\"prev\"", link(page - 1)));
+            links.push(format!("{}; rel=\"first\"", link(1)));
+        }
+        let response = if links.is_empty() {
+            response
+        } else {
+            response.header("link", links.join(", "))
+        };
+        let items: Vec<&str> = visible.iter().skip((page - 1) * 100).take(100).map(|e| e.raw.as_str()).collect();
+        let body = format!("[{}]", items.join(","));
+        response.status(200).body(body.into_bytes()).unwrap()
+    }
+}
+
+fn poller(repositories: &[&str], types: &[&str]) -> GithubPoller {
+    GithubPoller::new(repositories.iter().copied(), types.iter().copied())
+        .with_api_base(BASE)
+        .unwrap()
+        .with_token(AccessToken::new(TOKEN))
+        .with_user_agent(USER_AGENT)
+}
+
+/// Runs one round at the stand-in's current time; `before_request(n, github)` runs before the n-th request (from 0)
+/// is served, so a test can make events arrive mid-round.
+fn run(
+    poller: &GithubPoller,
+    state: PollState,
+    github: &mut FakeGithub,
+    mut before_request: impl FnMut(usize, &mut FakeGithub),
+) -> PollOutcome {
+    let mut round = poller.start(state, github.now);
+    let mut served = 0;
+    loop {
+        match round.step() {
+            Step::Send(request) => {
+                before_request(served, github);
+                served += 1;
+                let response = github.serve(&request);
+                round.handle_response(response, github.now);
+            }
+            Step::Done => break,
+            _ => unreachable!(),
+        }
+    }
+    let outcome = round.finish();
+    assert_eq!(outcome.stats.requests, served);
+    outcome
+}
+
+fn round(poller: &GithubPoller, state: PollState, github: &mut FakeGithub) -> PollOutcome {
+    run(poller, state, github, |_, _| {})
+}
+
+fn ids(items: &[PolledItem]) -> Vec<&str> {
+    items.iter().map(|item| item.id.as_str()).collect()
+}
+
+/// The ids of `events[range]`, newest first (the order the poller fetches them in).
+fn newest_first(events: &[Recorded], range: std::ops::Range<usize>) -> Vec<&str> {
+    events[range].iter().rev().map(|event| event.id.as_str()).collect()
+}
+
+fn cursor<'a>(outcome: &'a PollOutcome, repo: &str) -> &'a Cursor {
+    &outcome.state.cursors[repo]
+}
+
+fn state_with(repo: &str, cursor: Cursor) -> PollState {
+    let mut state = PollState::default();
+    state.cursors.insert(repo.to_owned(), cursor);
+    state
+}
+
+#[test]
+fn etag_is_sent_back_verbatim_and_304_yields_nothing() {
+    let events = recorded(FIRST250);
+    let mut github = FakeGithub::new([("octo/feed", events.clone())]);
+    github.arrive("octo/feed", 10);
+    github.poll_interval = 120;
+    let poller = poller(&["octo/feed"], &[]);
+
+    let first = round(&poller, PollState::default(), &mut github);
+    assert_eq!(github.seen[0].if_none_match, None);
+    assert_eq!(ids(&first.items), newest_first(&events, 0..10));
+    let etag = cursor(&first, "octo/feed").etag.clone().unwrap();
+    assert_eq!(etag, format!("W/\"10-{}\"", events[9].id));
+
+    github.now = first.next_poll_at;
+    let second = round(&poller, first.state.clone(), &mut github);
+    assert_eq!(github.seen[1].if_none_match.as_deref(), Some(etag.as_str()));
+    assert!(second.items.is_empty());
+    assert_eq!(second.stats.not_modified, 1);
+    assert_eq!(second.state, first.state, "a 304 keeps the cursor, ETag included");
+    assert!(second.next_poll_at >= github.now + seconds(120));
+    assert!(second.errors.is_empty() && second.gaps.is_empty());
+}
+
+#[test]
+fn a_stored_etag_is_not_normalised() {
+    let mut github = FakeGithub::new([("octo/feed", recorded(FIRST250))]);
+    let odd = "W/\"a b\\\"c\"";
+    github.force(304, &[("x-poll-interval", "60")], "");
+    let outcome = round(&poller(&["octo/feed"], &[]), state_with("octo/feed", Cursor::new().with_etag(odd)), &mut github);
+    assert_eq!(github.seen[0].if_none_match.as_deref(), Some(odd));
+    assert_eq!(cursor(&outcome, "octo/feed").etag.as_deref(), Some(odd));
+}
+
+#[test]
+fn link_pagination_is_followed_to_the_last_page() {
+    let events = recorded(FIRST250);
+    let mut github = FakeGithub::new([("octo/feed", events.clone())]);
+    github.arrive("octo/feed", 250);
+    let outcome = round(&poller(&["octo/feed"], &[]), PollState::default(), &mut github);
+
+    let uris: Vec<&str> = github.seen.iter().map(|seen| seen.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "https://github.test/api/v3/repos/octo/feed/events?per_page=100",
+            "https://github.test/api/v3/repositories/1000/events?per_page=100&page=2",
+            "https://github.test/api/v3/repositories/1000/events?per_page=100&page=3",
+        ]
+    );
+    assert_eq!(ids(&outcome.items), newest_first(&events, 0..250));
+    assert!(outcome.items.iter().all(|item| item.conversion.is_ok() && item.resource == "octo/feed"));
+    assert_eq!(cursor(&outcome, "octo/feed").last_seen_id.as_deref(), Some(events[249].id.as_str()));
+    assert!(outcome.gaps.is_empty(), "nothing was seen before, so nothing can be missing");
+}
+
+#[test]
+fn polling_stops_at_the_last_seen_id() {
+    let events = recorded(FIRST250);
+    let mut github = FakeGithub::new([("octo/feed", events.clone())]);
+    github.arrive("octo/feed", 250);
+    // The last seen event is the 130th newest: on page 2.
+    let state = state_with("octo/feed", Cursor::new().with_last_seen_id(events[120].id.clone()));
+    let outcome = round(&poller(&["octo/feed"], &[]), state, &mut github);
+
+    assert_eq!(github.seen.len(), 2, "page 3 is not fetched");
+    assert_eq!(ids(&outcome.items), newest_first(&events, 121..250));
+    assert_eq!(outcome.stats.fetched, 129);
+    assert!(outcome.gaps.is_empty());
+    assert_eq!(cursor(&outcome, "octo/feed").last_seen_id.as_deref(), Some(events[249].id.as_str()));
+}
+
+#[test]
+fn primary_rate_limit_waits_until_the_reset_and_defers_the_rest() {
+    let mut github = FakeGithub::new([("octo/a", recorded(FIRST250)), ("octo/b", recorded(FIRST250))]);
+    let reset = t0() + seconds(1800);
+    let reset_header = reset.timestamp().to_string();
+    github.force(
+        403,
+        &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset_header)],
+        r#"{"message":"API rate limit exceeded"}"#,
+    );
+    let state = state_with("octo/a", Cursor::new().with_etag("W/\"1\"").with_last_seen_id("1"));
+    let outcome = round(&poller(&["octo/a", "octo/b"], &[]), state.clone(), &mut github);
+
+    assert_eq!(github.seen.len(), 1, "no request after the limit");
+    let limit = outcome.rate_limit.unwrap();
+    assert_eq!(limit.kind, RateLimitKind::Primary);
+    assert_eq!(limit.until, reset);
+    assert_eq!(outcome.next_poll_at, reset);
+    assert_eq!(outcome.deferred, ["octo/a", "octo/b"]);
+    assert_eq!(outcome.state, state, "cursors unchanged; a primary limit is no strike");
+    assert!(outcome.errors.is_empty());
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let mut github = FakeGithub::new([("octo/a", recorded(FIRST250))]);
+    github.force(403, &[("retry-after", "600"), ("x-ratelimit-remaining", "4000")], "{}");
+    let outcome = round(&poller(&["octo/a"], &[]), PollState::default(), &mut github);
+    let limit = outcome.rate_limit.unwrap();
+    assert_eq!(limit.kind, RateLimitKind::RetryAfter(600));
+    assert_eq!(limit.until, t0() + seconds(600));
+    assert_eq!(outcome.next_poll_at, t0() + seconds(600));
+    assert_eq!(outcome.state.secondary_limit_strikes, 1);
+}
+
+#[test]
+fn secondary_limits_without_retry_after_back_off_from_a_minute_and_double() {
+    let events = recorded(FIRST250);
+    let mut github = FakeGithub::new([("octo/a", events)]);
+    github.arrive("octo/a", 5);
+    let poller = poller(&["octo/a"], &[]);
+    let mut state = PollState::default();
+    for expected in [60, 120, 240] {
+        github.force(429, &[], "");
+        let outcome = round(&poller, state, &mut github);
+        assert_eq!(outcome.rate_limit.unwrap().kind, RateLimitKind::Backoff(expected));
+        assert_eq!(outcome.next_poll_at, github.now + seconds(expected as i64));
+        github.now = outcome.next_poll_at;
+        state = outcome.state;
+    }
+    assert_eq!(state.secondary_limit_strikes, 3);
+    let outcome = round(&poller, state, &mut github);
+    assert_eq!(outcome.items.len(), 5);
+    assert_eq!(outcome.state.secondary_limit_strikes, 0, "an answer resets the backoff");
+}
+
+#[test]
+fn forbidden_with_quota_left_is_a_permission_error_and_not_retried() {
+    let events = recorded(THREE_REPOS);
+    let herapy: Vec<Recorded> = events.iter().filter(|e| e.repo == "aergoio/herapy").cloned().collect();
+    let mut github = FakeGithub::new([("secret/repo", Vec::new()), ("aergoio/herapy", herapy.clone())]);
+    github.arrive("aergoio/herapy", herapy.len());
+    github.force(
+        403,
+        &[("x-ratelimit-remaining", "4321"), ("x-ratelimit-reset", "1735747200")],
+        r#"{"message":"Resource not accessible by integration"}"#,
+    );
+    let outcome = round(&poller(&["secret/repo", "aergoio/herapy"], &[]), PollState::default(), &mut github);
+
+    assert_eq!(github.seen.len(), 2, "one request each: the forbidden repository is not retried");
+    assert!(github.seen[1].uri.contains("/repos/aergoio/herapy/"));
+    let [ResourceError { resource, error, .. }] = outcome.errors.as_slice() else {
+        panic!("one error: {:?}", outcome.errors);
+    };
+    assert_eq!(resource, "secret/repo");
+    assert_eq!(
+        *error,
+        PollError::Forbidden {
+            message: Some("Resource not accessible by integration".into())
+        }
+    );
+    assert!(!error.is_retryable());
+    assert_eq!(outcome.rate_limit, None);
+    assert_eq!(outcome.next_poll_at, t0() + seconds(60));
+    assert!(!outcome.state.cursors.contains_key("secret/repo"));
+    assert_eq!(ids(&outcome.items), newest_first(&herapy, 0..herapy.len()));
+}
+
+#[test]
+fn one_request_per_repository_whatever_the_types_then_filtered_by_type() {
+    let events = recorded(THREE_REPOS);
+    let repos = ["aergoio/herapy", "danda-panda-bytes/devcrate", "surajislam/PIROAT_BRAND"];
+    let of = |repo: &str| events.iter().filter(|e| e.repo == repo).cloned().collect::<Vec<_>>();
+    let mut github = FakeGithub::new(repos.map(|repo| (repo, of(repo))));
+    for repo in repos {
+        github.arrive(repo, of(repo).len());
+    }
+    let types = ["PushEvent", "CreateEvent", "IssuesEvent", "WatchEvent", "ForkEvent", "PullRequestEvent"];
+    let outcome = round(&poller(&repos, &types), PollState::default(), &mut github);
+
+    assert_eq!(github.seen.len(), 3);
+    let expected: Vec<&str> = repos
+        .iter()
+        .flat_map(|repo| events.iter().filter(move |e| e.repo == *repo).rev())
+        .filter(|e| types.contains(&e.kind.as_str()))
+        .map(|e| e.id.as_str())
+        .collect();
+    assert_eq!(ids(&outcome.items), expected);
+    assert!(outcome.items.iter().all(|item| types.contains(&item.kind.as_str())));
+    assert_eq!(outcome.stats.filtered, 12, "the 12 ReleaseEvents of devcrate");
+    assert_eq!(outcome.stats.fetched, 44);
+    // The newest event is the cursor even when its type is filtered out.
+    let devcrate = of("danda-panda-bytes/devcrate");
+    assert_eq!(cursor(&outcome, repos[1]).last_seen_id.as_deref(), devcrate.last().map(|e| e.id.as_str()));
+
+    // An empty filter keeps every type.
+    let mut github = FakeGithub::new(repos.map(|repo| (repo, of(repo))));
+    for repo in repos {
+        github.arrive(repo, of(repo).len());
+    }
+    let outcome = round(&poller(&repos, &[]), PollState::default(), &mut github);
+    assert_eq!(outcome.items.len(), 44);
+    assert_eq!(outcome.stats.filtered, 0);
+}
+
+#[test]
+fn missing_repository_is_a_typed_error_and_the_others_are_polled() {
+    let events = recorded(THREE_REPOS);
+    let mut github = FakeGithub::new([("aergoio/herapy", events[..20].to_vec())]);
+    github.arrive("aergoio/herapy", 20);
+    let outcome = round(&poller(&["gone/away", "not a repo", "aergoio/herapy"], &[]), PollState::default(), &mut github);
+    assert_eq!(github.seen.len(), 2, "the invalid name is never requested");
+    let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        [
+            "polling `gone/away`: repository `gone/away` not found (404)",
+            "polling `not a repo`: invalid resource name: expected `owner/name`",
+        ]
+    );
+    assert_eq!(outcome.items.len(), 20);
+}
+
+#[test]
+fn bad_responses_are_typed_errors_naming_the_header() {
+    let mut github = FakeGithub::new([("octo/a", recorded(FIRST250)), ("octo/b", recorded(FIRST250))]);
+    github.arrive("octo/a", 3);
+    github.arrive("octo/b", 3);
+    github.force(200, &[("x-poll-interval", "soon")], "[]");
+    github.force(200, &[], "{\"not\":\"an array\"}");
+    let outcome = round(&poller(&["octo/a", "octo/b"], &[]), PollState::default(), &mut github);
+    let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        [
+            "polling `octo/a`: invalid header `x-poll-interval`: expected a decimal number, got `soon`",
+            "polling `octo/b`: invalid page body",
+        ]
+    );
+    assert!(outcome.state.cursors.is_empty(), "failed repositories keep their (empty) cursors");
+}
+
+#[test]
+fn a_next_link_to_another_host_is_refused() {
+    let mut github = FakeGithub::new([("octo/a", recorded(FIRST250))]);
+    github.force(200, &[("link", "<https://evil.test/steal?page=2>; rel=\"next\"")], "[]");
+    let outcome = round(&poller(&["octo/a"], &[]), PollState::default(), &mut github);
+    assert_eq!(github.seen.len(), 1);
+    assert!(matches!(&outcome.errors[0].error, PollError::ForeignLink { url } if url.starts_with("https://evil.test")));
+}
+
+#[test]
+fn an_item_without_an_id_is_recorded_and_the_page_read_on() {
+    let mut github = FakeGithub::new([("octo/a", recorded(FIRST250))]);
+    let body = r#"[{"id":"3","type":"WatchEvent"},{"type":"WatchEvent"},{"id":"1","type":"WatchEvent"}]"#;
+    github.force(200, &[], body);
+    let outcome = round(&poller(&["octo/a"], &[]), PollState::default(), &mut github);
+    assert_eq!(ids(&outcome.items), ["3", "", "1"]);
+    let error = outcome.items[1].conversion.as_ref().unwrap_err();
+    assert_eq!(error.to_string(), "missing field `id`");
+    assert!(outcome.items[0].conversion.is_ok() && outcome.items[2].conversion.is_ok());
+}
+
+/// Several polls of two repositories on a simulated clock, replaying recorded events: first fetch, nothing new (304),
+/// new events with the pages shifting mid-round, a primary rate limit, and a gap after a long pause.
+#[test]
+fn scripted_scenario_on_a_simulated_clock() {
+    let feed = recorded(FIRST250);
+    let three = recorded(THREE_REPOS);
+    let herapy: Vec<Recorded> = three.iter().filter(|e| e.repo == "aergoio/herapy").cloned().collect();
+    let mut github = FakeGithub::new([("spark/feed", feed.clone()), ("aergoio/herapy", herapy.clone())]);
+    let poller = poller(&["spark/feed", "aergoio/herapy"], &[]).with_integration("integration-1");
+
+    // 15:00: 50 events in the feed, 5 in herapy. One page each.
+    github.arrive("spark/feed", 50);
+    github.arrive("aergoio/herapy", 5);
+    let outcome = round(&poller, PollState::default(), &mut github);
+    assert_eq!(github.seen.len(), 2);
+    let mut expected = newest_first(&feed, 0..50);
+    expected.extend(newest_first(&herapy, 0..5));
+    assert_eq!(ids(&outcome.items), expected);
+    assert_eq!(outcome.next_poll_at, t0() + seconds(60));
+    let mut state = outcome.state;
+
+    // 15:01: nothing new: both answers are 304, sent with the stored ETags.
+    github.now = t0() + seconds(60);
+    let outcome = round(&poller, state.clone(), &mut github);
+    assert!(outcome.items.is_empty());
+    assert_eq!(outcome.stats.not_modified, 2);
+    assert_eq!(github.seen[2].if_none_match, state.cursors["spark/feed"].etag);
+    assert_eq!(github.seen[3].if_none_match, state.cursors["aergoio/herapy"].etag);
+    assert_eq!(outcome.state, state);
+
+    // 15:02: 130 new events; 20 more arrive between page 1 and page 2, so page 2 starts with 20 events of page 1.
+    // The server now asks for 120 s between polls.
+    github.now = t0() + seconds(120);
+    github.poll_interval = 120;
+    github.arrive("spark/feed", 130);
+    let outcome = run(&poller, state, &mut github, |request, github| {
+        if request == 1 {
+            github.arrive("spark/feed", 20);
+        }
+    });
+    assert_eq!(github.seen.len(), 7, "feed pages 1 and 2, herapy's 304");
+    assert_eq!(outcome.stats.duplicates, 20);
+    assert_eq!(ids(&outcome.items), newest_first(&feed, 50..180), "each event once; stopped at the last seen");
+    assert_eq!(cursor(&outcome, "spark/feed").last_seen_id.as_deref(), Some(feed[179].id.as_str()));
+    assert!(outcome.gaps.is_empty());
+    assert_eq!(outcome.next_poll_at, github.now + seconds(120));
+    state = outcome.state;
+
+    // 15:04: the 20 that arrived mid-round come now, with 3 new herapy events.
+    github.now = t0() + seconds(240);
+    github.arrive("aergoio/herapy", 3);
+    let outcome = round(&poller, state, &mut github);
+    let mut expected = newest_first(&feed, 180..200);
+    expected.extend(newest_first(&herapy, 5..8));
+    assert_eq!(ids(&outcome.items), expected);
+    state = outcome.state;
+
+    // 15:06: the hourly quota is gone; wait until the reset at 16:00 and defer both repositories.
+    github.now = t0() + seconds(360);
+    let reset = t0() + seconds(3600);
+    github.force(429, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset.timestamp().to_string())], "");
+    let outcome = round(&poller, state.clone(), &mut github);
+    assert_eq!(outcome.next_poll_at, reset);
+    assert_eq!(outcome.deferred, ["spark/feed", "aergoio/herapy"]);
+    assert_eq!(outcome.state, state);
+
+    // 16:00: nothing new.
+    github.now = reset;
+    let outcome = round(&poller, state.clone(), &mut github);
+    assert!(outcome.items.is_empty());
+    assert_eq!(outcome.stats.not_modified, 2);
+
+    // 100 days later (polling was paused): 50 events arrived on day 95; GitHub keeps 90 days, so the last seen event
+    // is gone from the pages and the poller reports a possible gap.
+    github.now = t0() + TimeDelta::days(95);
+    github.arrive("spark/feed", 50);
+    github.now = t0() + TimeDelta::days(100);
+    let outcome = round(&poller, state, &mut github);
+    assert_eq!(ids(&outcome.items), newest_first(&feed, 200..250));
+    let [gap, quiet] = outcome.gaps.as_slice() else {
+        panic!("two gaps: {:?}", outcome.gaps);
+    };
+    assert_eq!(gap.resource, "spark/feed");
+    assert_eq!(gap.cause, GapCause::NoMorePages);
+    assert_eq!(gap.last_seen_id, feed[199].id);
+    assert_eq!(gap.oldest_fetched_id.as_deref(), Some(feed[200].id.as_str()));
+    assert_eq!(cursor(&outcome, "spark/feed").last_seen_id.as_deref(), Some(feed[249].id.as_str()));
+    // herapy's events are all older than 90 days: an empty page that no longer shows its last seen event.
+    assert_eq!(quiet.resource, "aergoio/herapy");
+    assert_eq!(quiet.last_seen_id, herapy[7].id);
+    assert_eq!(quiet.oldest_fetched_id, None);
+    let state = outcome.state;
+
+    // Day 100, a minute later: both answers are 304 now, so the gaps are not reported again.
+    github.now += seconds(60);
+    let outcome = round(&poller, state, &mut github);
+    assert!(outcome.items.is_empty() && outcome.gaps.is_empty());
+    assert_eq!(outcome.stats.not_modified, 2);
+}
+
+#[test]
+fn the_page_cap_reports_a_gap() {
+    let feed = recorded(FIRST250);
+    let mut github = FakeGithub::new([("spark/feed", feed.clone())]);
+    github.arrive("spark/feed", 250);
+    let state = state_with("spark/feed", Cursor::new().with_last_seen_id(feed[10].id.clone()));
+    let outcome = round(&poller(&["spark/feed"], &[]).with_max_events(150), state, &mut github);
+    assert_eq!(github.seen.len(), 2);
+    assert_eq!(outcome.items.len(), 200);
+    assert_eq!(outcome.gaps[0].cause, GapCause::PageCap);
+}
