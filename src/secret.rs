@@ -60,6 +60,10 @@ macro_rules! secret_type {
         }
     };
 }
+#[allow(
+    unused_imports,
+    reason = "for modules that declare their own secret types (webhook, oauth) as they land"
+)]
 pub(crate) use secret_type;
 
 secret_type! {

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
 use spark_integrations::AccessToken;
 use spark_integrations::poll::{
-    Cursor, GapCause, PollError, PollOutcome, PollState, PolledItem, RateLimitKind, ResourceError, Step,
+    GapCause, PollCursor, PollError, PollOutcome, PolledItem, RateLimitKind, ResourceCursor, ResourceError, Step,
 };
 use spark_integrations::providers::github::{API_VERSION, GithubPoller};
 
@@ -125,7 +125,10 @@ impl FakeGithub {
     fn arrive(&mut self, repo: &str, count: usize) {
         let now = self.now;
         let feed = self.feed(repo);
-        assert!(feed.arrived_at.len() + count <= feed.events.len(), "the fixture has too few events");
+        assert!(
+            feed.arrived_at.len() + count <= feed.events.len(),
+            "the fixture has too few events"
+        );
         feed.arrived_at.extend(std::iter::repeat_n(now, count));
     }
 
@@ -133,13 +136,21 @@ impl FakeGithub {
     fn force(&mut self, status: u16, headers: &[(&'static str, &str)], body: &str) {
         self.forced.push_back(Forced {
             status,
-            headers: headers.iter().map(|(name, value)| (*name, (*value).to_owned())).collect(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned()))
+                .collect(),
             body: body.to_owned(),
         });
     }
 
     fn serve(&mut self, request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
-        let header = |name: &str| request.headers().get(name).map(|value| value.to_str().unwrap().to_owned());
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .map(|value| value.to_str().unwrap().to_owned())
+        };
         assert_eq!(request.method(), http::Method::GET);
         assert_eq!(header("accept").as_deref(), Some("application/vnd.github+json"));
         assert_eq!(header("x-github-api-version").as_deref(), Some(API_VERSION));
@@ -172,21 +183,33 @@ impl FakeGithub {
             return response.body(forced.body.into_bytes()).unwrap();
         }
 
-        let rest = path.strip_prefix("/api/v3/").unwrap_or_else(|| panic!("outside the API base: {uri}"));
+        let rest = path
+            .strip_prefix("/api/v3/")
+            .unwrap_or_else(|| panic!("outside the API base: {uri}"));
         let feed_index = if let Some(repo) = rest.strip_prefix("repos/").and_then(|r| r.strip_suffix("/events")) {
             assert_eq!(page, 1, "later pages come from the Link header");
             self.feeds.iter().position(|feed| feed.name == repo)
         } else {
-            let id = rest.strip_prefix("repositories/").and_then(|r| r.strip_suffix("/events")).unwrap();
+            let id = rest
+                .strip_prefix("repositories/")
+                .and_then(|r| r.strip_suffix("/events"))
+                .unwrap();
             self.feeds.iter().position(|feed| feed.id.to_string() == id)
         };
         let Some(feed_index) = feed_index else {
             let body = r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}"#;
-            return http::Response::builder().status(404).body(body.as_bytes().to_vec()).unwrap();
+            return http::Response::builder()
+                .status(404)
+                .body(body.as_bytes().to_vec())
+                .unwrap();
         };
         let feed = &self.feeds[feed_index];
         let visible = feed.visible(self.now);
-        let etag = format!("W/\"{}-{}\"", visible.len(), visible.first().map_or("none", |e| e.id.as_str()));
+        let etag = format!(
+            "W/\"{}-{}\"",
+            visible.len(),
+            visible.first().map_or("none", |e| e.id.as_str())
+        );
         let response = http::Response::builder()
             .header("etag", &etag)
             .header("x-poll-interval", self.poll_interval.to_string())
@@ -210,7 +233,12 @@ impl FakeGithub {
         } else {
             response.header("link", links.join(", "))
         };
-        let items: Vec<&str> = visible.iter().skip((page - 1) * 100).take(100).map(|e| e.raw.as_str()).collect();
+        let items: Vec<&str> = visible
+            .iter()
+            .skip((page - 1) * 100)
+            .take(100)
+            .map(|e| e.raw.as_str())
+            .collect();
         let body = format!("[{}]", items.join(","));
         response.status(200).body(body.into_bytes()).unwrap()
     }
@@ -228,7 +256,7 @@ fn poller(repositories: &[&str], types: &[&str]) -> GithubPoller {
 /// is served, so a test can make events arrive mid-round.
 fn run(
     poller: &GithubPoller,
-    state: PollState,
+    state: PollCursor,
     github: &mut FakeGithub,
     mut before_request: impl FnMut(usize, &mut FakeGithub),
 ) -> PollOutcome {
@@ -251,7 +279,7 @@ fn run(
     outcome
 }
 
-fn round(poller: &GithubPoller, state: PollState, github: &mut FakeGithub) -> PollOutcome {
+fn round(poller: &GithubPoller, state: PollCursor, github: &mut FakeGithub) -> PollOutcome {
     run(poller, state, github, |_, _| {})
 }
 
@@ -264,13 +292,13 @@ fn newest_first(events: &[Recorded], range: std::ops::Range<usize>) -> Vec<&str>
     events[range].iter().rev().map(|event| event.id.as_str()).collect()
 }
 
-fn cursor<'a>(outcome: &'a PollOutcome, repo: &str) -> &'a Cursor {
-    &outcome.state.cursors[repo]
+fn cursor<'a>(outcome: &'a PollOutcome, repo: &str) -> &'a ResourceCursor {
+    &outcome.cursor.resources[repo]
 }
 
-fn state_with(repo: &str, cursor: Cursor) -> PollState {
-    let mut state = PollState::default();
-    state.cursors.insert(repo.to_owned(), cursor);
+fn state_with(repo: &str, cursor: ResourceCursor) -> PollCursor {
+    let mut state = PollCursor::default();
+    state.resources.insert(repo.to_owned(), cursor);
     state
 }
 
@@ -282,18 +310,18 @@ fn etag_is_sent_back_verbatim_and_304_yields_nothing() {
     github.poll_interval = 120;
     let poller = poller(&["octo/feed"], &[]);
 
-    let first = round(&poller, PollState::default(), &mut github);
+    let first = round(&poller, PollCursor::default(), &mut github);
     assert_eq!(github.seen[0].if_none_match, None);
     assert_eq!(ids(&first.items), newest_first(&events, 0..10));
     let etag = cursor(&first, "octo/feed").etag.clone().unwrap();
     assert_eq!(etag, format!("W/\"10-{}\"", events[9].id));
 
     github.now = first.next_poll_at;
-    let second = round(&poller, first.state.clone(), &mut github);
+    let second = round(&poller, first.cursor.clone(), &mut github);
     assert_eq!(github.seen[1].if_none_match.as_deref(), Some(etag.as_str()));
     assert!(second.items.is_empty());
     assert_eq!(second.stats.not_modified, 1);
-    assert_eq!(second.state, first.state, "a 304 keeps the cursor, ETag included");
+    assert_eq!(second.cursor, first.cursor, "a 304 keeps the cursor, ETag included");
     assert!(second.next_poll_at >= github.now + seconds(120));
     assert!(second.errors.is_empty() && second.gaps.is_empty());
 }
@@ -303,7 +331,11 @@ fn a_stored_etag_is_not_normalised() {
     let mut github = FakeGithub::new([("octo/feed", recorded(FIRST250))]);
     let odd = "W/\"a b\\\"c\"";
     github.force(304, &[("x-poll-interval", "60")], "");
-    let outcome = round(&poller(&["octo/feed"], &[]), state_with("octo/feed", Cursor::new().with_etag(odd)), &mut github);
+    let outcome = round(
+        &poller(&["octo/feed"], &[]),
+        state_with("octo/feed", ResourceCursor::new().with_etag(odd)),
+        &mut github,
+    );
     assert_eq!(github.seen[0].if_none_match.as_deref(), Some(odd));
     assert_eq!(cursor(&outcome, "octo/feed").etag.as_deref(), Some(odd));
 }
@@ -313,7 +345,7 @@ fn link_pagination_is_followed_to_the_last_page() {
     let events = recorded(FIRST250);
     let mut github = FakeGithub::new([("octo/feed", events.clone())]);
     github.arrive("octo/feed", 250);
-    let outcome = round(&poller(&["octo/feed"], &[]), PollState::default(), &mut github);
+    let outcome = round(&poller(&["octo/feed"], &[]), PollCursor::default(), &mut github);
 
     let uris: Vec<&str> = github.seen.iter().map(|seen| seen.uri.as_str()).collect();
     assert_eq!(
@@ -325,9 +357,20 @@ fn link_pagination_is_followed_to_the_last_page() {
         ]
     );
     assert_eq!(ids(&outcome.items), newest_first(&events, 0..250));
-    assert!(outcome.items.iter().all(|item| item.conversion.is_ok() && item.resource == "octo/feed"));
-    assert_eq!(cursor(&outcome, "octo/feed").last_seen_id.as_deref(), Some(events[249].id.as_str()));
-    assert!(outcome.gaps.is_empty(), "nothing was seen before, so nothing can be missing");
+    assert!(
+        outcome
+            .items
+            .iter()
+            .all(|item| item.conversion.is_ok() && item.resource == "octo/feed")
+    );
+    assert_eq!(
+        cursor(&outcome, "octo/feed").last_seen_id.as_deref(),
+        Some(events[249].id.as_str())
+    );
+    assert!(
+        outcome.gaps.is_empty(),
+        "nothing was seen before, so nothing can be missing"
+    );
 }
 
 #[test]
@@ -336,14 +379,20 @@ fn polling_stops_at_the_last_seen_id() {
     let mut github = FakeGithub::new([("octo/feed", events.clone())]);
     github.arrive("octo/feed", 250);
     // The last seen event is the 130th newest: on page 2.
-    let state = state_with("octo/feed", Cursor::new().with_last_seen_id(events[120].id.clone()));
+    let state = state_with(
+        "octo/feed",
+        ResourceCursor::new().with_last_seen_id(events[120].id.clone()),
+    );
     let outcome = round(&poller(&["octo/feed"], &[]), state, &mut github);
 
     assert_eq!(github.seen.len(), 2, "page 3 is not fetched");
     assert_eq!(ids(&outcome.items), newest_first(&events, 121..250));
     assert_eq!(outcome.stats.fetched, 129);
     assert!(outcome.gaps.is_empty());
-    assert_eq!(cursor(&outcome, "octo/feed").last_seen_id.as_deref(), Some(events[249].id.as_str()));
+    assert_eq!(
+        cursor(&outcome, "octo/feed").last_seen_id.as_deref(),
+        Some(events[249].id.as_str())
+    );
 }
 
 #[test]
@@ -356,7 +405,10 @@ fn primary_rate_limit_waits_until_the_reset_and_defers_the_rest() {
         &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset_header)],
         r#"{"message":"API rate limit exceeded"}"#,
     );
-    let state = state_with("octo/a", Cursor::new().with_etag("W/\"1\"").with_last_seen_id("1"));
+    let state = state_with(
+        "octo/a",
+        ResourceCursor::new().with_etag("W/\"1\"").with_last_seen_id("1"),
+    );
     let outcome = round(&poller(&["octo/a", "octo/b"], &[]), state.clone(), &mut github);
 
     assert_eq!(github.seen.len(), 1, "no request after the limit");
@@ -365,7 +417,7 @@ fn primary_rate_limit_waits_until_the_reset_and_defers_the_rest() {
     assert_eq!(limit.until, reset);
     assert_eq!(outcome.next_poll_at, reset);
     assert_eq!(outcome.deferred, ["octo/a", "octo/b"]);
-    assert_eq!(outcome.state, state, "cursors unchanged; a primary limit is no strike");
+    assert_eq!(outcome.cursor, state, "cursors unchanged; a primary limit is no strike");
     assert!(outcome.errors.is_empty());
 }
 
@@ -373,12 +425,12 @@ fn primary_rate_limit_waits_until_the_reset_and_defers_the_rest() {
 fn retry_after_is_honoured() {
     let mut github = FakeGithub::new([("octo/a", recorded(FIRST250))]);
     github.force(403, &[("retry-after", "600"), ("x-ratelimit-remaining", "4000")], "{}");
-    let outcome = round(&poller(&["octo/a"], &[]), PollState::default(), &mut github);
+    let outcome = round(&poller(&["octo/a"], &[]), PollCursor::default(), &mut github);
     let limit = outcome.rate_limit.unwrap();
     assert_eq!(limit.kind, RateLimitKind::RetryAfter(600));
     assert_eq!(limit.until, t0() + seconds(600));
     assert_eq!(outcome.next_poll_at, t0() + seconds(600));
-    assert_eq!(outcome.state.secondary_limit_strikes, 1);
+    assert_eq!(outcome.cursor.secondary_limit_strikes, 1);
 }
 
 #[test]
@@ -387,19 +439,22 @@ fn secondary_limits_without_retry_after_back_off_from_a_minute_and_double() {
     let mut github = FakeGithub::new([("octo/a", events)]);
     github.arrive("octo/a", 5);
     let poller = poller(&["octo/a"], &[]);
-    let mut state = PollState::default();
+    let mut state = PollCursor::default();
     for expected in [60, 120, 240] {
         github.force(429, &[], "");
         let outcome = round(&poller, state, &mut github);
         assert_eq!(outcome.rate_limit.unwrap().kind, RateLimitKind::Backoff(expected));
         assert_eq!(outcome.next_poll_at, github.now + seconds(expected as i64));
         github.now = outcome.next_poll_at;
-        state = outcome.state;
+        state = outcome.cursor;
     }
     assert_eq!(state.secondary_limit_strikes, 3);
     let outcome = round(&poller, state, &mut github);
     assert_eq!(outcome.items.len(), 5);
-    assert_eq!(outcome.state.secondary_limit_strikes, 0, "an answer resets the backoff");
+    assert_eq!(
+        outcome.cursor.secondary_limit_strikes, 0,
+        "an answer resets the backoff"
+    );
 }
 
 #[test]
@@ -413,9 +468,17 @@ fn forbidden_with_quota_left_is_a_permission_error_and_not_retried() {
         &[("x-ratelimit-remaining", "4321"), ("x-ratelimit-reset", "1735747200")],
         r#"{"message":"Resource not accessible by integration"}"#,
     );
-    let outcome = round(&poller(&["secret/repo", "aergoio/herapy"], &[]), PollState::default(), &mut github);
+    let outcome = round(
+        &poller(&["secret/repo", "aergoio/herapy"], &[]),
+        PollCursor::default(),
+        &mut github,
+    );
 
-    assert_eq!(github.seen.len(), 2, "one request each: the forbidden repository is not retried");
+    assert_eq!(
+        github.seen.len(),
+        2,
+        "one request each: the forbidden repository is not retried"
+    );
     assert!(github.seen[1].uri.contains("/repos/aergoio/herapy/"));
     let [ResourceError { resource, error, .. }] = outcome.errors.as_slice() else {
         panic!("one error: {:?}", outcome.errors);
@@ -430,21 +493,32 @@ fn forbidden_with_quota_left_is_a_permission_error_and_not_retried() {
     assert!(!error.is_retryable());
     assert_eq!(outcome.rate_limit, None);
     assert_eq!(outcome.next_poll_at, t0() + seconds(60));
-    assert!(!outcome.state.cursors.contains_key("secret/repo"));
+    assert!(!outcome.cursor.resources.contains_key("secret/repo"));
     assert_eq!(ids(&outcome.items), newest_first(&herapy, 0..herapy.len()));
 }
 
 #[test]
 fn one_request_per_repository_whatever_the_types_then_filtered_by_type() {
     let events = recorded(THREE_REPOS);
-    let repos = ["aergoio/herapy", "danda-panda-bytes/devcrate", "surajislam/PIROAT_BRAND"];
+    let repos = [
+        "aergoio/herapy",
+        "danda-panda-bytes/devcrate",
+        "surajislam/PIROAT_BRAND",
+    ];
     let of = |repo: &str| events.iter().filter(|e| e.repo == repo).cloned().collect::<Vec<_>>();
     let mut github = FakeGithub::new(repos.map(|repo| (repo, of(repo))));
     for repo in repos {
         github.arrive(repo, of(repo).len());
     }
-    let types = ["PushEvent", "CreateEvent", "IssuesEvent", "WatchEvent", "ForkEvent", "PullRequestEvent"];
-    let outcome = round(&poller(&repos, &types), PollState::default(), &mut github);
+    let types = [
+        "PushEvent",
+        "CreateEvent",
+        "IssuesEvent",
+        "WatchEvent",
+        "ForkEvent",
+        "PullRequestEvent",
+    ];
+    let outcome = round(&poller(&repos, &types), PollCursor::default(), &mut github);
 
     assert_eq!(github.seen.len(), 3);
     let expected: Vec<&str> = repos
@@ -459,14 +533,17 @@ fn one_request_per_repository_whatever_the_types_then_filtered_by_type() {
     assert_eq!(outcome.stats.fetched, 44);
     // The newest event is the cursor even when its type is filtered out.
     let devcrate = of("danda-panda-bytes/devcrate");
-    assert_eq!(cursor(&outcome, repos[1]).last_seen_id.as_deref(), devcrate.last().map(|e| e.id.as_str()));
+    assert_eq!(
+        cursor(&outcome, repos[1]).last_seen_id.as_deref(),
+        devcrate.last().map(|e| e.id.as_str())
+    );
 
     // An empty filter keeps every type.
     let mut github = FakeGithub::new(repos.map(|repo| (repo, of(repo))));
     for repo in repos {
         github.arrive(repo, of(repo).len());
     }
-    let outcome = round(&poller(&repos, &[]), PollState::default(), &mut github);
+    let outcome = round(&poller(&repos, &[]), PollCursor::default(), &mut github);
     assert_eq!(outcome.items.len(), 44);
     assert_eq!(outcome.stats.filtered, 0);
 }
@@ -476,7 +553,11 @@ fn missing_repository_is_a_typed_error_and_the_others_are_polled() {
     let events = recorded(THREE_REPOS);
     let mut github = FakeGithub::new([("aergoio/herapy", events[..20].to_vec())]);
     github.arrive("aergoio/herapy", 20);
-    let outcome = round(&poller(&["gone/away", "not a repo", "aergoio/herapy"], &[]), PollState::default(), &mut github);
+    let outcome = round(
+        &poller(&["gone/away", "not a repo", "aergoio/herapy"], &[]),
+        PollCursor::default(),
+        &mut github,
+    );
     assert_eq!(github.seen.len(), 2, "the invalid name is never requested");
     let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -496,7 +577,7 @@ fn bad_responses_are_typed_errors_naming_the_header() {
     github.arrive("octo/b", 3);
     github.force(200, &[("x-poll-interval", "soon")], "[]");
     github.force(200, &[], "{\"not\":\"an array\"}");
-    let outcome = round(&poller(&["octo/a", "octo/b"], &[]), PollState::default(), &mut github);
+    let outcome = round(&poller(&["octo/a", "octo/b"], &[]), PollCursor::default(), &mut github);
     let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
     assert_eq!(
         errors,
@@ -505,14 +586,17 @@ fn bad_responses_are_typed_errors_naming_the_header() {
             "polling `octo/b`: invalid page body",
         ]
     );
-    assert!(outcome.state.cursors.is_empty(), "failed repositories keep their (empty) cursors");
+    assert!(
+        outcome.cursor.resources.is_empty(),
+        "failed repositories keep their (empty) cursors"
+    );
 }
 
 #[test]
 fn a_next_link_to_another_host_is_refused() {
     let mut github = FakeGithub::new([("octo/a", recorded(FIRST250))]);
     github.force(200, &[("link", "<https://evil.test/steal?page=2>; rel=\"next\"")], "[]");
-    let outcome = round(&poller(&["octo/a"], &[]), PollState::default(), &mut github);
+    let outcome = round(&poller(&["octo/a"], &[]), PollCursor::default(), &mut github);
     assert_eq!(github.seen.len(), 1);
     assert!(matches!(&outcome.errors[0].error, PollError::ForeignLink { url } if url.starts_with("https://evil.test")));
 }
@@ -522,7 +606,7 @@ fn an_item_without_an_id_is_recorded_and_the_page_read_on() {
     let mut github = FakeGithub::new([("octo/a", recorded(FIRST250))]);
     let body = r#"[{"id":"3","type":"WatchEvent"},{"type":"WatchEvent"},{"id":"1","type":"WatchEvent"}]"#;
     github.force(200, &[], body);
-    let outcome = round(&poller(&["octo/a"], &[]), PollState::default(), &mut github);
+    let outcome = round(&poller(&["octo/a"], &[]), PollCursor::default(), &mut github);
     assert_eq!(ids(&outcome.items), ["3", "", "1"]);
     let error = outcome.items[1].conversion.as_ref().unwrap_err();
     assert_eq!(error.to_string(), "missing field `id`");
@@ -542,22 +626,22 @@ fn scripted_scenario_on_a_simulated_clock() {
     // 15:00: 50 events in the feed, 5 in herapy. One page each.
     github.arrive("spark/feed", 50);
     github.arrive("aergoio/herapy", 5);
-    let outcome = round(&poller, PollState::default(), &mut github);
+    let outcome = round(&poller, PollCursor::default(), &mut github);
     assert_eq!(github.seen.len(), 2);
     let mut expected = newest_first(&feed, 0..50);
     expected.extend(newest_first(&herapy, 0..5));
     assert_eq!(ids(&outcome.items), expected);
     assert_eq!(outcome.next_poll_at, t0() + seconds(60));
-    let mut state = outcome.state;
+    let mut state = outcome.cursor;
 
     // 15:01: nothing new: both answers are 304, sent with the stored ETags.
     github.now = t0() + seconds(60);
     let outcome = round(&poller, state.clone(), &mut github);
     assert!(outcome.items.is_empty());
     assert_eq!(outcome.stats.not_modified, 2);
-    assert_eq!(github.seen[2].if_none_match, state.cursors["spark/feed"].etag);
-    assert_eq!(github.seen[3].if_none_match, state.cursors["aergoio/herapy"].etag);
-    assert_eq!(outcome.state, state);
+    assert_eq!(github.seen[2].if_none_match, state.resources["spark/feed"].etag);
+    assert_eq!(github.seen[3].if_none_match, state.resources["aergoio/herapy"].etag);
+    assert_eq!(outcome.cursor, state);
 
     // 15:02: 130 new events; 20 more arrive between page 1 and page 2, so page 2 starts with 20 events of page 1.
     // The server now asks for 120 s between polls.
@@ -571,11 +655,18 @@ fn scripted_scenario_on_a_simulated_clock() {
     });
     assert_eq!(github.seen.len(), 7, "feed pages 1 and 2, herapy's 304");
     assert_eq!(outcome.stats.duplicates, 20);
-    assert_eq!(ids(&outcome.items), newest_first(&feed, 50..180), "each event once; stopped at the last seen");
-    assert_eq!(cursor(&outcome, "spark/feed").last_seen_id.as_deref(), Some(feed[179].id.as_str()));
+    assert_eq!(
+        ids(&outcome.items),
+        newest_first(&feed, 50..180),
+        "each event once; stopped at the last seen"
+    );
+    assert_eq!(
+        cursor(&outcome, "spark/feed").last_seen_id.as_deref(),
+        Some(feed[179].id.as_str())
+    );
     assert!(outcome.gaps.is_empty());
     assert_eq!(outcome.next_poll_at, github.now + seconds(120));
-    state = outcome.state;
+    state = outcome.cursor;
 
     // 15:04: the 20 that arrived mid-round come now, with 3 new herapy events.
     github.now = t0() + seconds(240);
@@ -584,16 +675,23 @@ fn scripted_scenario_on_a_simulated_clock() {
     let mut expected = newest_first(&feed, 180..200);
     expected.extend(newest_first(&herapy, 5..8));
     assert_eq!(ids(&outcome.items), expected);
-    state = outcome.state;
+    state = outcome.cursor;
 
     // 15:06: the hourly quota is gone; wait until the reset at 16:00 and defer both repositories.
     github.now = t0() + seconds(360);
     let reset = t0() + seconds(3600);
-    github.force(429, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset.timestamp().to_string())], "");
+    github.force(
+        429,
+        &[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset.timestamp().to_string()),
+        ],
+        "",
+    );
     let outcome = round(&poller, state.clone(), &mut github);
     assert_eq!(outcome.next_poll_at, reset);
     assert_eq!(outcome.deferred, ["spark/feed", "aergoio/herapy"]);
-    assert_eq!(outcome.state, state);
+    assert_eq!(outcome.cursor, state);
 
     // 16:00: nothing new.
     github.now = reset;
@@ -615,12 +713,15 @@ fn scripted_scenario_on_a_simulated_clock() {
     assert_eq!(gap.cause, GapCause::NoMorePages);
     assert_eq!(gap.last_seen_id, feed[199].id);
     assert_eq!(gap.oldest_fetched_id.as_deref(), Some(feed[200].id.as_str()));
-    assert_eq!(cursor(&outcome, "spark/feed").last_seen_id.as_deref(), Some(feed[249].id.as_str()));
+    assert_eq!(
+        cursor(&outcome, "spark/feed").last_seen_id.as_deref(),
+        Some(feed[249].id.as_str())
+    );
     // herapy's events are all older than 90 days: an empty page that no longer shows its last seen event.
     assert_eq!(quiet.resource, "aergoio/herapy");
     assert_eq!(quiet.last_seen_id, herapy[7].id);
     assert_eq!(quiet.oldest_fetched_id, None);
-    let state = outcome.state;
+    let state = outcome.cursor;
 
     // Day 100, a minute later: both answers are 304 now, so the gaps are not reported again.
     github.now += seconds(60);
@@ -634,9 +735,81 @@ fn the_page_cap_reports_a_gap() {
     let feed = recorded(FIRST250);
     let mut github = FakeGithub::new([("spark/feed", feed.clone())]);
     github.arrive("spark/feed", 250);
-    let state = state_with("spark/feed", Cursor::new().with_last_seen_id(feed[10].id.clone()));
+    let state = state_with(
+        "spark/feed",
+        ResourceCursor::new().with_last_seen_id(feed[10].id.clone()),
+    );
     let outcome = round(&poller(&["spark/feed"], &[]).with_max_events(150), state, &mut github);
     assert_eq!(github.seen.len(), 2);
     assert_eq!(outcome.items.len(), 200);
     assert_eq!(outcome.gaps[0].cause, GapCause::PageCap);
+}
+
+mod no_panic {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const HEADERS: [&str; 7] = [
+        "etag",
+        "link",
+        "x-poll-interval",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "retry-after",
+        "content-type",
+    ];
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            "\\[(\\{\"id\":\"[0-9]{1,2}\",\"type\":\"[A-Za-z]{0,6}\"\\},?){0,4}\\]".prop_map(String::into_bytes),
+            Just(br#"{"message":"You have exceeded a secondary rate limit"}"#.to_vec()),
+        ]
+    }
+
+    fn header_value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..24),
+            "[0-9]{1,25}".prop_map(String::into_bytes),
+            "<https://github.test/api/v3/r\\?page=[0-9]>; rel=\"?next\"?".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// Whatever status, headers (non-UTF-8 included) and body the server sends, the round ends without panicking,
+        /// after a bounded number of requests, and never sends to another host.
+        #[test]
+        fn any_response_ends_the_round(
+            status in proptest::sample::select(vec![200_u16, 304, 301, 401, 403, 404, 429, 500]),
+            headers in proptest::collection::vec((proptest::sample::select(HEADERS.to_vec()), header_value()), 0..6),
+            body in body(),
+        ) {
+            let poller = poller(&["octo/a", "octo/b"], &["WatchEvent"]);
+            let state = state_with("octo/a", ResourceCursor::new().with_etag("W/\"x\"").with_last_seen_id("7"));
+            let mut round = poller.start(state, t0());
+            let mut requests = 0;
+            loop {
+                match round.step() {
+                    Step::Send(request) => {
+                        requests += 1;
+                        prop_assert!(requests <= 2 * 10, "paging must end");
+                        prop_assert_eq!(request.uri().host(), Some("github.test"));
+                        let mut response = http::Response::builder().status(status);
+                        for (name, value) in &headers {
+                            if let Ok(value) = http::HeaderValue::from_bytes(value) {
+                                response = response.header(*name, value);
+                            }
+                        }
+                        round.handle_response(response.body(body.clone()).unwrap(), t0());
+                    }
+                    Step::Done => break,
+                    _ => unreachable!(),
+                }
+            }
+            let outcome = round.finish();
+            prop_assert!(outcome.next_poll_at >= t0() + seconds(60), "never sooner than a minute");
+        }
+    }
 }

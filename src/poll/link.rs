@@ -48,7 +48,7 @@ struct Link<'a> {
 
 /// Parses one header field value into its link-values.
 fn parse(text: &str) -> Result<Vec<Link<'_>>, LinkError> {
-    let mut cursor = Cursor { text, at: 0 };
+    let mut cursor = ResourceCursor { text, at: 0 };
     let mut links = Vec::new();
     loop {
         // Empty list elements (`, ,`) are allowed by the list syntax of RFC 9110.
@@ -100,12 +100,12 @@ fn is_space(c: char) -> bool {
 }
 
 /// A position in the header value.
-struct Cursor<'a> {
+struct ResourceCursor<'a> {
     text: &'a str,
     at: usize,
 }
 
-impl<'a> Cursor<'a> {
+impl<'a> ResourceCursor<'a> {
     fn rest(&self) -> &'a str {
         self.text.get(self.at..).unwrap_or_default()
     }
@@ -243,7 +243,10 @@ mod tests {
 
     #[test]
     fn no_next() {
-        assert_eq!(next(&["<https://x/1>; rel=\"prev\", <https://x/1>; rel=\"first\""]).unwrap(), None);
+        assert_eq!(
+            next(&["<https://x/1>; rel=\"prev\", <https://x/1>; rel=\"first\""]).unwrap(),
+            None
+        );
         assert_eq!(next(&[""]).unwrap(), None);
         assert_eq!(next(&[]).unwrap(), None);
     }

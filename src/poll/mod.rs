@@ -2,13 +2,13 @@
 //! the host keeps between rounds.
 //!
 //! A provider's poller (such as [`GithubPoller`](crate::providers::github::GithubPoller)) starts a *round* from the
-//! stored [`PollState`] and `now`. The round hands out requests one at a time ([`Step::Send`]); the host sends each
+//! stored [`PollCursor`] and `now`. The round hands out requests one at a time ([`Step::Send`]); the host sends each
 //! with its own HTTP client and hands the response back, with the time it arrived. When the round says
 //! [`Step::Done`], the host takes the [`PollOutcome`]:
 //!
 //! 1. stores the [`items`](PollOutcome::items)' conversions (storage deduplicates events by id, so a conversion seen
 //!    twice changes nothing);
-//! 2. only then persists the new [`state`](PollOutcome::state) (persisting it first could lose events if the host
+//! 2. only then persists the new [`cursor`](PollOutcome::cursor) (persisting it first could lose events if the host
 //!    stopped in between);
 //! 3. schedules the next round no earlier than [`next_poll_at`](PollOutcome::next_poll_at);
 //! 4. logs or surfaces [`errors`](PollOutcome::errors) and [`gaps`](PollOutcome::gaps).
@@ -30,10 +30,10 @@ pub use link::LinkError;
 pub(crate) use link::find_rel;
 
 /// Where polling of one resource (a GitHub repository) stopped last time: the validator to send back and the newest
-/// item already seen. Stored by the host between rounds, inside a [`PollState`].
+/// item already seen. Kept inside a [`PollCursor`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct Cursor {
+pub struct ResourceCursor {
     /// The `ETag` of the last full answer, exactly as the provider sent it (weak prefix and quotes included). Sent
     /// back as `If-None-Match`.
     #[serde(default)]
@@ -43,7 +43,7 @@ pub struct Cursor {
     pub last_seen_id: Option<String>,
 }
 
-impl Cursor {
+impl ResourceCursor {
     /// A cursor for a resource that was never polled.
     pub fn new() -> Self {
         Self::default()
@@ -64,27 +64,29 @@ impl Cursor {
     }
 }
 
-/// Everything a poller remembers between rounds for one integration; the host stores it as JSON.
+/// Everything a poller remembers between rounds for one integration: a [`ResourceCursor`] per polled resource and
+/// the backoff count. The host stores it as JSON (the `cursor` of the integration's stored poll state) and hands it
+/// back at the next round.
 ///
 /// ```
-/// use spark_integrations::poll::{Cursor, PollState};
+/// use spark_integrations::poll::{ResourceCursor, PollCursor};
 ///
-/// let mut state = PollState::default();
-/// state.cursors.insert("octocat/Hello-World".into(), Cursor::new().with_etag("W/\"abc\"").with_last_seen_id("42"));
-/// let json = serde_json::to_string(&state)?;
+/// let mut cursor = PollCursor::default();
+/// cursor.resources.insert("octocat/Hello-World".into(), ResourceCursor::new().with_etag("W/\"abc\"").with_last_seen_id("42"));
+/// let json = serde_json::to_string(&cursor)?;
 /// assert_eq!(
 ///     json,
-///     r#"{"cursors":{"octocat/Hello-World":{"etag":"W/\"abc\"","last_seen_id":"42"}},"secondary_limit_strikes":0}"#
+///     r#"{"resources":{"octocat/Hello-World":{"etag":"W/\"abc\"","last_seen_id":"42"}},"secondary_limit_strikes":0}"#
 /// );
-/// assert_eq!(serde_json::from_str::<PollState>(&json)?, state);
+/// assert_eq!(serde_json::from_str::<PollCursor>(&json)?, cursor);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct PollState {
+pub struct PollCursor {
     /// One cursor per polled resource, keyed by its name (`owner/repo` for GitHub).
     #[serde(default)]
-    pub cursors: BTreeMap<String, Cursor>,
+    pub resources: BTreeMap<String, ResourceCursor>,
     /// How many rounds in a row ended on a secondary rate limit; the backoff doubles with each.
     #[serde(default)]
     pub secondary_limit_strikes: u32,
@@ -94,6 +96,10 @@ pub struct PollState {
 #[derive(Debug)]
 #[non_exhaustive]
 #[must_use = "a step is a request to send or the end of the round"]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one step at a time, moved out at once: boxing would only add an allocation"
+)]
 pub enum Step {
     /// Send this request and hand its response back to the round (or report that it could not be sent).
     Send(http::Request<Vec<u8>>),
@@ -104,12 +110,12 @@ pub enum Step {
 /// What a poll round found and what the host must do with it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-#[must_use = "the outcome holds conversions to store and a state to persist"]
+#[must_use = "the outcome holds conversions to store and a cursor to persist"]
 pub struct PollOutcome {
     /// The converted items, per resource in the order they were fetched (newest first), each once.
     pub items: Vec<PolledItem>,
-    /// The state to persist once the items are stored.
-    pub state: PollState,
+    /// The cursor to persist once the items are stored.
+    pub cursor: PollCursor,
     /// The earliest time the next round may start.
     pub next_poll_at: DateTime<Utc>,
     /// Resources whose new items may not all have been fetched.
@@ -286,7 +292,10 @@ impl PollError {
 /// The wait after `strikes` earlier secondary limits in a row: 60 s, doubling each time, capped at one hour.
 pub(crate) fn backoff(strikes: u32) -> TimeDelta {
     const CAP_SECONDS: i64 = 3600;
-    let seconds = 60_i64.checked_shl(strikes.min(6)).unwrap_or(CAP_SECONDS).min(CAP_SECONDS);
+    let seconds = 60_i64
+        .checked_shl(strikes.min(6))
+        .unwrap_or(CAP_SECONDS)
+        .min(CAP_SECONDS);
     TimeDelta::seconds(seconds)
 }
 
@@ -304,14 +313,19 @@ mod tests {
     #[test]
     fn permission_errors_are_not_retryable() {
         assert!(!PollError::Forbidden { message: None }.is_retryable());
-        assert!(!PollError::NotFound { repository: "a/b".into() }.is_retryable());
+        assert!(
+            !PollError::NotFound {
+                repository: "a/b".into()
+            }
+            .is_retryable()
+        );
         assert!(PollError::UnexpectedStatus { status: 502 }.is_retryable());
     }
 
     #[test]
     fn state_reads_json_with_missing_fields() {
-        let state: PollState = serde_json::from_str(r#"{"cursors":{"a/b":{}}}"#).unwrap();
-        assert_eq!(state.cursors.get("a/b"), Some(&Cursor::new()));
+        let state: PollCursor = serde_json::from_str(r#"{"resources":{"a/b":{}}}"#).unwrap();
+        assert_eq!(state.resources.get("a/b"), Some(&ResourceCursor::new()));
         assert_eq!(state.secondary_limit_strikes, 0);
     }
 }

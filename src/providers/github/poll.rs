@@ -15,7 +15,7 @@ use url::Url;
 use super::GithubConverter;
 use crate::convert::{ConvertContext, Converter, Payload, from_slice};
 use crate::poll::{
-    Cursor, Gap, GapCause, PollError, PollOutcome, PollState, PollStats, PolledItem, RateLimit, RateLimitKind,
+    Gap, GapCause, PollCursor, PollError, PollOutcome, PollStats, PolledItem, RateLimit, RateLimitKind, ResourceCursor,
     ResourceError, Step, find_rel,
 };
 use crate::secret::AccessToken;
@@ -50,7 +50,7 @@ const DEFAULT_POLL_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 /// ```
 /// use chrono::{TimeDelta, TimeZone, Utc};
 /// use spark_integrations::AccessToken;
-/// use spark_integrations::poll::{PollState, Step};
+/// use spark_integrations::poll::{PollCursor, Step};
 /// use spark_integrations::providers::github::GithubPoller;
 ///
 /// // Stand-in for the host's HTTP client (ureq, reqwest, hyper...): one page of two events.
@@ -64,7 +64,7 @@ const DEFAULT_POLL_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 /// let poller = GithubPoller::new(["octocat/Hello-World"], ["WatchEvent"])
 ///     .with_token(AccessToken::new("gho_example"))
 ///     .with_user_agent("my-timeline/1.0");
-/// let state = PollState::default(); // the host loads this from storage (JSON)
+/// let state = PollCursor::default(); // the host loads this from storage (JSON)
 /// let now = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap(); // the host's clock
 ///
 /// let mut round = poller.start(state, now);
@@ -82,8 +82,8 @@ const DEFAULT_POLL_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 /// // Store the conversions first, then persist the state; poll again at `next_poll_at`.
 /// assert_eq!(outcome.items.len(), 1); // the ForkEvent was filtered out
 /// assert_eq!(outcome.items[0].id, "2");
-/// assert_eq!(outcome.state.cursors["octocat/Hello-World"].last_seen_id.as_deref(), Some("2"));
-/// assert_eq!(outcome.state.cursors["octocat/Hello-World"].etag.as_deref(), Some("W/\"v1\""));
+/// assert_eq!(outcome.cursor.resources["octocat/Hello-World"].last_seen_id.as_deref(), Some("2"));
+/// assert_eq!(outcome.cursor.resources["octocat/Hello-World"].etag.as_deref(), Some("W/\"v1\""));
 /// assert_eq!(outcome.next_poll_at, now + TimeDelta::seconds(60));
 /// ```
 #[derive(Debug, Clone)]
@@ -187,14 +187,14 @@ impl GithubPoller {
     }
 
     /// Starts a round at `now` from the stored `state`. Drive it with [`GithubPollRound::step`] as shown above.
-    pub fn start(&self, state: PollState, now: DateTime<Utc>) -> GithubPollRound {
+    pub fn start(&self, cursor: PollCursor, now: DateTime<Utc>) -> GithubPollRound {
         GithubPollRound {
             poller: self.clone(),
             queue: self.repositories.iter().cloned().collect(),
             current: None,
             next_poll_at: now.checked_add_signed(DEFAULT_POLL_INTERVAL).unwrap_or(now),
             any_answer: false,
-            state,
+            state: cursor,
             items: Vec::new(),
             gaps: Vec::new(),
             errors: Vec::new(),
@@ -227,7 +227,9 @@ fn split_repository(repository: &str) -> Result<(&str, &str), PollError> {
     if name.is_empty()
         || name == "."
         || name == ".."
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
         return invalid("the name must be letters, digits, `-`, `_` and `.`");
     }
@@ -260,7 +262,7 @@ pub struct GithubPollRound {
     next_poll_at: DateTime<Utc>,
     /// Whether any response was a 200 or 304 (resets the secondary-limit strikes).
     any_answer: bool,
-    state: PollState,
+    state: PollCursor,
     items: Vec<PolledItem>,
     gaps: Vec<Gap>,
     errors: Vec<ResourceError>,
@@ -273,7 +275,7 @@ pub struct GithubPollRound {
 #[derive(Debug)]
 struct Fetch {
     repository: String,
-    cursor: Cursor,
+    cursor: ResourceCursor,
     /// The page to request next.
     url: Url,
     /// Whether the request for `url` was handed out already (for the request count).
@@ -320,7 +322,7 @@ impl GithubPollRound {
             };
             match self.poller.events_url(&repository) {
                 Ok(url) => {
-                    let cursor = self.state.cursors.get(&repository).cloned().unwrap_or_default();
+                    let cursor = self.state.resources.get(&repository).cloned().unwrap_or_default();
                     self.current = Some(Fetch {
                         repository,
                         cursor,
@@ -425,7 +427,7 @@ impl GithubPollRound {
         }
         PollOutcome {
             items: self.items,
-            state: self.state,
+            cursor: self.state,
             next_poll_at: self.next_poll_at,
             gaps: self.gaps,
             errors: self.errors,
@@ -506,7 +508,9 @@ impl GithubPollRound {
         if !reached_last_seen && let Some(next) = next {
             let capped = fetch.events_on_pages >= self.poller.max_events || fetch.pages >= MAX_PAGES;
             if !capped {
-                let url = self.same_origin(&next).ok_or_else(|| fail(&fetch, PollError::ForeignLink { url: next }))?;
+                let url = self
+                    .same_origin(&next)
+                    .ok_or_else(|| fail(&fetch, PollError::ForeignLink { url: next }))?;
                 fetch.url = url;
                 fetch.handed_out = false;
                 self.current = Some(fetch);
@@ -538,11 +542,11 @@ impl GithubPollRound {
                 cause,
             });
         }
-        let cursor = Cursor {
+        let cursor = ResourceCursor {
             etag: fetch.etag,
             last_seen_id: fetch.newest_id.or(fetch.cursor.last_seen_id),
         };
-        self.state.cursors.insert(fetch.repository, cursor);
+        self.state.resources.insert(fetch.repository, cursor);
     }
 
     fn fail(&mut self, resource: String, error: PollError) {
@@ -566,7 +570,10 @@ fn build_request(poller: &GithubPoller, fetch: &Fetch) -> Result<http::Request<V
     let mut builder = http::Request::get(fetch.url.as_str())
         .header(ACCEPT, "application/vnd.github+json")
         .header("x-github-api-version", API_VERSION)
-        .header(USER_AGENT, HeaderValue::from_str(&poller.user_agent).map_err(|_| invalid("user-agent"))?);
+        .header(
+            USER_AGENT,
+            HeaderValue::from_str(&poller.user_agent).map_err(|_| invalid("user-agent"))?,
+        );
     if let Some(token) = &poller.token {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
             .map_err(|_| invalid("authorization"))?;
@@ -577,7 +584,10 @@ fn build_request(poller: &GithubPoller, fetch: &Fetch) -> Result<http::Request<V
     if fetch.pages == 0
         && let Some(etag) = &fetch.cursor.etag
     {
-        builder = builder.header(IF_NONE_MATCH, HeaderValue::from_str(etag).map_err(|_| invalid("if-none-match"))?);
+        builder = builder.header(
+            IF_NONE_MATCH,
+            HeaderValue::from_str(etag).map_err(|_| invalid("if-none-match"))?,
+        );
     }
     builder.body(Vec::new()).map_err(|_| PollError::InvalidResource {
         reason: "the events URL is not a valid request URI",

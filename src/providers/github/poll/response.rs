@@ -53,7 +53,9 @@ pub(super) fn after(now: DateTime<Utc>, seconds: u64, header: &'static str) -> R
 /// The time `X-Poll-Interval` allows the next poll at, if the response has one.
 pub(super) fn poll_interval_end(headers: &HeaderMap, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, PollError> {
     const NAME: &str = "x-poll-interval";
-    number(headers, NAME)?.map(|seconds| after(now, seconds, NAME)).transpose()
+    number(headers, NAME)?
+        .map(|seconds| after(now, seconds, NAME))
+        .transpose()
 }
 
 /// How a 403 or 429 response reads.
@@ -76,7 +78,13 @@ pub(super) enum Refusal {
 /// 3. a 429, or a 403 whose message names a secondary rate limit: back off from 60 s, doubling with each
 ///    secondary limit in a row (`strikes` so far).
 /// 4. any other 403 (quota left): a permission error.
-pub(super) fn classify_refusal(status: u16, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>, strikes: u32) -> Refusal {
+pub(super) fn classify_refusal(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+    strikes: u32,
+) -> Refusal {
     let backoff_limit = |invalid: Option<PollError>| {
         let wait = backoff(strikes);
         Refusal::Limited {
@@ -177,7 +185,10 @@ mod tests {
         assert_eq!(number(&map, "x-poll-interval"), Ok(Some(60)));
         assert_eq!(number(&map, "x-ratelimit-remaining"), Ok(None));
         let error = number(&map, "retry-after").unwrap_err();
-        assert_eq!(error.to_string(), "invalid header `retry-after`: expected a decimal number, got `-1`");
+        assert_eq!(
+            error.to_string(),
+            "invalid header `retry-after`: expected a decimal number, got `-1`"
+        );
         let error = text(&map, "etag").unwrap_err();
         assert_eq!(error.to_string(), "invalid header `etag`: not visible ASCII text");
         let map = headers(&[("x-poll-interval", b"99999999999999999999999")]);
@@ -188,7 +199,13 @@ mod tests {
     fn huge_intervals_are_errors_not_panics() {
         let map = headers(&[("x-poll-interval", b"18446744073709551615")]);
         let error = poll_interval_end(&map, now()).unwrap_err();
-        assert!(matches!(error, PollError::InvalidHeader { header: "x-poll-interval", .. }));
+        assert!(matches!(
+            error,
+            PollError::InvalidHeader {
+                header: "x-poll-interval",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -198,7 +215,13 @@ mod tests {
             panic!("a rate limit");
         };
         assert_eq!(limit.kind, RateLimitKind::Backoff(60));
-        assert!(matches!(invalid, Some(PollError::InvalidHeader { header: "x-ratelimit-reset", .. })));
+        assert!(matches!(
+            invalid,
+            Some(PollError::InvalidHeader {
+                header: "x-ratelimit-reset",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -225,6 +248,9 @@ mod tests {
                 message: Some("Resource not accessible by integration".into())
             }
         );
-        assert!(matches!(classify_refusal(403, &HeaderMap::new(), b"\xff", now(), 0), Refusal::Forbidden(_)));
+        assert!(matches!(
+            classify_refusal(403, &HeaderMap::new(), b"\xff", now(), 0),
+            Refusal::Forbidden(_)
+        ));
     }
 }
