@@ -112,7 +112,9 @@ pub enum Step {
 #[non_exhaustive]
 #[must_use = "the outcome holds conversions to store and a cursor to persist"]
 pub struct PollOutcome {
-    /// The converted items, per resource in the order they were fetched (newest first), each once.
+    /// The converted items, per resource in the order they were fetched (newest first), each once. Items of a
+    /// resource whose later page failed are kept too: its cursor is unchanged, so they come again next round and
+    /// storage deduplicates them.
     pub items: Vec<PolledItem>,
     /// The cursor to persist once the items are stored.
     pub cursor: PollCursor,

@@ -45,6 +45,23 @@ const DEFAULT_POLL_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 /// One request per repository (and per page), whatever the number of configured event types: the events are
 /// filtered by their `type` after fetching. Configure once, then call [`start`](Self::start) for each round.
 ///
+/// # What a round does, per repository
+///
+/// - Requests `{api_base}/repos/{owner}/{repo}/events?per_page=100` with `Accept: application/vnd.github+json`,
+///   `X-GitHub-Api-Version`, `User-Agent`, `Authorization: Bearer` (with a token) and `If-None-Match` with the stored
+///   `ETag`, byte for byte. A 304 means nothing new; the cursor stays as it is.
+/// - Follows `Link: rel="next"` (only under the API base's origin, so the token goes nowhere else) until it meets the
+///   last seen event id, the pages end, or [`with_max_events`](Self::with_max_events) events were read. Running out
+///   before the last seen id, when one was known, is reported as a [`Gap`].
+/// - Skips events already read this round (pages shift as new events arrive) and events whose `type` is not
+///   configured; converts the rest. A failed conversion is recorded on its item and never stops the round.
+/// - Keeps the next poll at least `X-Poll-Interval` seconds (default 60) after each answer.
+/// - On 403/429 with `x-ratelimit-remaining: 0`, ends the round until `x-ratelimit-reset`; with `retry-after`, for
+///   that many seconds; on a 429 or a 403 whose message names a secondary rate limit, for 60 s doubling with each
+///   such round in a row (capped at an hour). The repositories not yet done keep their cursors.
+/// - Any other 403 is a permission error, a 404 names the repository: recorded, not retried this round, and the
+///   other repositories are polled regardless.
+///
 /// # The loop
 ///
 /// ```
@@ -75,7 +92,7 @@ const DEFAULT_POLL_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 ///             Err(error) => round.handle_transport_error(error),
 ///         },
 ///         Step::Done => break,
-///         _ => unreachable!("`Step` may grow variants; handle them here"),
+///         _ => unreachable!("`Step` is non-exhaustive: a new variant would be handled here"),
 ///     }
 /// }
 /// let outcome = round.finish();
