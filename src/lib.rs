@@ -75,6 +75,7 @@
 //! | [`Integration`] | one user's connection to one service: tokens, configuration, webhook routing secret |
 //! | [`providers`] | GitHub and Slack: plugins, converters, and the provider rules as data |
 //! | [`oauth`] | OAuth 2.0 authorization-code flows with PKCE: start, callback, tokens, refresh, authenticated requests |
+//! | [`poll`] | polling activity APIs: the round's steps, its outcome, the cursor kept between rounds |
 //! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store and (feature `sqlite`) SQLite |
 //! | [`schedule`] | the scheduler step: which integrations are due for a poll, recording each result |
 //! | [`Secret`] | redacted holders for secrets and tokens |
@@ -87,6 +88,7 @@ mod integration;
 pub mod model;
 pub mod oauth;
 pub mod plugin;
+pub mod poll;
 pub mod providers;
 pub mod schedule;
 mod secret;

@@ -4,6 +4,8 @@ pub mod oauth;
 mod plugin;
 
 pub use plugin::GithubPlugin;
+mod poll;
+pub use poll::{API_VERSION, ApiBaseError, DEFAULT_API_BASE, EVENTS_API_WINDOW, GithubPollRound, GithubPoller};
 
 use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 
