@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserialize, DeserializeSeed, Deserializer};
 
 use super::wire::{
-    ActionPayload, CommitCommentPayload, ForkPayload, GollumPayload, IssueCommentPayload, IssuesPayload,
-    MemberPayload, PullRequestPayload, Push, ReleasePayload, Repo, ReviewCommentPayload, ReviewPayload, User,
+    ActionPayload, CommitCommentPayload, ForkPayload, GollumPayload, IssueCommentPayload, IssuesPayload, MemberPayload,
+    PullRequestPayload, Push, ReleasePayload, Repo, ReviewCommentPayload, ReviewPayload, User,
 };
 use crate::convert::ConvertError;
 
@@ -48,7 +48,11 @@ const NAMES: &[(Option<&str>, &str, Kind)] = &[
     (None, "star", Kind::Star),
     (Some("ReleaseEvent"), "release", Kind::Release),
     (Some("PullRequestReviewEvent"), "pull_request_review", Kind::Review),
-    (Some("PullRequestReviewCommentEvent"), "pull_request_review_comment", Kind::ReviewComment),
+    (
+        Some("PullRequestReviewCommentEvent"),
+        "pull_request_review_comment",
+        Kind::ReviewComment,
+    ),
     (Some("CommitCommentEvent"), "commit_comment", Kind::CommitComment),
     (Some("GollumEvent"), "gollum", Kind::Gollum),
     (Some("MemberEvent"), "member", Kind::Member),

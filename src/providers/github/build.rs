@@ -47,10 +47,12 @@ pub(crate) fn user_object(user: &User<'_>) -> Object {
     let mut object = Object::new(user_key(user.id), "user", "github_user");
     object.title = text(user.login.as_ref());
     object.url = text(user.html_url.as_ref()).or_else(|| {
-        user.login.as_ref().map(|login| match login.as_str().strip_suffix("[bot]") {
-            Some(app) => format!("https://github.com/apps/{app}"),
-            None => format!("https://github.com/{}", login.as_str()),
-        })
+        user.login
+            .as_ref()
+            .map(|login| match login.as_str().strip_suffix("[bot]") {
+                Some(app) => format!("https://github.com/apps/{app}"),
+                None => format!("https://github.com/{}", login.as_str()),
+            })
     });
     object.image_url = text(user.avatar_url.as_ref());
     object
@@ -115,7 +117,11 @@ fn issue_object(issue: &Issue<'_>) -> Object {
 fn comment_block(comment: &Comment<'_>) -> Block {
     Block {
         time: comment.created_at.0,
-        title: Some(comment.id.map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}"))),
+        title: Some(
+            comment
+                .id
+                .map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}")),
+        ),
         content: text(comment.body.as_ref()),
         url: text(comment.html_url.as_ref()),
         ..Block::default()
@@ -125,7 +131,11 @@ fn comment_block(comment: &Comment<'_>) -> Block {
 fn commit_comment_block(comment: &CommitComment<'_>) -> Block {
     Block {
         time: comment.created_at.0,
-        title: Some(comment.id.map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}"))),
+        title: Some(
+            comment
+                .id
+                .map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}")),
+        ),
         content: text(comment.body.as_ref()),
         url: text(comment.html_url.as_ref()),
         ..Block::default()
@@ -161,9 +171,11 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             let mut event = event("repository", "push".to_owned(), repository.clone());
             // `size` when GitHub sends it; else the number of `commits` (webhooks carry `commits` but no `size`);
             // the current Events API sends neither, and then there is no value rather than an invented 0.
-            let value = push
-                .size
-                .or_else(|| push.commits.as_ref().and_then(|commits| u64::try_from(commits.len()).ok()));
+            let value = push.size.or_else(|| {
+                push.commits
+                    .as_ref()
+                    .and_then(|commits| u64::try_from(commits.len()).ok())
+            });
             let commits = push.commits.unwrap_or_default();
             event.value = value.and_then(|value| i64::try_from(value).ok());
             event.value_unit = event.value.map(|_| "commits".to_owned());
@@ -231,7 +243,9 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                     event.event_metadata.insert("fork".into(), repo_key(id).into());
                 }
                 if let Some(name) = &forkee.full_name {
-                    event.event_metadata.insert("fork_full_name".into(), name.as_str().into());
+                    event
+                        .event_metadata
+                        .insert("fork_full_name".into(), name.as_str().into());
                 }
             }
             event
@@ -282,11 +296,17 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                     event.event_metadata.insert("review_id".into(), count(id));
                 }
                 if let Some(state) = &review.state {
-                    event.event_metadata.insert("review_state".into(), state.as_str().into());
+                    event
+                        .event_metadata
+                        .insert("review_state".into(), state.as_str().into());
                 }
                 event.blocks.push(Block {
                     time: review.submitted_at.0,
-                    title: Some(review.id.map_or_else(|| "Review".to_owned(), |id| format!("Review {id}"))),
+                    title: Some(
+                        review
+                            .id
+                            .map_or_else(|| "Review".to_owned(), |id| format!("Review {id}")),
+                    ),
                     content: text(review.body.as_ref()),
                     url: text(review.html_url.as_ref()),
                     ..Block::default()

@@ -105,7 +105,7 @@ use activity::Kind;
 use build::Common;
 use events_api::Parsed;
 
-use crate::convert::{ConvertContext, ConvertError, Conversion, Converter, Payload, SkipReason};
+use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of GitHub.
 pub const SERVICE: &str = "github";
@@ -191,9 +191,11 @@ fn convert_webhook(
     body: &[u8],
     context: &ConvertContext,
 ) -> Result<Conversion, ConvertError> {
-    let event = event.filter(|event| !event.is_empty()).ok_or(ConvertError::MissingInput {
-        what: "the webhook event name (X-GitHub-Event header)",
-    })?;
+    let event = event
+        .filter(|event| !event.is_empty())
+        .ok_or(ConvertError::MissingInput {
+            what: "the webhook event name (X-GitHub-Event header)",
+        })?;
     let delivery_id = delivery_id
         .filter(|id| !id.is_empty())
         .ok_or(ConvertError::MissingInput {
@@ -234,7 +236,10 @@ mod tests {
         }
         for name in WEBHOOK_EVENTS {
             assert!(Kind::from_webhook(name).is_some(), "{name}");
-            assert_eq!(Kind::from_webhook(name).map(|kind| kind.to_string()).as_deref(), Some(*name));
+            assert_eq!(
+                Kind::from_webhook(name).map(|kind| kind.to_string()).as_deref(),
+                Some(*name)
+            );
         }
         assert_eq!(Kind::from_events_api("SponsorshipEvent"), None);
         assert_eq!(Kind::from_webhook("ping"), None);

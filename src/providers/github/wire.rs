@@ -98,7 +98,11 @@ impl<'de> Deserialize<'de> for Time {
                 Ok(Time(DateTime::from_timestamp(value, 0)))
             }
             fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
-                Ok(Time(i64::try_from(value).ok().and_then(|secs| DateTime::from_timestamp(secs, 0))))
+                Ok(Time(
+                    i64::try_from(value)
+                        .ok()
+                        .and_then(|secs| DateTime::from_timestamp(secs, 0)),
+                ))
             }
             fn visit_f64<E: de::Error>(self, _value: f64) -> Result<Self::Value, E> {
                 Ok(Time(None))
