@@ -29,7 +29,11 @@ fn fixture(path: &str) -> Vec<u8> {
 }
 
 fn context() -> ConvertContext {
-    ConvertContext::new(Utc.with_ymd_and_hms(2025, 1, 1, 16, 0, 0).single().expect("a valid time"))
+    ConvertContext::new(
+        Utc.with_ymd_and_hms(2025, 1, 1, 16, 0, 0)
+            .single()
+            .expect("a valid time"),
+    )
 }
 
 struct Data {
@@ -46,7 +50,9 @@ impl Data {
     }
 
     fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        self.gharchive.split(|byte| *byte == b'\n').filter(|line| !line.is_empty())
+        self.gharchive
+            .split(|byte| *byte == b'\n')
+            .filter(|line| !line.is_empty())
     }
 }
 
@@ -54,13 +60,19 @@ impl Data {
 
 fn gharchive_value(data: &Data) -> usize {
     data.lines()
-        .map(|line| serde_json::from_slice::<serde_json::Value>(black_box(line)).map_or(0, |value| value.is_object() as usize))
+        .map(|line| {
+            serde_json::from_slice::<serde_json::Value>(black_box(line)).map_or(0, |value| value.is_object() as usize)
+        })
         .sum()
 }
 
 fn gharchive_convert(data: &Data, context: &ConvertContext) -> usize {
     data.lines()
-        .map(|line| GithubConverter.convert(Payload::Polled { body: black_box(line) }, context).is_ok() as usize)
+        .map(|line| {
+            GithubConverter
+                .convert(Payload::Polled { body: black_box(line) }, context)
+                .is_ok() as usize
+        })
         .sum()
 }
 

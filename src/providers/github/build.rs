@@ -373,9 +373,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
         Activity::Member(p) => event("member", action_or(p.action.as_ref(), "added"), user_object(&p.member)),
     };
     if event.target.key != repository.key {
-        event
-            .event_metadata
-            .insert("repository".into(), repository.key.clone().into());
+        event.event_metadata.insert("repository".into(), repository.key.into());
     }
     Ok(event)
 }

@@ -24,6 +24,10 @@ pub(crate) struct Item<'a> {
 }
 
 /// What reading an item gave.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built and moved once per item; boxing would add an allocation per item"
+)]
 pub(crate) enum Parsed<'a> {
     /// A converted type.
     Item(Item<'a>),
@@ -56,6 +60,10 @@ impl<'a> Parsed<'a> {
 }
 
 /// The result of the one pass: done, or a payload still to read because it came before `type` (or was absent).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built and moved once per item; boxing would add an allocation per item"
+)]
 enum Stage<'a> {
     Done(Parsed<'a>),
     Deferred {
@@ -113,6 +121,10 @@ enum Type<'a> {
 }
 
 /// The payload, as far as it was read.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built and moved once per item; boxing would add an allocation per item"
+)]
 enum Payload<'a> {
     Read(Activity<'a>),
     Raw(&'a RawValue),
