@@ -1,10 +1,114 @@
 //! GitHub: converters for Events API items and webhook deliveries.
+//!
+//! [`GithubConverter`] takes both shapes GitHub reports activity in:
+//! - [`Payload::Polled`]: one item of `GET /events` or `/repos/{owner}/{repo}/events`. `source_id` is the item's
+//!   `id`, `time` its `created_at` (the context's `received_at` when that is missing).
+//! - [`Payload::Webhook`]: a delivery body with its `X-GitHub-Event` name and `X-GitHub-Delivery` id. `source_id`
+//!   is the delivery id (it stays the same on redelivery, so storage deduplicates); both headers are required.
+//!   `ping` is [`SkipReason::Ping`]; other events are skipped as [`SkipReason::UnsupportedType`] without being
+//!   parsed.
+//!
+//! One activity gives the same domain, action, actor key and target key by either path: both read the payload
+//! into the same types and build the event with the same code.
+//!
+//! # What each type becomes
+//!
+//! The actor is always the user who acted (Events API `actor`, webhook `sender`), keyed `github:user:{id}`.
+//!
+//! | Events API `type` | webhook event | domain | action | target | value / unit | blocks |
+//! |---|---|---|---|---|---|---|
+//! | `PushEvent` | `push` | `repository` | `push` | repository | `size`, else the number of `commits` / `commits`; none when the payload has neither (current Events API) | one per commit |
+//! | `PullRequestEvent` | `pull_request` | `pull_request` | payload `action` | pull request | | |
+//! | `IssuesEvent` | `issues` | `issue` | payload `action` | issue | | |
+//! | `IssueCommentEvent` | `issue_comment` | `issue_comment` | payload `action` | issue (also for a pull request's conversation) | | the comment |
+//! | `CreateEvent` | `create` | `repository` | `created` | branch or tag; the repository when `ref_type` is `repository` | | |
+//! | `DeleteEvent` | `delete` | `repository` | `deleted` | branch or tag | | |
+//! | `ForkEvent` | `fork` | `repository` | `forked` | the forked (source) repository; the fork is in `event_metadata.fork` | | |
+//! | `WatchEvent` | `watch` | `repository` | `starred` | repository | | |
+//! | | `star` | `repository` | `starred` (`created`), `unstarred` (`deleted`) | repository | | |
+//! | `ReleaseEvent` | `release` | `release` | payload `action` | release | | |
+//! | `PullRequestReviewEvent` | `pull_request_review` | `pull_request_review` | `submitted` (the Events API's `created`), else payload `action` | pull request | | the review |
+//! | `PullRequestReviewCommentEvent` | `pull_request_review_comment` | `pull_request_review_comment` | payload `action` | pull request | | the comment |
+//! | `CommitCommentEvent` | `commit_comment` | `commit_comment` | payload `action`, else `created` | commit | | the comment |
+//! | `GollumEvent` | `gollum` | `wiki` | the first page's `action` | the first wiki page | number of pages / `pages` | one per page |
+//! | `MemberEvent` | `member` | `member` | payload `action` | the member (a user) | | |
+//! | `PublicEvent` | `public` | `repository` | `publicized` | repository | | |
+//!
+//! A missing `action` falls back to the type's usual one (`updated` for pull requests and issues, `created` for
+//! comments, `published` for releases, `added` for members). When the target is not the repository, the
+//! repository's key is in `event_metadata.repository`.
+//!
+//! # Keys
+//!
+//! Built from GitHub's numeric ids, never from titles or names (which change):
+//!
+//! | concept | key |
+//! |---|---|
+//! | user | `github:user:{user id}` |
+//! | repository | `github:repository:{repository id}` |
+//! | pull request | `github:pull_request:{pull request id}` (the `id`, not the per-repository `number`) |
+//! | issue | `github:issue:{issue id}` |
+//! | release | `github:release:{release id}` |
+//! | branch, tag | `github:ref:{repository id}:{full ref}`, e.g. `github:ref:1296269:refs/heads/main` |
+//! | commit | `github:commit:{repository id}:{sha}` |
+//! | wiki page | `github:wiki_page:{repository id}:{page_name}` |
+//!
+//! # Times of webhooks
+//!
+//! Webhooks carry no delivery time, so each takes the time the payload gives for *this* occurrence, and the
+//! context's `received_at` where it gives none:
+//!
+//! | event | time |
+//! |---|---|
+//! | `push` | `repository.pushed_at`, else `head_commit.timestamp` |
+//! | `pull_request`, `issues` | the pull request's or issue's `updated_at` |
+//! | `issue_comment`, `pull_request_review_comment`, `commit_comment` | the comment's `created_at` (`updated_at` for `edited`; none for `deleted`) |
+//! | `create` | `repository.pushed_at` |
+//! | `fork` | `forkee.created_at` |
+//! | `star` | `starred_at` |
+//! | `release` | `created_at` for `created`, `published_at` for `published`, `released`, `prereleased`; else none |
+//! | `pull_request_review` | `review.submitted_at` for `submitted`, else the pull request's `updated_at` |
+//! | `delete`, `watch`, `gollum`, `member`, `public` | none: `received_at` |
+//!
+//! # Errors and fallbacks
+//!
+//! The fields that identify an event are required: the item's `id`, `type`, `actor.id`, `repo.id` (webhooks:
+//! `sender.id`, `repository.id`) and the target's id (`pull_request.id`, `issue.id`, `release.id`, `member.id`,
+//! `comment.commit_id`, the `ref` of a branch or tag). Without one, conversion fails with
+//! [`ConvertError::MissingField`] naming its dotted path (`payload.pull_request.id`). Every other field may be
+//! missing or `null`: titles, bodies, urls and times are then `None`.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use spark_integrations::convert::{ConvertContext, Conversion, Converter, Payload};
+//! use spark_integrations::providers::github::GithubConverter;
+//!
+//! let body = br#"{"action":"started","repository":{"id":1296269,"full_name":"octocat/Hello-World"},
+//!     "sender":{"id":583231,"login":"octocat"}}"#;
+//! let payload = Payload::Webhook { event: Some("watch"), delivery_id: Some("d-1"), body };
+//! let received_at = Utc.with_ymd_and_hms(2022, 6, 9, 12, 50, 0).unwrap();
+//! let Conversion::Converted(events) = GithubConverter.convert(payload, &ConvertContext::new(received_at))? else {
+//!     panic!("a star is activity");
+//! };
+//! assert_eq!((events[0].domain.as_str(), events[0].action.as_str()), ("repository", "starred"));
+//! assert_eq!(events[0].source_id, "d-1");
+//! assert_eq!(events[0].time, received_at); // `watch` carries no time of its own
+//! # Ok::<(), spark_integrations::convert::ConvertError>(())
+//! ```
 
+mod activity;
+mod build;
+mod events_api;
 pub mod oauth;
 mod plugin;
+mod poll;
+mod wire;
+
+use activity::Kind;
+use build::Common;
+use events_api::Parsed;
 
 pub use plugin::GithubPlugin;
-mod poll;
 pub use poll::{API_VERSION, ApiBaseError, DEFAULT_API_BASE, EVENTS_API_WINDOW, GithubPollRound, GithubPoller};
 
 use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
@@ -31,13 +135,119 @@ pub const EVENTS_API_TYPES: &[&str] = &[
     "WatchEvent",
 ];
 
+/// The webhook events (`X-GitHub-Event` values) that [`GithubConverter`] turns into events. `ping` is skipped as
+/// [`SkipReason::Ping`], any other event as [`SkipReason::UnsupportedType`].
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "commit_comment",
+    "create",
+    "delete",
+    "fork",
+    "gollum",
+    "issue_comment",
+    "issues",
+    "member",
+    "public",
+    "pull_request",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "push",
+    "release",
+    "star",
+    "watch",
+];
+
 /// Converts GitHub payloads: [`Payload::Polled`] items of the Events API and [`Payload::Webhook`] deliveries.
+///
+/// Call [`Converter::convert`] once per item or delivery; it is pure, so the same bytes and context always give
+/// the same events. See the [module docs](self) for what each type becomes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GithubConverter;
 
 impl Converter for GithubConverter {
-    fn convert(&self, _payload: Payload<'_>, _context: &ConvertContext) -> Result<Conversion, ConvertError> {
-        // Placeholder until the converters land.
-        Ok(Conversion::Skipped(SkipReason::UnsupportedType(String::new())))
+    fn convert(&self, payload: Payload<'_>, context: &ConvertContext) -> Result<Conversion, ConvertError> {
+        match payload {
+            Payload::Polled { body } => convert_item(body, context),
+            Payload::Webhook {
+                event,
+                delivery_id,
+                body,
+            } => convert_webhook(event, delivery_id, body, context),
+        }
+    }
+}
+
+fn convert_item(body: &[u8], context: &ConvertContext) -> Result<Conversion, ConvertError> {
+    let item = match Parsed::from_slice(body)? {
+        Parsed::Item(item) => item,
+        Parsed::Unsupported(name) => return Ok(Conversion::Skipped(SkipReason::UnsupportedType(name.0.into_owned()))),
+    };
+    let common = Common {
+        source_id: item.id.0.into_owned(),
+        time: item.created_at.0.unwrap_or(context.received_at),
+        actor: item.actor,
+        repo: item.repo,
+        payload_path: "payload",
+    };
+    Ok(Conversion::Converted(vec![build::build(item.activity, common)?]))
+}
+
+fn convert_webhook(
+    event: Option<&str>,
+    delivery_id: Option<&str>,
+    body: &[u8],
+    context: &ConvertContext,
+) -> Result<Conversion, ConvertError> {
+    let event = event
+        .filter(|event| !event.is_empty())
+        .ok_or(ConvertError::MissingInput {
+            what: "the webhook event name (X-GitHub-Event header)",
+        })?;
+    let delivery_id = delivery_id
+        .filter(|id| !id.is_empty())
+        .ok_or(ConvertError::MissingInput {
+            what: "the webhook delivery id (X-GitHub-Delivery header)",
+        })?;
+    if event == "ping" {
+        return Ok(Conversion::Skipped(SkipReason::Ping));
+    }
+    let Some(kind) = Kind::from_webhook(event) else {
+        return Ok(Conversion::Skipped(SkipReason::UnsupportedType(event.to_owned())));
+    };
+    let mut activity = kind.parse(body, "")?;
+    let (repository, sender) = activity.take_envelope();
+    let repo = repository.ok_or_else(|| ConvertError::MissingField {
+        path: "repository".to_owned(),
+    })?;
+    let actor = sender.ok_or_else(|| ConvertError::MissingField {
+        path: "sender".to_owned(),
+    })?;
+    let common = Common {
+        source_id: delivery_id.to_owned(),
+        time: activity.webhook_time(&repo).unwrap_or(context.received_at),
+        actor,
+        repo,
+        payload_path: "",
+    };
+    Ok(Conversion::Converted(vec![build::build(activity, common)?]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_has_a_kind() {
+        for name in EVENTS_API_TYPES {
+            assert!(Kind::from_events_api(name).is_some(), "{name}");
+        }
+        for name in WEBHOOK_EVENTS {
+            assert!(Kind::from_webhook(name).is_some(), "{name}");
+            assert_eq!(
+                Kind::from_webhook(name).map(|kind| kind.to_string()).as_deref(),
+                Some(*name)
+            );
+        }
+        assert_eq!(Kind::from_events_api("SponsorshipEvent"), None);
+        assert_eq!(Kind::from_webhook("ping"), None);
     }
 }

@@ -1,0 +1,440 @@
+//! From a read payload to an [`Event`]: the same code for both paths, so that one activity gives the same domain,
+//! action, actor key and target key whether it came as a webhook or from the Events API.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::SERVICE;
+use super::activity::Activity;
+use super::wire::{Comment, CommitComment, Issue, PullRequest, RefPayload, Repo, Str, User};
+use crate::convert::ConvertError;
+use crate::model::{Block, Event, Metadata, Object};
+
+/// What both paths know besides the payload: who, where, which occurrence and when.
+pub(crate) struct Common<'a> {
+    pub(crate) source_id: String,
+    pub(crate) time: DateTime<Utc>,
+    pub(crate) actor: User<'a>,
+    pub(crate) repo: Repo<'a>,
+    /// The dotted path of the payload in the input (`payload` for Events API items, empty for webhooks), to name
+    /// fields in errors.
+    pub(crate) payload_path: &'static str,
+}
+
+fn text(value: Option<&Str<'_>>) -> Option<String> {
+    value.map(|value| value.as_str().to_owned())
+}
+
+fn short_sha(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+fn count(value: u64) -> Value {
+    Value::from(value)
+}
+
+/// The key of a user: `github:user:{id}`.
+fn user_key(id: u64) -> String {
+    format!("{SERVICE}:user:{id}")
+}
+
+/// The key of a repository: `github:repository:{id}`.
+fn repo_key(id: u64) -> String {
+    format!("{SERVICE}:repository:{id}")
+}
+
+pub(crate) fn user_object(user: &User<'_>) -> Object {
+    let mut object = Object::new(user_key(user.id), "user", "github_user");
+    object.title = text(user.login.as_ref());
+    object.url = text(user.html_url.as_ref()).or_else(|| {
+        user.login
+            .as_ref()
+            .map(|login| match login.as_str().strip_suffix("[bot]") {
+                Some(app) => format!("https://github.com/apps/{app}"),
+                None => format!("https://github.com/{}", login.as_str()),
+            })
+    });
+    object.image_url = text(user.avatar_url.as_ref());
+    object
+}
+
+/// `owner/name`: webhooks say `full_name`, the Events API says `name`.
+fn repo_full_name<'r>(repo: &'r Repo<'_>) -> Option<&'r str> {
+    repo.full_name.as_ref().or(repo.name.as_ref()).map(Str::as_str)
+}
+
+fn repo_object(repo: &Repo<'_>) -> Object {
+    let mut object = Object::new(repo_key(repo.id), "repository", "github_repository");
+    let full_name = repo_full_name(repo);
+    object.title = full_name.map(str::to_owned);
+    object.url = text(repo.html_url.as_ref()).or_else(|| full_name.map(|name| format!("https://github.com/{name}")));
+    object
+}
+
+fn pull_request_object(pr: &PullRequest<'_>) -> Object {
+    let mut object = Object::new(
+        format!("{SERVICE}:pull_request:{}", pr.id),
+        "pull_request",
+        "github_pull_request",
+    );
+    object.title = text(pr.title.as_ref());
+    object.content = text(pr.body.as_ref());
+    object.url = text(pr.html_url.as_ref());
+    object.time = pr.updated_at.0;
+    if let Some(number) = pr.number {
+        object.metadata.insert("number".into(), count(number));
+    }
+    if let Some(state) = &pr.state {
+        object.metadata.insert("state".into(), state.as_str().into());
+    }
+    if let Some(merged) = pr.merged {
+        object.metadata.insert("merged".into(), merged.into());
+    }
+    if let Some(draft) = pr.draft {
+        object.metadata.insert("draft".into(), draft.into());
+    }
+    object
+}
+
+fn issue_object(issue: &Issue<'_>) -> Object {
+    let mut object = Object::new(format!("{SERVICE}:issue:{}", issue.id), "issue", "github_issue");
+    object.title = text(issue.title.as_ref());
+    object.content = text(issue.body.as_ref());
+    object.url = text(issue.html_url.as_ref());
+    object.time = issue.updated_at.0;
+    if let Some(number) = issue.number {
+        object.metadata.insert("number".into(), count(number));
+    }
+    if let Some(state) = &issue.state {
+        object.metadata.insert("state".into(), state.as_str().into());
+    }
+    object
+        .metadata
+        .insert("pull_request".into(), issue.pull_request.is_some().into());
+    object
+}
+
+fn comment_block(comment: &Comment<'_>) -> Block {
+    Block {
+        time: comment.created_at.0,
+        title: Some(
+            comment
+                .id
+                .map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}")),
+        ),
+        content: text(comment.body.as_ref()),
+        url: text(comment.html_url.as_ref()),
+        ..Block::default()
+    }
+}
+
+fn commit_comment_block(comment: &CommitComment<'_>) -> Block {
+    Block {
+        time: comment.created_at.0,
+        title: Some(
+            comment
+                .id
+                .map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}")),
+        ),
+        content: text(comment.body.as_ref()),
+        url: text(comment.html_url.as_ref()),
+        ..Block::default()
+    }
+}
+
+fn action_or(action: Option<&Str<'_>>, fallback: &str) -> String {
+    action.map_or(fallback, Str::as_str).to_owned()
+}
+
+/// Builds the event for one activity.
+///
+/// # Errors
+///
+/// [`ConvertError::MissingField`] when a `CreateEvent`/`DeleteEvent` of a branch or tag has no `ref`: the target's
+/// key cannot be built without it.
+pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event, ConvertError> {
+    let Common {
+        source_id,
+        time,
+        actor,
+        repo,
+        payload_path,
+    } = common;
+    let repository = repo_object(&repo);
+    let full_name = repo_full_name(&repo);
+    let actor = user_object(&actor);
+    let event = |domain: &str, action: String, target: Object| {
+        Event::new(source_id.clone(), time, SERVICE, domain, action, actor.clone(), target)
+    };
+    let mut event = match activity {
+        Activity::Push(push) => {
+            let mut event = event("repository", "push".to_owned(), repository.clone());
+            // `size` when GitHub sends it; else the number of `commits` (webhooks carry `commits` but no `size`);
+            // the current Events API sends neither, and then there is no value rather than an invented 0.
+            let value = push.size.or_else(|| {
+                push.commits
+                    .as_ref()
+                    .and_then(|commits| u64::try_from(commits.len()).ok())
+            });
+            let commits = push.commits.unwrap_or_default();
+            event.value = value.and_then(|value| i64::try_from(value).ok());
+            event.value_unit = event.value.map(|_| "commits".to_owned());
+            event.blocks = commits
+                .iter()
+                .map(|commit| {
+                    let sha = commit.sha.as_ref().or(commit.id.as_ref()).map(Str::as_str);
+                    Block {
+                        time: commit.timestamp.0,
+                        title: sha.map(|sha| format!("Commit {}", short_sha(sha))),
+                        content: text(commit.message.as_ref()),
+                        url: sha
+                            .zip(full_name)
+                            .map(|(sha, name)| format!("https://github.com/{name}/commit/{sha}")),
+                        ..Block::default()
+                    }
+                })
+                .collect();
+            let metadata = &mut event.event_metadata;
+            if let Some(git_ref) = &push.git_ref {
+                metadata.insert("ref".into(), git_ref.as_str().into());
+            }
+            if let Some(head) = push.head.as_ref().or(push.after.as_ref()) {
+                metadata.insert("head".into(), head.as_str().into());
+            }
+            if let Some(before) = &push.before {
+                metadata.insert("before".into(), before.as_str().into());
+            }
+            event
+        }
+        Activity::PullRequest(p) => event(
+            "pull_request",
+            action_or(p.action.as_ref(), "updated"),
+            pull_request_object(&p.pull_request),
+        ),
+        Activity::Issues(p) => event("issue", action_or(p.action.as_ref(), "updated"), issue_object(&p.issue)),
+        Activity::IssueComment(p) => {
+            let mut event = event(
+                "issue_comment",
+                action_or(p.action.as_ref(), "created"),
+                issue_object(&p.issue),
+            );
+            if let Some(comment) = &p.comment {
+                comment_metadata(&mut event.event_metadata, comment.id, comment.path.as_ref());
+                event.blocks.push(comment_block(comment));
+            }
+            event
+        }
+        Activity::Create(p) => {
+            let target = ref_target(&p, &repo, &repository, false, payload_path)?;
+            let mut event = event("repository", "created".to_owned(), target);
+            ref_metadata(&mut event.event_metadata, &p);
+            event
+        }
+        Activity::Delete(p) => {
+            let target = ref_target(&p, &repo, &repository, true, payload_path)?;
+            let mut event = event("repository", "deleted".to_owned(), target);
+            ref_metadata(&mut event.event_metadata, &p);
+            event
+        }
+        Activity::Fork(p) => {
+            let mut event = event("repository", "forked".to_owned(), repository.clone());
+            if let Some(forkee) = &p.forkee {
+                if let Some(id) = forkee.id {
+                    event.event_metadata.insert("fork".into(), repo_key(id).into());
+                }
+                if let Some(name) = &forkee.full_name {
+                    event
+                        .event_metadata
+                        .insert("fork_full_name".into(), name.as_str().into());
+                }
+            }
+            event
+        }
+        Activity::Watch(_) => event("repository", "starred".to_owned(), repository.clone()),
+        Activity::Star(p) => {
+            let action = match p.action.as_ref().map(Str::as_str) {
+                Some("created") | None => "starred",
+                Some("deleted") => "unstarred",
+                Some(other) => other,
+            };
+            event("repository", action.to_owned(), repository.clone())
+        }
+        Activity::Public(_) => event("repository", "publicized".to_owned(), repository.clone()),
+        Activity::Release(p) => {
+            let release = &p.release;
+            let mut target = Object::new(format!("{SERVICE}:release:{}", release.id), "release", "github_release");
+            // An unnamed release shows its tag, as GitHub does.
+            let name = release.name.as_ref().filter(|name| !name.as_str().is_empty());
+            target.title = text(name).or_else(|| text(release.tag_name.as_ref()));
+            target.content = text(release.body.as_ref());
+            target.url = text(release.html_url.as_ref());
+            target.time = release.published_at.0.or(release.created_at.0);
+            if let Some(tag) = &release.tag_name {
+                target.metadata.insert("tag_name".into(), tag.as_str().into());
+            }
+            if let Some(draft) = release.draft {
+                target.metadata.insert("draft".into(), draft.into());
+            }
+            if let Some(prerelease) = release.prerelease {
+                target.metadata.insert("prerelease".into(), prerelease.into());
+            }
+            event("release", action_or(p.action.as_ref(), "published"), target)
+        }
+        Activity::Review(p) => {
+            // The Events API says `created` where webhooks say `submitted`, for the same review.
+            let action = match p.action.as_ref().map(Str::as_str) {
+                Some("created") | None => "submitted",
+                Some(other) => other,
+            };
+            let mut event = event(
+                "pull_request_review",
+                action.to_owned(),
+                pull_request_object(&p.pull_request),
+            );
+            if let Some(review) = &p.review {
+                if let Some(id) = review.id {
+                    event.event_metadata.insert("review_id".into(), count(id));
+                }
+                if let Some(state) = &review.state {
+                    event
+                        .event_metadata
+                        .insert("review_state".into(), state.as_str().into());
+                }
+                event.blocks.push(Block {
+                    time: review.submitted_at.0,
+                    title: Some(
+                        review
+                            .id
+                            .map_or_else(|| "Review".to_owned(), |id| format!("Review {id}")),
+                    ),
+                    content: text(review.body.as_ref()),
+                    url: text(review.html_url.as_ref()),
+                    ..Block::default()
+                });
+            }
+            event
+        }
+        Activity::ReviewComment(p) => {
+            let mut event = event(
+                "pull_request_review_comment",
+                action_or(p.action.as_ref(), "created"),
+                pull_request_object(&p.pull_request),
+            );
+            if let Some(comment) = &p.comment {
+                comment_metadata(&mut event.event_metadata, comment.id, comment.path.as_ref());
+                event.blocks.push(comment_block(comment));
+            }
+            event
+        }
+        Activity::CommitComment(p) => {
+            let sha = p.comment.commit_id.as_str();
+            let mut target = Object::new(format!("{SERVICE}:commit:{}:{sha}", repo.id), "commit", "github_commit");
+            target.title = Some(format!("Commit {}", short_sha(sha)));
+            target.url = full_name.map(|name| format!("https://github.com/{name}/commit/{sha}"));
+            target.metadata.insert("sha".into(), sha.into());
+            let mut event = event("commit_comment", action_or(p.action.as_ref(), "created"), target);
+            comment_metadata(&mut event.event_metadata, p.comment.id, p.comment.path.as_ref());
+            event.blocks.push(commit_comment_block(&p.comment));
+            event
+        }
+        Activity::Gollum(p) => {
+            let pages = p.pages.unwrap_or_default();
+            let first = pages.iter().find(|page| page.page_name.is_some());
+            let (action, target) = match first.and_then(|page| page.page_name.as_ref().map(|name| (page, name))) {
+                Some((page, name)) => {
+                    let mut target = Object::new(
+                        format!("{SERVICE}:wiki_page:{}:{}", repo.id, name.as_str()),
+                        "wiki_page",
+                        "github_wiki_page",
+                    );
+                    target.title = text(page.title.as_ref()).or_else(|| Some(name.as_str().to_owned()));
+                    target.url = text(page.html_url.as_ref());
+                    (action_or(page.action.as_ref(), "edited"), target)
+                }
+                None => ("edited".to_owned(), repository.clone()),
+            };
+            let mut event = event("wiki", action, target);
+            event.value = i64::try_from(pages.len()).ok();
+            event.value_unit = Some("pages".to_owned());
+            event.blocks = pages
+                .iter()
+                .map(|page| Block {
+                    title: text(page.title.as_ref()).or_else(|| text(page.page_name.as_ref())),
+                    content: text(page.summary.as_ref()),
+                    url: text(page.html_url.as_ref()),
+                    ..Block::default()
+                })
+                .collect();
+            if let Some(sha) = first.and_then(|page| page.sha.as_ref()) {
+                event.event_metadata.insert("sha".into(), sha.as_str().into());
+            }
+            event
+        }
+        Activity::Member(p) => event("member", action_or(p.action.as_ref(), "added"), user_object(&p.member)),
+    };
+    if event.target.key != repository.key {
+        event.event_metadata.insert("repository".into(), repository.key.into());
+    }
+    Ok(event)
+}
+
+fn comment_metadata(metadata: &mut Metadata, id: Option<u64>, path: Option<&Str<'_>>) {
+    if let Some(id) = id {
+        metadata.insert("comment_id".into(), count(id));
+    }
+    if let Some(path) = path {
+        metadata.insert("path".into(), path.as_str().into());
+    }
+}
+
+fn ref_metadata(metadata: &mut Metadata, payload: &RefPayload<'_>) {
+    if let Some(git_ref) = &payload.git_ref {
+        metadata.insert("ref".into(), git_ref.as_str().into());
+    }
+    if let Some(ref_type) = &payload.ref_type {
+        metadata.insert("ref_type".into(), ref_type.as_str().into());
+    }
+}
+
+/// The target of a `CreateEvent`/`DeleteEvent`: the repository itself when `ref_type` is `repository` (or when
+/// neither `ref` nor `ref_type` is given), else the branch or tag, keyed `github:ref:{repository id}:{full ref}`
+/// (`refs/heads/main`, `refs/tags/v1.0`): the same key a push to that ref would name in its `ref` metadata.
+fn ref_target(
+    payload: &RefPayload<'_>,
+    repo: &Repo<'_>,
+    repository: &Object,
+    deleted: bool,
+    payload_path: &str,
+) -> Result<Object, ConvertError> {
+    let ref_type = payload.ref_type.as_ref().map(Str::as_str);
+    let Some(git_ref) = payload.git_ref.as_ref().map(Str::as_str) else {
+        return match ref_type {
+            None | Some("repository") => Ok(repository.clone()),
+            Some(_) => Err(ConvertError::MissingField {
+                path: if payload_path.is_empty() {
+                    "ref".to_owned()
+                } else {
+                    format!("{payload_path}.ref")
+                },
+            }),
+        };
+    };
+    let (full_ref, concept) = match ref_type {
+        Some("repository") => return Ok(repository.clone()),
+        _ if git_ref.starts_with("refs/") => (git_ref.to_owned(), "ref"),
+        Some("branch") => (format!("refs/heads/{git_ref}"), "branch"),
+        Some("tag") => (format!("refs/tags/{git_ref}"), "tag"),
+        _ => (git_ref.to_owned(), "ref"),
+    };
+    let mut target = Object::new(
+        format!("{SERVICE}:ref:{}:{full_ref}", repo.id),
+        concept,
+        format!("github_{concept}"),
+    );
+    target.title = Some(git_ref.to_owned());
+    if !deleted {
+        target.url = repo_full_name(repo).map(|name| format!("https://github.com/{name}/tree/{git_ref}"));
+    }
+    target.metadata.insert("ref".into(), full_ref.into());
+    Ok(target)
+}
