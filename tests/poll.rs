@@ -312,8 +312,13 @@ fn a_next_link_to_another_host_is_refused() {
 #[test]
 fn an_item_without_an_id_is_recorded_and_the_page_read_on() {
     let mut github = FakeGithub::new([("octo/a", recorded(FIRST250))]);
-    let body = r#"[{"id":"3","type":"WatchEvent"},{"type":"WatchEvent"},{"id":"1","type":"WatchEvent"}]"#;
-    github.force(200, &[], body);
+    let item = |id: &str| {
+        format!(
+            r#"{{{id}"type":"WatchEvent","actor":{{"id":1,"login":"a"}},"repo":{{"id":2,"name":"octo/a"}},"payload":{{"action":"started"}},"created_at":"2025-01-01T15:00:00Z"}}"#
+        )
+    };
+    let body = format!("[{},{},{}]", item(r#""id":"3","#), item(""), item(r#""id":"1","#));
+    github.force(200, &[], &body);
     let outcome = round(&poller(&["octo/a"], &[]), PollCursor::default(), &mut github);
     assert_eq!(ids(&outcome.items), ["3", "", "1"]);
     let error = outcome.items[1].conversion.as_ref().unwrap_err();
