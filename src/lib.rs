@@ -34,6 +34,7 @@
 //! | [`model`] | `Event`, `Object`, `Block`: plain data with a fixed JSON shape |
 //! | [`convert`] | the converter contract: `Payload` and `ConvertContext` in, `Conversion` or `ConvertError` out |
 //! | [`providers`] | GitHub and Slack: converters, and the provider rules as data |
+//! | [`webhook`] | webhook intake: signature verification (GitHub, Slack, Standard Webhooks), challenges, dedupe keys |
 //! | [`Secret`] | redacted holders for secrets and tokens |
 //!
 //! Dependencies point down: providers use the generic mechanisms, everything uses `model`, and `model` uses nothing
@@ -43,6 +44,7 @@ pub mod convert;
 pub mod model;
 pub mod providers;
 mod secret;
+pub mod webhook;
 
 pub use convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 pub use model::{Block, Event, Object};

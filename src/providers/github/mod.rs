@@ -1,6 +1,10 @@
 //! GitHub: converters for Events API items and webhook deliveries.
 
-use crate::convert::{ConvertContext, ConvertError, Conversion, Converter, Payload, SkipReason};
+use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
+
+mod signature;
+
+pub use signature::GithubVerifier;
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of GitHub.
 pub const SERVICE: &str = "github";

@@ -1,12 +1,22 @@
 //! Slack: the Events API converter.
 
-use crate::convert::{ConvertContext, ConvertError, Conversion, Converter, Payload, SkipReason};
+use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
+
+mod signature;
+
+pub use signature::SlackVerifier;
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of Slack.
 pub const SERVICE: &str = "slack";
 
 /// The Events API `event.type`s that [`SlackConverter`] turns into events.
-pub const EVENT_TYPES: &[&str] = &["app_mention", "file_shared", "message", "reaction_added", "reaction_removed"];
+pub const EVENT_TYPES: &[&str] = &[
+    "app_mention",
+    "file_shared",
+    "message",
+    "reaction_added",
+    "reaction_removed",
+];
 
 /// Converts Slack Events API request bodies (`event_callback`, `url_verification`, `app_rate_limited`).
 #[derive(Debug, Clone, Copy, Default)]
