@@ -388,10 +388,11 @@ fn standard_webhooks_stale_timestamps_are_rejected() {
 #[test]
 fn a_body_of_25_mb_and_1_byte_is_rejected_without_hashing() {
     let body = vec![b'x'; 25_000_001];
-    let too_large = Err(WebhookError::BodyTooLarge {
+    let error = WebhookError::BodyTooLarge {
         len: 25_000_001,
         limit: 25_000_000,
-    });
+    };
+    let too_large = Err(error.clone());
     // The size is the first check: with no signature header at all the answer is still "too large", so the
     // verifier returned before looking for a signature, let alone hashing the body.
     assert_eq!(github(&HeaderMap::new(), &body), too_large);
