@@ -53,8 +53,8 @@ pub enum WebhookError {
         /// The largest accepted distance, in seconds.
         tolerance_secs: u64,
     },
-    /// The body is signed correctly but lacks what the provider always sends (Slack's `event_id` on an
-    /// `event_callback`, the `challenge` of a `url_verification`), or is not the JSON it claims to be.
+    /// The body is signed correctly but lacks what the provider always sends with its declared type (Slack's
+    /// `event_id` on an `event_callback`, the `challenge` of a `url_verification`).
     #[error("malformed body at `{path}`: {message}")]
     MalformedBody {
         /// Dotted path of the offending field (`.` for the body itself).

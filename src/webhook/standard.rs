@@ -11,13 +11,13 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
-use super::check::{self, DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS};
+use super::check::{self, DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS, Header};
 use super::mac::{HmacSha256, signed_by_any};
 use super::{VerifiedDelivery, WebhookError, WebhookSecret, WebhookVerifier};
 
-const ID: &str = "webhook-id";
-const TIMESTAMP: &str = "webhook-timestamp";
-const SIGNATURE: &str = "webhook-signature";
+const ID: Header = Header::new("webhook-id", "webhook-id");
+const TIMESTAMP: Header = Header::new("webhook-timestamp", "webhook-timestamp");
+const SIGNATURE: Header = Header::new("webhook-signature", "webhook-signature");
 /// The prefix Standard Webhooks secrets carry before their base64 key.
 const SECRET_PREFIX: &str = "whsec_";
 
@@ -92,14 +92,14 @@ impl WebhookVerifier for StandardWebhooksVerifier {
     ) -> Result<VerifiedDelivery<'a>, WebhookError> {
         check::body_within(body, self.max_body_len)?;
         let keys = decode_secrets(secrets)?;
-        let id = check::required_header(headers, ID)?;
-        let timestamp = check::required_header(headers, TIMESTAMP)?;
-        let signature = check::required_header(headers, SIGNATURE)?;
+        let id = check::required_header(headers, &ID)?;
+        let timestamp = check::required_header(headers, &TIMESTAMP)?;
+        let signature = check::required_header(headers, &SIGNATURE)?;
         check::fresh(
-            check::unix_seconds(timestamp, TIMESTAMP)?,
+            check::unix_seconds(timestamp, TIMESTAMP.name)?,
             now,
             self.tolerance_secs,
-            TIMESTAMP,
+            TIMESTAMP.name,
         )?;
 
         let mut any_v1 = false;
@@ -111,14 +111,14 @@ impl WebhookVerifier for StandardWebhooksVerifier {
             .collect();
         if !any_v1 {
             return Err(WebhookError::MalformedHeader {
-                header: SIGNATURE,
+                header: SIGNATURE.name,
                 reason: "expected space-separated `v1,<base64>` signatures",
             });
         }
         let tags: Vec<&[u8]> = candidates.iter().map(Vec::as_slice).collect();
         let parts = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
         if !signed_by_any::<HmacSha256>(&keys, &parts, &tags) {
-            return Err(WebhookError::SignatureMismatch { header: SIGNATURE });
+            return Err(WebhookError::SignatureMismatch { header: SIGNATURE.name });
         }
 
         let mut delivery = VerifiedDelivery::new(body);

@@ -5,14 +5,14 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
-use crate::webhook::check::{self, DEFAULT_MAX_BODY_LEN};
+use crate::webhook::check::{self, DEFAULT_MAX_BODY_LEN, Header};
 use crate::webhook::mac::{HmacSha1, HmacSha256, signed_by_any};
 use crate::webhook::{VerifiedDelivery, WebhookError, WebhookSecret, WebhookVerifier};
 
-const SIGNATURE_256: &str = "X-Hub-Signature-256";
-const SIGNATURE_SHA1: &str = "X-Hub-Signature";
-const EVENT: &str = "X-GitHub-Event";
-const DELIVERY: &str = "X-GitHub-Delivery";
+const SIGNATURE_256: Header = Header::new("X-Hub-Signature-256", "x-hub-signature-256");
+const SIGNATURE_SHA1: Header = Header::new("X-Hub-Signature", "x-hub-signature");
+const EVENT: Header = Header::new("X-GitHub-Event", "x-github-event");
+const DELIVERY: Header = Header::new("X-GitHub-Delivery", "x-github-delivery");
 
 /// Verifies GitHub webhook deliveries: `X-Hub-Signature-256: sha256=<64 hex>` is the HMAC-SHA256 of the raw body
 /// under the webhook's secret.
@@ -89,25 +89,27 @@ enum Signature {
 impl GithubVerifier {
     /// The signature to check: `X-Hub-Signature-256`, or the legacy one if opted in and the former is absent.
     fn signature(&self, headers: &HeaderMap) -> Result<Signature, WebhookError> {
-        if let Some(value) = check::optional_header(headers, SIGNATURE_256)? {
+        if let Some(value) = check::optional_header(headers, &SIGNATURE_256)? {
             const REASON: &str = "expected `sha256=` and 64 hex digits";
             let hex = value.strip_prefix("sha256=").ok_or(WebhookError::MalformedHeader {
-                header: SIGNATURE_256,
+                header: SIGNATURE_256.name,
                 reason: REASON,
             })?;
-            return check::hex_digest(hex, SIGNATURE_256, REASON).map(Signature::Sha256);
+            return check::hex_digest(hex, SIGNATURE_256.name, REASON).map(Signature::Sha256);
         }
         if self.legacy_sha1
-            && let Some(value) = check::optional_header(headers, SIGNATURE_SHA1)?
+            && let Some(value) = check::optional_header(headers, &SIGNATURE_SHA1)?
         {
             const REASON: &str = "expected `sha1=` and 40 hex digits";
             let hex = value.strip_prefix("sha1=").ok_or(WebhookError::MalformedHeader {
-                header: SIGNATURE_SHA1,
+                header: SIGNATURE_SHA1.name,
                 reason: REASON,
             })?;
-            return check::hex_digest(hex, SIGNATURE_SHA1, REASON).map(Signature::Sha1);
+            return check::hex_digest(hex, SIGNATURE_SHA1.name, REASON).map(Signature::Sha1);
         }
-        Err(WebhookError::MissingHeader { header: SIGNATURE_256 })
+        Err(WebhookError::MissingHeader {
+            header: SIGNATURE_256.name,
+        })
     }
 }
 
@@ -123,8 +125,8 @@ impl WebhookVerifier for GithubVerifier {
         check::body_within(body, self.max_body_len)?;
         let keys = check::secret_keys(secrets)?;
         let signature = self.signature(headers)?;
-        let event = check::required_header(headers, EVENT)?;
-        let delivery_id = check::required_header(headers, DELIVERY)?;
+        let event = check::required_header(headers, &EVENT)?;
+        let delivery_id = check::required_header(headers, &DELIVERY)?;
 
         let signed = match &signature {
             Signature::Sha256(tag) => signed_by_any::<HmacSha256>(&keys, &[body], &[tag]),
@@ -132,8 +134,8 @@ impl WebhookVerifier for GithubVerifier {
         };
         if !signed {
             let header = match signature {
-                Signature::Sha256(_) => SIGNATURE_256,
-                Signature::Sha1(_) => SIGNATURE_SHA1,
+                Signature::Sha256(_) => SIGNATURE_256.name,
+                Signature::Sha1(_) => SIGNATURE_SHA1.name,
             };
             return Err(WebhookError::SignatureMismatch { header });
         }

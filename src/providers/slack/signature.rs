@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde::Deserialize;
 
-use crate::webhook::check::{self, DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS};
+use crate::webhook::check::{self, DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS, Header};
 use crate::webhook::mac::{HmacSha256, signed_by_any};
 use crate::webhook::{VerifiedDelivery, WebhookError, WebhookSecret, WebhookVerifier};
 
-const TIMESTAMP: &str = "X-Slack-Request-Timestamp";
-const SIGNATURE: &str = "X-Slack-Signature";
-const RETRY_NUM: &str = "X-Slack-Retry-Num";
+const TIMESTAMP: Header = Header::new("X-Slack-Request-Timestamp", "x-slack-request-timestamp");
+const SIGNATURE: Header = Header::new("X-Slack-Signature", "x-slack-signature");
+const RETRY_NUM: Header = Header::new("X-Slack-Retry-Num", "x-slack-retry-num");
 
 /// Verifies Slack requests: `X-Slack-Signature: v0=<64 hex>` is the HMAC-SHA256 of `v0:{timestamp}:{raw body}`
 /// under the Slack app's signing secret, where the timestamp is `X-Slack-Request-Timestamp`.
@@ -24,7 +24,8 @@ const RETRY_NUM: &str = "X-Slack-Retry-Num";
 ///
 /// Once the signature holds, a JSON body is read for its `type`: a `url_verification` yields its `challenge`; an
 /// `event_callback` must carry an `event_id`, which becomes the dedupe key (Slack retries with the same one and
-/// `X-Slack-Retry-Num`). Bodies that are not JSON objects (slash commands are form-encoded) pass with neither.
+/// `X-Slack-Retry-Num`). Bodies that are not JSON objects (slash commands are form-encoded, or the JSON is
+/// malformed) pass with neither; the converter reports what is wrong with them.
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
@@ -89,31 +90,33 @@ impl WebhookVerifier for SlackVerifier {
     ) -> Result<VerifiedDelivery<'a>, WebhookError> {
         check::body_within(body, self.max_body_len)?;
         let keys = check::secret_keys(secrets)?;
-        let timestamp = check::required_header(headers, TIMESTAMP)?;
-        let signature = check::required_header(headers, SIGNATURE)?;
+        let timestamp = check::required_header(headers, &TIMESTAMP)?;
+        let signature = check::required_header(headers, &SIGNATURE)?;
         const REASON: &str = "expected `v0=` and 64 hex digits";
         let hex = signature.strip_prefix("v0=").ok_or(WebhookError::MalformedHeader {
-            header: SIGNATURE,
+            header: SIGNATURE.name,
             reason: REASON,
         })?;
-        let tag: [u8; 32] = check::hex_digest(hex, SIGNATURE, REASON)?;
-        let retry_num = check::optional_header(headers, RETRY_NUM)?.map(retry_num).transpose()?;
+        let tag: [u8; 32] = check::hex_digest(hex, SIGNATURE.name, REASON)?;
+        let retry_num = check::optional_header(headers, &RETRY_NUM)?
+            .map(retry_num)
+            .transpose()?;
         check::fresh(
-            check::unix_seconds(timestamp, TIMESTAMP)?,
+            check::unix_seconds(timestamp, TIMESTAMP.name)?,
             now,
             self.tolerance_secs,
-            TIMESTAMP,
+            TIMESTAMP.name,
         )?;
 
         let parts = [b"v0:".as_slice(), timestamp.as_bytes(), b":", body];
         if !signed_by_any::<HmacSha256>(&keys, &parts, &[&tag]) {
-            return Err(WebhookError::SignatureMismatch { header: SIGNATURE });
+            return Err(WebhookError::SignatureMismatch { header: SIGNATURE.name });
         }
 
         // Only now that the signature holds is the body read.
         let mut delivery = VerifiedDelivery::new(body);
         delivery.retry_num = retry_num;
-        if let Some(envelope) = envelope(body)? {
+        if let Some(envelope) = envelope(body) {
             match envelope.kind.as_deref() {
                 Some("url_verification") => {
                     delivery.challenge = Some(envelope.challenge.ok_or_else(|| missing("challenge"))?);
@@ -139,20 +142,10 @@ struct Envelope<'a> {
     challenge: Option<Cow<'a, str>>,
 }
 
-/// The envelope of a JSON object body; `None` for bodies that are not JSON objects (form-encoded slash commands and
-/// interactions), which carry no event.
-fn envelope(body: &[u8]) -> Result<Option<Envelope<'_>>, WebhookError> {
-    if body.trim_ascii_start().first() != Some(&b'{') {
-        return Ok(None);
-    }
-    crate::convert::from_slice(body).map(Some).map_err(|error| {
-        let (path, message) = match error {
-            crate::ConvertError::MissingField { path } => (path, "missing".to_owned()),
-            crate::ConvertError::InvalidField { path, message } => (path, message),
-            other => (".".to_owned(), other.to_string()),
-        };
-        WebhookError::MalformedBody { path, message }
-    })
+/// The envelope of a JSON object body; `None` for any body that is not one (form-encoded slash commands and
+/// interactions, or malformed JSON, which the converter then reports with its line and column).
+fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
+    crate::convert::from_slice(body).ok()
 }
 
 fn missing(path: &str) -> WebhookError {
@@ -164,7 +157,7 @@ fn missing(path: &str) -> WebhookError {
 
 fn retry_num(value: &str) -> Result<u32, WebhookError> {
     let malformed = || WebhookError::MalformedHeader {
-        header: RETRY_NUM,
+        header: RETRY_NUM.name,
         reason: "expected a decimal count",
     };
     if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
