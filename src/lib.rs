@@ -74,10 +74,12 @@
 //! | [`plugin`] | the `Plugin` contract, the `Registry`, configuration `Schema`s and their validation |
 //! | [`Integration`] | one user's connection to one service: tokens, configuration, webhook routing secret |
 //! | [`providers`] | GitHub and Slack: plugins, converters, and the provider rules as data |
+//! | [`webhook`] | webhook intake: signature verification (GitHub, Slack, Standard Webhooks), challenges, dedupe keys |
 //! | [`oauth`] | OAuth 2.0 authorization-code flows with PKCE: start, callback, tokens, refresh, authenticated requests |
 //! | [`poll`] | polling activity APIs: the round's steps, its outcome, the cursor kept between rounds |
 //! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store and (feature `sqlite`) SQLite |
 //! | [`schedule`] | the scheduler step: which integrations are due for a poll, recording each result |
+//! | [`webhook`] | webhook intake: signature verification (GitHub, Slack, Standard Webhooks), challenges, dedupe keys |
 //! | [`Secret`] | redacted holders for secrets and tokens |
 //!
 //! Dependencies point down: providers use the generic mechanisms, everything uses `model`, and `model` uses nothing
@@ -93,6 +95,7 @@ pub mod providers;
 pub mod schedule;
 mod secret;
 pub mod store;
+pub mod webhook;
 
 pub use convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
 pub use integration::{Integration, RoutingSecret, WebhookUrlError};

@@ -112,6 +112,8 @@ pub use plugin::GithubPlugin;
 pub use poll::{API_VERSION, ApiBaseError, DEFAULT_API_BASE, EVENTS_API_WINDOW, GithubPollRound, GithubPoller};
 
 use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
+mod signature;
+pub use signature::GithubVerifier;
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of GitHub.
 pub const SERVICE: &str = "github";

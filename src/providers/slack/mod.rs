@@ -110,6 +110,8 @@ pub use plugin::SlackPlugin;
 
 use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason, from_slice};
 use wire::Envelope;
+mod signature;
+pub use signature::SlackVerifier;
 
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of Slack.
 pub const SERVICE: &str = "slack";

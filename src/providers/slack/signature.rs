@@ -1,0 +1,167 @@
+//! [`SlackVerifier`]: Slack's `v0` request signatures, and what a verified Events API body says about itself.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use serde::Deserialize;
+
+use crate::webhook::check::{self, DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS, Header};
+use crate::webhook::mac::{HmacSha256, signed_by_any};
+use crate::webhook::{VerifiedDelivery, WebhookError, WebhookSecret, WebhookVerifier};
+
+const TIMESTAMP: Header = Header::new("X-Slack-Request-Timestamp", "x-slack-request-timestamp");
+const SIGNATURE: Header = Header::new("X-Slack-Signature", "x-slack-signature");
+const RETRY_NUM: Header = Header::new("X-Slack-Retry-Num", "x-slack-retry-num");
+
+/// Verifies Slack requests: `X-Slack-Signature: v0=<64 hex>` is the HMAC-SHA256 of `v0:{timestamp}:{raw body}`
+/// under the Slack app's signing secret, where the timestamp is `X-Slack-Request-Timestamp`.
+///
+/// The signing secret belongs to the Slack app (the Slack plugin's configuration), not to the integration's webhook
+/// URL: pass it as the secret. The timestamp must be a plain decimal within 300 s of `now` (configurable). The
+/// prefix and the body are fed to the MAC in pieces; the body is never copied.
+///
+/// Once the signature holds, a JSON body is read for its `type`: a `url_verification` yields its `challenge`; an
+/// `event_callback` must carry an `event_id`, which becomes the dedupe key (Slack retries with the same one and
+/// `X-Slack-Retry-Num`). Bodies that are not JSON objects (slash commands are form-encoded, or the JSON is
+/// malformed) pass with neither; the converter reports what is wrong with them.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use http::HeaderMap;
+/// use spark_integrations::providers::slack::SlackVerifier;
+/// use spark_integrations::webhook::{intake, Intake, WebhookSecret};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("X-Slack-Request-Timestamp", "1547933148".parse()?);
+/// headers.insert("X-Slack-Signature", "v0=91177eea054d65de0fc0f9b4ec57714307bc0ce2c5f3bf0d28b1b720c8f92ba2".parse()?);
+/// let body = br#"{"token":"X34FAqCu8tmGEkEEpoDncnja","challenge":"P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF","type":"url_verification"}"#;
+/// let signing_secret = [WebhookSecret::new("ade6ca762ade4db0e7d31484cd616b9c")];
+/// let now = Utc.timestamp_opt(1547933148 + 12, 0).unwrap();
+///
+/// let outcome = intake(&SlackVerifier::new(), &signing_secret, &headers, body, now)?;
+/// assert_eq!(outcome, Intake::Challenge("P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF".into()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlackVerifier {
+    tolerance_secs: u64,
+    max_body_len: usize,
+}
+
+impl SlackVerifier {
+    /// A verifier with Slack's recommended 300 s tolerance and a 25 MB body limit.
+    pub const fn new() -> Self {
+        Self {
+            tolerance_secs: DEFAULT_TOLERANCE_SECS,
+            max_body_len: DEFAULT_MAX_BODY_LEN,
+        }
+    }
+
+    /// The same verifier, accepting timestamps up to `tolerance` away from `now` (whole seconds).
+    #[must_use]
+    pub const fn with_tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance_secs = tolerance.as_secs();
+        self
+    }
+
+    /// The same verifier, refusing bodies longer than `max_body_len` bytes before hashing them.
+    #[must_use]
+    pub const fn with_max_body_len(mut self, max_body_len: usize) -> Self {
+        self.max_body_len = max_body_len;
+        self
+    }
+}
+
+impl Default for SlackVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WebhookVerifier for SlackVerifier {
+    fn verify<'a>(
+        &self,
+        secrets: &[WebhookSecret],
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedDelivery<'a>, WebhookError> {
+        check::body_within(body, self.max_body_len)?;
+        let keys = check::secret_keys(secrets)?;
+        let timestamp = check::required_header(headers, &TIMESTAMP)?;
+        let signature = check::required_header(headers, &SIGNATURE)?;
+        const REASON: &str = "expected `v0=` and 64 hex digits";
+        let hex = signature.strip_prefix("v0=").ok_or(WebhookError::MalformedHeader {
+            header: SIGNATURE.name,
+            reason: REASON,
+        })?;
+        let tag: [u8; 32] = check::hex_digest(hex, SIGNATURE.name, REASON)?;
+        let retry_num = check::optional_header(headers, &RETRY_NUM)?
+            .map(retry_num)
+            .transpose()?;
+        check::fresh(
+            check::unix_seconds(timestamp, TIMESTAMP.name)?,
+            now,
+            self.tolerance_secs,
+            TIMESTAMP.name,
+        )?;
+
+        let parts = [b"v0:".as_slice(), timestamp.as_bytes(), b":", body];
+        if !signed_by_any::<HmacSha256>(&keys, &parts, &[&tag]) {
+            return Err(WebhookError::SignatureMismatch { header: SIGNATURE.name });
+        }
+
+        // Only now that the signature holds is the body read.
+        let mut delivery = VerifiedDelivery::new(body);
+        delivery.retry_num = retry_num;
+        if let Some(envelope) = envelope(body) {
+            match envelope.kind.as_deref() {
+                Some("url_verification") => {
+                    delivery.challenge = Some(envelope.challenge.ok_or_else(|| missing("challenge"))?);
+                }
+                Some("event_callback") => {
+                    delivery.dedupe_key = Some(envelope.event_id.ok_or_else(|| missing("event_id"))?);
+                }
+                _ => delivery.dedupe_key = envelope.event_id,
+            }
+        }
+        Ok(delivery)
+    }
+}
+
+/// The top-level fields of an Events API body that intake needs; the converter reads the rest.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    challenge: Option<Cow<'a, str>>,
+}
+
+/// The envelope of a JSON object body; `None` for any body that is not one (form-encoded slash commands and
+/// interactions, or malformed JSON, which the converter then reports with its line and column).
+fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
+    crate::convert::from_slice(body).ok()
+}
+
+fn missing(path: &str) -> WebhookError {
+    WebhookError::MalformedBody {
+        path: path.to_owned(),
+        message: "missing".to_owned(),
+    }
+}
+
+fn retry_num(value: &str) -> Result<u32, WebhookError> {
+    let malformed = || WebhookError::MalformedHeader {
+        header: RETRY_NUM.name,
+        reason: "expected a decimal count",
+    };
+    if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    value.parse().map_err(|_| malformed())
+}

@@ -1,0 +1,105 @@
+//! [`WebhookError`]: why a delivery was refused, and the HTTP status to answer with.
+
+use http::StatusCode;
+
+/// Why a webhook delivery was refused.
+///
+/// Every header error names the header. No variant ever holds a secret, the expected signature or the signature the
+/// request carried. Answer the request with [`WebhookError::status`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// The body is longer than the verifier accepts; it was refused before any hashing.
+    #[error("body of {len} bytes is over the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The body's length in bytes.
+        len: usize,
+        /// The largest body the verifier accepts, in bytes.
+        limit: usize,
+    },
+    /// A header the scheme requires is absent.
+    #[error("missing header `{header}`")]
+    MissingHeader {
+        /// The header's name.
+        header: &'static str,
+    },
+    /// A header that must appear once appears more than once.
+    #[error("header `{header}` appears more than once")]
+    DuplicateHeader {
+        /// The header's name.
+        header: &'static str,
+    },
+    /// A header's value does not have the shape the scheme prescribes.
+    #[error("malformed header `{header}`: {reason}")]
+    MalformedHeader {
+        /// The header's name.
+        header: &'static str,
+        /// What shape was expected.
+        reason: &'static str,
+    },
+    /// The signature is well formed but was not made over this body with any of the given secrets.
+    #[error("signature in header `{header}` does not match the body")]
+    SignatureMismatch {
+        /// The header that carried the signature.
+        header: &'static str,
+    },
+    /// The signed timestamp is further from `now` than the tolerance: a replay, or a badly skewed clock.
+    #[error("timestamp in header `{header}` is {age_secs} s from now, over the tolerance of {tolerance_secs} s")]
+    StaleTimestamp {
+        /// The header that carried the timestamp.
+        header: &'static str,
+        /// `now - timestamp` in seconds (negative when the timestamp is in the future), saturated to `i64`.
+        age_secs: i64,
+        /// The largest accepted distance, in seconds.
+        tolerance_secs: u64,
+    },
+    /// The body is signed correctly but lacks what the provider always sends with its declared type (Slack's
+    /// `event_id` on an `event_callback`, the `challenge` of a `url_verification`).
+    #[error("malformed body at `{path}`: {message}")]
+    MalformedBody {
+        /// Dotted path of the offending field (`.` for the body itself).
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The host passed no secret to verify with: a configuration error on the receiving side.
+    #[error("no signing secret configured")]
+    NoSecret,
+    /// A configured secret cannot be used (empty, or a `whsec_` secret that is not base64): a configuration error
+    /// on the receiving side.
+    #[error("invalid signing secret: {reason}")]
+    InvalidSecret {
+        /// What is wrong with it (never the secret itself).
+        reason: &'static str,
+    },
+}
+
+impl WebhookError {
+    /// The status to answer the delivery with.
+    ///
+    /// - `413 Payload Too Large` for [`BodyTooLarge`](Self::BodyTooLarge);
+    /// - `401 Unauthorized` when the signature or its timestamp does not hold;
+    /// - `400 Bad Request` for missing, duplicated or malformed headers and malformed bodies;
+    /// - `500 Internal Server Error` when the receiver's own secrets are missing or unusable (the sender did
+    ///   nothing wrong, and will retry later).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use spark_integrations::webhook::WebhookError;
+    ///
+    /// let error = WebhookError::SignatureMismatch { header: "X-Hub-Signature-256" };
+    /// assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+    /// assert_eq!(error.to_string(), "signature in header `X-Hub-Signature-256` does not match the body");
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::SignatureMismatch { .. } | Self::StaleTimestamp { .. } => StatusCode::UNAUTHORIZED,
+            Self::MissingHeader { .. }
+            | Self::DuplicateHeader { .. }
+            | Self::MalformedHeader { .. }
+            | Self::MalformedBody { .. } => StatusCode::BAD_REQUEST,
+            Self::NoSecret | Self::InvalidSecret { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Webhook intake: check that a delivery was signed by the provider, then hand its payload to a converter.
+//!
+//! Everything here is pure: the secrets, the request's [`HeaderMap`], its raw body bytes and `now` go in; a verdict
+//! comes out. The host reads the request, finds the integration by its routing secret, and calls [`intake`] with the
+//! plugin's [`WebhookVerifier`] and the *provider's* signing secret(s):
+//!
+//! 1. [`intake`] runs the verifier. A [`WebhookError`] means: answer with [`WebhookError::status`] (401, 400 or
+//!    413; 500 when the host's own secrets are unusable) and stop.
+//! 2. [`Intake::Challenge`]: answer `200` with the challenge as the body (Slack `url_verification`). It is only
+//!    produced after the signature holds.
+//! 3. [`Intake::Convert`]: if the [`Delivery::dedupe_key`] was seen before for this integration, answer `200` and
+//!    stop (a redelivery is a success, not an error); otherwise convert [`Delivery::payload`], store the result,
+//!    remember the key and answer `2xx`.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use http::HeaderMap;
+//! use spark_integrations::convert::Payload;
+//! use spark_integrations::providers::github::GithubVerifier;
+//! use spark_integrations::webhook::{intake, Intake, WebhookSecret};
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert("X-GitHub-Event", "ping".parse()?);
+//! headers.insert("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958".parse()?);
+//! headers.insert(
+//!     "X-Hub-Signature-256",
+//!     "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17".parse()?,
+//! );
+//! let body = b"Hello, World!";
+//! let secrets = [WebhookSecret::new("It's a Secret to Everybody")];
+//! let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+//!
+//! match intake(&GithubVerifier::new(), &secrets, &headers, body, now)? {
+//!     Intake::Convert(delivery) => {
+//!         assert_eq!(delivery.dedupe_key.as_deref(), Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+//!         let Payload::Webhook { event, body, .. } = delivery.payload else { unreachable!() };
+//!         assert_eq!((event, body), (Some("ping"), &b"Hello, World!"[..]));
+//!     }
+//!     Intake::Challenge(_) => unreachable!("GitHub sends no challenges"),
+//!     _ => unreachable!(),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The verifiers: [`GithubVerifier`](crate::providers::github::GithubVerifier) (`X-Hub-Signature-256`),
+//! [`SlackVerifier`](crate::providers::slack::SlackVerifier) (`v0` signatures) and the generic
+//! [`StandardWebhooksVerifier`] for any provider that follows [Standard Webhooks](https://www.standardwebhooks.com/).
+
+pub(crate) mod check;
+mod error;
+pub(crate) mod mac;
+mod standard;
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+
+use crate::convert::Payload;
+use crate::secret::secret_type;
+
+pub use error::WebhookError;
+pub use standard::StandardWebhooksVerifier;
+
+secret_type! {
+    /// A webhook signing secret: GitHub's per-webhook secret, a Slack app's signing secret, a Standard Webhooks
+    /// `whsec_...` secret. `Debug` and `Display` print `[redacted]`.
+    ///
+    /// This is the secret the *provider* signs with, never the routing secret in the host's webhook URL.
+    pub struct WebhookSecret;
+}
+
+/// Checks that a webhook delivery was signed by its provider and reads what the provider put beside the body.
+///
+/// Each provider (or signature scheme) implements it; plugins hand one out as `&dyn WebhookVerifier`, and
+/// [`intake`] drives it. Implementations hold configuration only (tolerances, opt-ins), never secrets, and must not
+/// panic on any input.
+pub trait WebhookVerifier: Send + Sync {
+    /// Verifies one delivery against `secrets` (any one of them may have signed it: pass the old and the new
+    /// secret while rotating) at time `now`.
+    ///
+    /// Checks that cost nothing come first: the body size (an oversized body is never hashed), then the headers'
+    /// shape and the timestamp's freshness, then the MAC.
+    ///
+    /// # Errors
+    ///
+    /// A [`WebhookError`] naming the offending header, or saying the body is too large, the signature does not
+    /// hold, or the secrets are unusable.
+    fn verify<'a>(
+        &self,
+        secrets: &[WebhookSecret],
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedDelivery<'a>, WebhookError>;
+}
+
+/// A delivery whose signature holds, with what the provider sent beside the body. Borrows from the request.
+///
+/// Built by [`WebhookVerifier`]s: start from [`VerifiedDelivery::new`] and fill in the fields the scheme provides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifiedDelivery<'a> {
+    /// The raw body, exactly as signed.
+    pub body: &'a [u8],
+    /// The event name from the headers (GitHub's `X-GitHub-Event`), where the provider sends one.
+    pub event: Option<&'a str>,
+    /// The delivery id from the headers (GitHub's `X-GitHub-Delivery`, Standard Webhooks' `webhook-id`).
+    pub delivery_id: Option<&'a str>,
+    /// What identifies this delivery across retries: the delivery id, or Slack's `event_id` from the body. `None`
+    /// only for bodies that describe no event (Slack's `app_rate_limited`, non-Events-API Slack bodies).
+    pub dedupe_key: Option<Cow<'a, str>>,
+    /// How many times the provider retried this delivery before (Slack's `X-Slack-Retry-Num`), where it says so.
+    pub retry_num: Option<u32>,
+    /// A challenge to echo instead of converting anything (Slack's `url_verification`).
+    pub challenge: Option<Cow<'a, str>>,
+}
+
+impl<'a> VerifiedDelivery<'a> {
+    /// A verified delivery of `body` with nothing else known yet. Call it only after the signature was checked.
+    pub fn new(body: &'a [u8]) -> Self {
+        Self {
+            body,
+            event: None,
+            delivery_id: None,
+            dedupe_key: None,
+            retry_num: None,
+            challenge: None,
+        }
+    }
+}
+
+/// What to do with a verified webhook delivery: the outcome of [`intake`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use = "a delivery must be converted and stored, or a challenge answered"]
+pub enum Intake<'a> {
+    /// Convert the payload (unless its dedupe key was seen before), store the result, answer `2xx`.
+    Convert(Delivery<'a>),
+    /// Answer `200` with this text as the body, and convert nothing (Slack's `url_verification`).
+    Challenge(Cow<'a, str>),
+}
+
+/// A verified payload to convert, with its dedupe key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivery<'a> {
+    /// The payload to hand to the provider's [`Converter`](crate::convert::Converter): always
+    /// [`Payload::Webhook`].
+    pub payload: Payload<'a>,
+    /// The key that is the same on every redelivery of this event: GitHub's `X-GitHub-Delivery`, Slack's
+    /// `event_id`, Standard Webhooks' `webhook-id`. Store it with the integration and skip a delivery whose key
+    /// was seen. `None` only for bodies that describe no event (Slack's `app_rate_limited`).
+    pub dedupe_key: Option<Cow<'a, str>>,
+    /// How many times the provider retried this delivery before, where it says so (Slack's `X-Slack-Retry-Num`).
+    pub retry_num: Option<u32>,
+}
+
+/// Verifies a webhook request and says what to do with it: convert a payload, answer a challenge, or refuse.
+///
+/// Call it once per request with the plugin's verifier, the provider's signing secret(s) for this integration
+/// (any one may match), the request headers, the raw body bytes (never re-serialized) and the current time. A
+/// challenge is only returned once the signature holds. See the [module documentation](self) for the full loop.
+///
+/// # Errors
+///
+/// A [`WebhookError`]: answer the request with [`WebhookError::status`].
+pub fn intake<'a>(
+    verifier: &dyn WebhookVerifier,
+    secrets: &[WebhookSecret],
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    now: DateTime<Utc>,
+) -> Result<Intake<'a>, WebhookError> {
+    let delivery = verifier.verify(secrets, headers, body, now)?;
+    if let Some(challenge) = delivery.challenge {
+        return Ok(Intake::Challenge(challenge));
+    }
+    Ok(Intake::Convert(Delivery {
+        payload: Payload::Webhook {
+            event: delivery.event,
+            delivery_id: delivery.delivery_id,
+            body: delivery.body,
+        },
+        dedupe_key: delivery.dedupe_key,
+        retry_num: delivery.retry_num,
+    }))
+}

@@ -1,0 +1,526 @@
+//! Every way a delivery must be refused, the status each maps to, and that no refusal shows a secret or the
+//! expected signature.
+
+mod webhook_support;
+
+use std::fmt::Write as _;
+
+use http::{HeaderMap, StatusCode};
+use spark_integrations::providers::github::GithubVerifier;
+use spark_integrations::providers::slack::SlackVerifier;
+use spark_integrations::webhook::{StandardWebhooksVerifier, WebhookError, WebhookSecret, WebhookVerifier};
+use webhook_support::*;
+
+const SECRET: &str = "mysecret";
+const BODY: &[u8] = b"{\n  \"foo\": \"bar\"\n}\n";
+const SLACK_SECRET: &str = "ade6ca762ade4db0e7d31484cd616b9c";
+const SLACK_TS: &str = "1547933148";
+const SLACK_NOW: i64 = 1_547_933_148;
+const STANDARD_KEY: &[u8] = b"a Standard Webhooks key of 24";
+const STANDARD_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+const STANDARD_TS: &str = "1649367553";
+const STANDARD_NOW: i64 = 1_649_367_553;
+
+fn github(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
+    GithubVerifier::new()
+        .verify(&[WebhookSecret::new(SECRET)], headers, body, at(0))
+        .map(|_| ())
+}
+
+fn github_legacy(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
+    let verifier = GithubVerifier::new().allow_legacy_sha1();
+    verifier
+        .verify(&[WebhookSecret::new(SECRET)], headers, body, at(0))
+        .map(|_| ())
+}
+
+fn slack(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
+    let secrets = [WebhookSecret::new(SLACK_SECRET)];
+    SlackVerifier::new()
+        .verify(&secrets, headers, body, at(SLACK_NOW))
+        .map(|_| ())
+}
+
+fn standard(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
+    let secrets = [WebhookSecret::new(standard_secret(STANDARD_KEY))];
+    StandardWebhooksVerifier::new()
+        .verify(&secrets, headers, body, at(STANDARD_NOW))
+        .map(|_| ())
+}
+
+fn standard_headers(signature: &str) -> HeaderMap {
+    headers(&[
+        ("webhook-id", STANDARD_ID),
+        ("webhook-timestamp", STANDARD_TS),
+        ("webhook-signature", signature),
+    ])
+}
+
+fn github_with_signature(signature: &str) -> HeaderMap {
+    headers(&[
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", DELIVERY_ID),
+        ("X-Hub-Signature-256", signature),
+    ])
+}
+
+const MISMATCH_256: WebhookError = WebhookError::SignatureMismatch {
+    header: "X-Hub-Signature-256",
+};
+
+fn malformed(header: &'static str) -> impl Fn(&Result<(), WebhookError>) -> bool {
+    move |result| matches!(result, Err(WebhookError::MalformedHeader { header: h, .. }) if *h == header)
+}
+
+#[test]
+fn the_unaltered_deliveries_pass() {
+    // The baseline every rejection below alters in one way.
+    assert_eq!(github(&github_headers(SECRET, BODY), BODY), Ok(()));
+    assert_eq!(slack(&slack_headers(SLACK_SECRET, SLACK_TS, BODY), BODY), Ok(()));
+    let signature = standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, BODY);
+    assert_eq!(standard(&standard_headers(&signature), BODY), Ok(()));
+}
+
+#[test]
+fn one_flipped_body_byte_is_rejected() {
+    let headers = github_headers(SECRET, BODY);
+    for index in 0..BODY.len() {
+        let mut body = BODY.to_vec();
+        body[index] ^= 0x01;
+        assert_eq!(github(&headers, &body), Err(MISMATCH_256), "byte {index}");
+    }
+}
+
+#[test]
+fn a_reserialized_json_body_is_rejected() {
+    let headers = github_headers(SECRET, BODY);
+    let value: serde_json::Value = serde_json::from_slice(BODY).unwrap();
+    for reserialized in [
+        serde_json::to_vec(&value).unwrap(),
+        serde_json::to_vec_pretty(&value).unwrap(),
+    ] {
+        assert_ne!(reserialized, BODY);
+        assert_eq!(github(&headers, &reserialized), Err(MISMATCH_256));
+    }
+}
+
+#[test]
+fn sha256_with_0_63_or_65_hex_digits_is_malformed() {
+    let good = github_signature(SECRET, BODY);
+    let hex = good.strip_prefix("sha256=").unwrap();
+    for signature in [
+        "sha256=".to_owned(),
+        format!("sha256={}", &hex[..63]),
+        format!("sha256={hex}0"),
+    ] {
+        let result = github(&github_with_signature(&signature), BODY);
+        assert!(malformed("X-Hub-Signature-256")(&result), "{signature}: {result:?}");
+        assert_eq!(result.unwrap_err().status(), StatusCode::BAD_REQUEST);
+    }
+}
+
+#[test]
+fn non_hex_characters_are_malformed() {
+    let good = github_signature(SECRET, BODY);
+    let hex = good.strip_prefix("sha256=").unwrap();
+    // Each keeps 64 characters, one or more of them not hex digits.
+    for bad in [
+        format!("xxx{}", &hex[3..]),
+        format!("{}g", &hex[..63]),
+        format!("{} {}", &hex[..31], &hex[32..]),
+    ] {
+        assert_eq!(bad.len(), 64);
+        let result = github(&github_with_signature(&format!("sha256={bad}")), BODY);
+        assert!(malformed("X-Hub-Signature-256")(&result), "{bad}: {result:?}");
+    }
+}
+
+#[test]
+fn a_sha512_prefix_is_malformed() {
+    let hex = github_signature(SECRET, BODY).replace("sha256=", "");
+    for signature in [
+        format!("sha512={hex}"),
+        hex.clone(),
+        format!("SHA256={hex}"),
+        format!(" sha256={hex}"),
+    ] {
+        let result = github(&github_with_signature(&signature), BODY);
+        assert!(malformed("X-Hub-Signature-256")(&result), "{signature}: {result:?}");
+    }
+}
+
+#[test]
+fn a_correct_sha1_beside_a_wrong_sha256_is_rejected() {
+    let wrong = github_signature("not the secret", BODY);
+    let headers = headers(&[
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", DELIVERY_ID),
+        ("X-Hub-Signature", &github_sha1_signature(SECRET, BODY)),
+        ("X-Hub-Signature-256", &wrong),
+    ]);
+    assert_eq!(github(&headers, BODY), Err(MISMATCH_256));
+    // Opting in to SHA-1 changes nothing while the SHA-256 header is present.
+    assert_eq!(github_legacy(&headers, BODY), Err(MISMATCH_256));
+}
+
+#[test]
+fn legacy_sha1_is_accepted_only_by_opt_in() {
+    let sha1 = github_sha1_signature(SECRET, BODY);
+    let only_sha1 = headers(&[
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", DELIVERY_ID),
+        ("X-Hub-Signature", &sha1),
+    ]);
+    assert_eq!(
+        github(&only_sha1, BODY),
+        Err(WebhookError::MissingHeader {
+            header: "X-Hub-Signature-256"
+        })
+    );
+    assert_eq!(github_legacy(&only_sha1, BODY), Ok(()));
+    assert_eq!(
+        github_legacy(&only_sha1, b"another body"),
+        Err(WebhookError::SignatureMismatch {
+            header: "X-Hub-Signature"
+        })
+    );
+    let truncated = headers(&[
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", DELIVERY_ID),
+        ("X-Hub-Signature", &sha1[..sha1.len() - 2]),
+    ]);
+    assert!(malformed("X-Hub-Signature")(&github_legacy(&truncated, BODY)));
+}
+
+/// Removes `name` from a copy of `headers`.
+fn without(headers: &HeaderMap, name: &str) -> HeaderMap {
+    let mut headers = headers.clone();
+    headers.remove(name);
+    headers
+}
+
+/// Adds a second copy of `name`'s value to a copy of `headers`.
+fn doubled(headers: &HeaderMap, name: &str) -> HeaderMap {
+    let mut headers = headers.clone();
+    let value = headers.get(name).unwrap().clone();
+    headers.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value);
+    headers
+}
+
+type Verify = fn(&HeaderMap, &[u8]) -> Result<(), WebhookError>;
+
+fn complete_requests() -> Vec<(Verify, HeaderMap, &'static [&'static str])> {
+    let signature = standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, BODY);
+    vec![
+        (
+            github,
+            github_headers(SECRET, BODY),
+            &["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery"],
+        ),
+        (
+            slack,
+            slack_headers(SLACK_SECRET, SLACK_TS, BODY),
+            &["X-Slack-Request-Timestamp", "X-Slack-Signature"],
+        ),
+        (
+            standard,
+            standard_headers(&signature),
+            &["webhook-id", "webhook-timestamp", "webhook-signature"],
+        ),
+    ]
+}
+
+#[test]
+fn missing_headers_are_rejected_by_name() {
+    for (verify, headers, required) in complete_requests() {
+        for &header in required {
+            let result = verify(&without(&headers, header), BODY);
+            assert_eq!(result, Err(WebhookError::MissingHeader { header }));
+            assert_eq!(result.unwrap_err().status(), StatusCode::BAD_REQUEST);
+        }
+    }
+}
+
+#[test]
+fn duplicated_headers_are_rejected_by_name() {
+    for (verify, headers, required) in complete_requests() {
+        for &header in required {
+            // Both copies are the correct value: still refused, since which one counts would be ambiguous.
+            let result = verify(&doubled(&headers, header), BODY);
+            assert_eq!(result, Err(WebhookError::DuplicateHeader { header }));
+        }
+    }
+    let with_retry = headers(&[
+        ("X-Slack-Request-Timestamp", SLACK_TS),
+        (
+            "X-Slack-Signature",
+            &slack_signature(SLACK_SECRET.as_bytes(), SLACK_TS, BODY),
+        ),
+        ("X-Slack-Retry-Num", "1"),
+        ("X-Slack-Retry-Num", "2"),
+    ]);
+    assert_eq!(
+        slack(&with_retry, BODY),
+        Err(WebhookError::DuplicateHeader {
+            header: "X-Slack-Retry-Num"
+        })
+    );
+}
+
+#[test]
+fn slack_timestamps_must_be_strict_decimals() {
+    let twenty_digits = "15314206181531420618";
+    for timestamp in [
+        "+1531420618",
+        " 1531420618",
+        "1e9",
+        twenty_digits,
+        "",
+        "1531420618.5",
+        "-1531420618",
+    ] {
+        // Signed over the very text sent, so only the strictness can refuse it.
+        let headers = slack_headers(SLACK_SECRET, timestamp, BODY);
+        assert_eq!(
+            headers.get("X-Slack-Request-Timestamp").unwrap().as_bytes(),
+            timestamp.as_bytes()
+        );
+        let result =
+            SlackVerifier::new().verify(&[WebhookSecret::new(SLACK_SECRET)], &headers, BODY, at(1_531_420_618));
+        assert!(
+            matches!(
+                result,
+                Err(WebhookError::MalformedHeader {
+                    header: "X-Slack-Request-Timestamp",
+                    ..
+                })
+            ),
+            "{timestamp:?}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn a_slack_signature_made_with_the_hex_decoded_secret_is_rejected() {
+    let decoded = hex::decode(SLACK_SECRET).unwrap();
+    let headers = headers(&[
+        ("X-Slack-Request-Timestamp", SLACK_TS),
+        ("X-Slack-Signature", &slack_signature(&decoded, SLACK_TS, BODY)),
+    ]);
+    assert_eq!(
+        slack(&headers, BODY),
+        Err(WebhookError::SignatureMismatch {
+            header: "X-Slack-Signature"
+        })
+    );
+}
+
+#[test]
+fn slack_signatures_must_be_v0_and_64_hex_digits() {
+    let good = slack_signature(SLACK_SECRET.as_bytes(), SLACK_TS, BODY);
+    for signature in [
+        good.replace("v0=", "v1="),
+        good[..good.len() - 1].to_owned(),
+        format!("{good}0"),
+        "v0=".into(),
+    ] {
+        let headers = headers(&[
+            ("X-Slack-Request-Timestamp", SLACK_TS),
+            ("X-Slack-Signature", &signature),
+        ]);
+        assert!(malformed("X-Slack-Signature")(&slack(&headers, BODY)), "{signature}");
+    }
+}
+
+#[test]
+fn standard_webhooks_empty_and_truncated_signatures_are_rejected() {
+    let good = standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, BODY);
+    let tag = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &good[3..]).unwrap();
+    let truncated = format!(
+        "v1,{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &tag[..31])
+    );
+    let mismatch = Err(WebhookError::SignatureMismatch {
+        header: "webhook-signature",
+    });
+    for signature in ["v1,", &truncated, &good[..good.len() - 4], "v1,bad"] {
+        assert_eq!(standard(&standard_headers(signature), BODY), mismatch, "{signature}");
+    }
+    // No `v1,` entry at all: not the scheme's shape.
+    for signature in ["", "v1a,abc", good.trim_start_matches("v1,")] {
+        assert!(
+            malformed("webhook-signature")(&standard(&standard_headers(signature), BODY)),
+            "{signature:?}"
+        );
+    }
+}
+
+#[test]
+fn standard_webhooks_bad_then_good_signature_is_accepted() {
+    let good = standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, BODY);
+    let wrong = standard_signature(b"another key", STANDARD_ID, STANDARD_TS, BODY);
+    for signature in [
+        format!("v1,bad {good}"),
+        format!("{wrong} {good}"),
+        format!("v1a,xyz {good} v1,"),
+    ] {
+        assert_eq!(standard(&standard_headers(&signature), BODY), Ok(()), "{signature}");
+    }
+}
+
+#[test]
+fn standard_webhooks_stale_timestamps_are_rejected() {
+    let signature = standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, BODY);
+    let secrets = [WebhookSecret::new(standard_secret(STANDARD_KEY))];
+    let headers = standard_headers(&signature);
+    let result = StandardWebhooksVerifier::new().verify(&secrets, &headers, BODY, at(STANDARD_NOW + 301));
+    assert_eq!(
+        result,
+        Err(WebhookError::StaleTimestamp {
+            header: "webhook-timestamp",
+            age_secs: 301,
+            tolerance_secs: 300
+        })
+    );
+    assert_eq!(result.unwrap_err().status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn a_body_of_25_mb_and_1_byte_is_rejected_without_hashing() {
+    let body = vec![b'x'; 25_000_001];
+    let error = WebhookError::BodyTooLarge {
+        len: 25_000_001,
+        limit: 25_000_000,
+    };
+    let too_large = Err(error.clone());
+    // The size is the first check: with no signature header at all the answer is still "too large", so the
+    // verifier returned before looking for a signature, let alone hashing the body.
+    assert_eq!(github(&HeaderMap::new(), &body), too_large);
+    assert_eq!(github(&github_headers(SECRET, &body), &body), too_large);
+    assert_eq!(slack(&HeaderMap::new(), &body), too_large);
+    assert_eq!(standard(&HeaderMap::new(), &body), too_large);
+    assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // The limit is configurable, and a body at the limit is not refused for its size.
+    let small = GithubVerifier::new().with_max_body_len(BODY.len());
+    let secrets = [WebhookSecret::new(SECRET)];
+    assert!(
+        small
+            .verify(&secrets, &github_headers(SECRET, BODY), BODY, at(0))
+            .is_ok()
+    );
+    let longer = [BODY, b" "].concat();
+    assert_eq!(
+        small.verify(&secrets, &github_headers(SECRET, &longer), &longer, at(0)),
+        Err(WebhookError::BodyTooLarge {
+            len: BODY.len() + 1,
+            limit: BODY.len()
+        })
+    );
+}
+
+#[test]
+fn any_of_several_secrets_may_have_signed() {
+    let headers = github_headers("new secret", BODY);
+    let verify = |secrets: &[WebhookSecret]| GithubVerifier::new().verify(secrets, &headers, BODY, at(0)).map(|_| ());
+    assert_eq!(
+        verify(&[WebhookSecret::new("old secret"), WebhookSecret::new("new secret")]),
+        Ok(())
+    );
+    assert_eq!(verify(&[WebhookSecret::new("old secret")]), Err(MISMATCH_256));
+}
+
+#[test]
+fn unusable_secrets_are_the_receivers_fault() {
+    let headers = github_headers(SECRET, BODY);
+    let github = |secrets: &[WebhookSecret]| GithubVerifier::new().verify(secrets, &headers, BODY, at(0)).map(|_| ());
+    assert_eq!(github(&[]), Err(WebhookError::NoSecret));
+    assert_eq!(
+        github(&[WebhookSecret::new("")]),
+        Err(WebhookError::InvalidSecret { reason: "empty" })
+    );
+    let signature = standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, BODY);
+    let headers = standard_headers(&signature);
+    let result = StandardWebhooksVerifier::new().verify(
+        &[WebhookSecret::new("whsec_not base64!")],
+        &headers,
+        BODY,
+        at(STANDARD_NOW),
+    );
+    assert!(matches!(result, Err(WebhookError::InvalidSecret { .. })), "{result:?}");
+    assert_eq!(WebhookError::NoSecret.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+/// Every rejection the tests above produce, with each verifier's secret and the signature it expected.
+fn all_rejections() -> Vec<WebhookError> {
+    let mut errors = Vec::new();
+    let wrong_body = b"a body nobody signed";
+    errors.push(github(&github_headers(SECRET, BODY), wrong_body));
+    errors.push(github(&github_with_signature("sha256=abc"), BODY));
+    errors.push(github(&without(&github_headers(SECRET, BODY), "X-GitHub-Event"), BODY));
+    errors.push(github(
+        &doubled(&github_headers(SECRET, BODY), "X-Hub-Signature-256"),
+        BODY,
+    ));
+    errors.push(github(&HeaderMap::new(), &vec![0; 25_000_001]));
+    errors.push(slack(&slack_headers(SLACK_SECRET, SLACK_TS, BODY), wrong_body));
+    errors.push(slack(&slack_headers(SLACK_SECRET, "+1", BODY), BODY));
+    errors.push(slack(&slack_headers(SLACK_SECRET, "1", BODY), BODY));
+    let signature = standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, BODY);
+    errors.push(standard(&standard_headers(&signature), wrong_body));
+    errors.push(standard(&standard_headers("v2,abc"), BODY));
+    errors.push(
+        StandardWebhooksVerifier::new()
+            .verify(&[], &HeaderMap::new(), BODY, at(0))
+            .map(|_| ()),
+    );
+    errors.push(
+        StandardWebhooksVerifier::new()
+            .verify(&[WebhookSecret::new("whsec_!")], &HeaderMap::new(), BODY, at(0))
+            .map(|_| ()),
+    );
+    errors
+        .into_iter()
+        .map(|result| result.expect_err("each of these is a rejection"))
+        .collect()
+}
+
+#[test]
+fn rejection_messages_and_statuses() {
+    let mut rendered = String::new();
+    for error in all_rejections() {
+        writeln!(rendered, "{} {error}", error.status().as_u16()).unwrap();
+    }
+    insta::assert_snapshot!("rejection_messages", rendered);
+}
+
+#[test]
+fn errors_and_debug_never_show_a_secret_or_the_expected_signature() {
+    let wrong_body: &[u8] = b"a body nobody signed";
+    let standard_key_b64 = standard_secret(STANDARD_KEY).replace("whsec_", "");
+    let forbidden = [
+        SECRET.to_owned(),
+        SLACK_SECRET.to_owned(),
+        standard_key_b64,
+        // What the verifiers computed and compared against for the wrong body.
+        github_signature(SECRET, wrong_body).replace("sha256=", ""),
+        slack_signature(SLACK_SECRET.as_bytes(), SLACK_TS, wrong_body).replace("v0=", ""),
+        standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, wrong_body).replace("v1,", ""),
+        // What the requests carried.
+        github_signature(SECRET, BODY).replace("sha256=", ""),
+    ];
+    let mut shown: Vec<String> = all_rejections()
+        .iter()
+        .flat_map(|e| [format!("{e:?}"), e.to_string()])
+        .collect();
+    for secret in [WebhookSecret::new(SECRET), WebhookSecret::new(SLACK_SECRET)] {
+        shown.push(format!("{secret:?} {secret} {secret:#?}"));
+    }
+    shown.push(format!("{:?}", GithubVerifier::new()));
+    shown.push(format!("{:?}", SlackVerifier::new()));
+    for text in &shown {
+        for secret in &forbidden {
+            assert!(!text.contains(secret.as_str()), "{text:?} shows {secret:?}");
+        }
+    }
+    assert_eq!(format!("{:?}", WebhookSecret::new(SECRET)), "WebhookSecret([redacted])");
+}
