@@ -8,24 +8,16 @@
 //! Time and randomness are arguments; HTTP requests are returned for the host to send, and responses handed back;
 //! storage is a trait the host implements. The same input bytes and context always give byte-identical output.
 //!
-//! ## Converting a payload
+//! Three paths run through it, each a sequence of pure steps the host drives:
 //!
-//! ```
-//! use chrono::{TimeZone, Utc};
-//! use spark_integrations::convert::{ConvertContext, Conversion, Converter, Payload};
-//! use spark_integrations::providers::github::GithubConverter;
-//!
-//! let item = br#"{"id":"22249084947","type":"WatchEvent",
-//!     "actor":{"id":583231,"login":"octocat"},
-//!     "repo":{"id":1296269,"name":"octocat/Hello-World"},
-//!     "payload":{"action":"started"},"created_at":"2022-06-09T12:47:28Z"}"#;
-//! let received_at = Utc.with_ymd_and_hms(2022, 6, 9, 12, 50, 0).unwrap();
-//! let conversion = GithubConverter.convert(Payload::Polled { body: item }, &ConvertContext::new(received_at))?;
-//! let Conversion::Converted(events) = conversion else { panic!("a star is activity") };
-//! assert_eq!(events[0].actor.key, "github:user:583231");
-//! assert_eq!(events[0].target.key, "github:repository:1296269");
-//! # Ok::<(), spark_integrations::convert::ConvertError>(())
-//! ```
+//! - **Webhook**: the host receives `(service, routing secret, headers, raw body)`, finds the [`Integration`] by its
+//!   routing secret, and calls [`webhook::intake_for`] with the plugin and the provider's signing secret; it gets a
+//!   challenge to echo or payloads to convert, then [`store::ingest`]s the [`Conversion`].
+//! - **OAuth**: [`oauth::OAuthClient::start`] gives the authorize URL and a [`oauth::PendingAuth`] to keep in the
+//!   user's session; the callback gives the token request; its response gives tokens the host must store before
+//!   using them. The [`oauth`] module docs walk through the whole loop.
+//! - **Poll**: [`schedule::due`] names the integrations to poll; each plugin's [`poll::Poller`] yields the requests
+//!   to send and takes the responses back; the outcome holds conversions, a new cursor and the next poll time.
 //!
 //! ## Plugins: register, configure, convert
 //!
@@ -36,7 +28,7 @@
 //! use chrono::{TimeZone, Utc};
 //! use serde_json::json;
 //! use spark_integrations::providers::{github::GithubPlugin, slack::SlackPlugin};
-//! use spark_integrations::{ConvertContext, Integration, Payload, Registry};
+//! use spark_integrations::{Conversion, ConvertContext, Integration, Payload, Registry};
 //!
 //! let mut registry = Registry::new();
 //! registry.register(GithubPlugin::new())?;
@@ -61,7 +53,73 @@
 //!     "payload":{"action":"started"},"created_at":"2022-06-09T12:47:28Z"}"#;
 //! let received_at = Utc.with_ymd_and_hms(2022, 6, 9, 12, 50, 0).unwrap();
 //! let context = ConvertContext::new(received_at).with_integration(&integration.id);
-//! let _conversion = converter.convert(Payload::Polled { body: item }, &context)?;
+//! let Conversion::Converted(events) = converter.convert(Payload::Polled { body: item }, &context)? else {
+//!     panic!("a star is activity");
+//! };
+//! let event = &events[0];
+//! assert_eq!((event.domain.as_str(), event.action.as_str()), ("repository", "starred"));
+//! assert_eq!(event.actor.key, "github:user:583231"); // built from ids, never from the login
+//! assert_eq!(event.target.key, "github:repository:1296269");
+//! assert_eq!(event.time.to_rfc3339(), "2022-06-09T12:47:28+00:00"); // the provider's time, not the clock's
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Webhook intake
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use http::HeaderMap;
+//! use spark_integrations::providers::slack::SlackPlugin;
+//! use spark_integrations::webhook::{intake_for, Intake, WebhookSecret};
+//!
+//! // A signed Slack `url_verification` request (from the slack-ruby-client test suite).
+//! let body = br#"{"token":"X34FAqCu8tmGEkEEpoDncnja","challenge":"P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF","type":"url_verification"}"#;
+//! let mut headers = HeaderMap::new();
+//! headers.insert("X-Slack-Request-Timestamp", "1547933148".parse()?);
+//! headers.insert("X-Slack-Signature",
+//!     "v0=91177eea054d65de0fc0f9b4ec57714307bc0ce2c5f3bf0d28b1b720c8f92ba2".parse()?);
+//! // The Slack app's signing secret: app configuration, not the integration's routing secret.
+//! let signing_secret = [WebhookSecret::new("ade6ca762ade4db0e7d31484cd616b9c")];
+//! let now = Utc.timestamp_opt(1_547_933_148 + 10, 0).unwrap();
+//!
+//! match intake_for(&SlackPlugin::new(), &signing_secret, &headers, body, now)? {
+//!     Intake::Challenge(challenge) => assert!(challenge.starts_with("P7sFXA4o")), // answer 200 with it
+//!     Intake::Convert(delivery) => { /* convert delivery.payload, ingest, unless dedupe_key was seen */ }
+//!     _ => {}
+//! }
+//! // Ten minutes later the same request is a replay: 401.
+//! let later = now + chrono::Duration::minutes(10);
+//! let refused = intake_for(&SlackPlugin::new(), &signing_secret, &headers, body, later).unwrap_err();
+//! assert_eq!(refused.status(), http::StatusCode::UNAUTHORIZED);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Polling
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use serde_json::json;
+//! use spark_integrations::poll::{PollCursor, Step};
+//! use spark_integrations::providers::github::GithubPlugin;
+//! use spark_integrations::{Integration, Plugin};
+//!
+//! let plugin = GithubPlugin::new();
+//! let mut integration = Integration::initialize(&plugin, "int_42", "user_7", &[0x5a; 32]);
+//! let submitted = json!({"repositories": ["octocat/Hello-World"], "events": ["PushEvent"]});
+//! integration.configuration = Some(plugin.configuration_schema().validate(&submitted)?);
+//!
+//! let now = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
+//! let mut round = plugin.poller().expect("GitHub is polled").start(&integration, PollCursor::default(), now)?;
+//! while let Step::Send(request) = round.step() {
+//!     assert_eq!(request.uri().path(), "/repos/octocat/Hello-World/events");
+//!     // The host sends `request` with its HTTP client; here GitHub answers "nothing new".
+//!     let response = http::Response::builder().status(304).header("x-poll-interval", "60").body(Vec::new())?;
+//!     round.handle_response(response, now);
+//! }
+//! let outcome = round.finish();
+//! assert!(outcome.items.is_empty());
+//! assert_eq!(outcome.next_poll_at, now + chrono::Duration::seconds(60));
+//! // Store `outcome.items`' conversions, then persist `outcome.cursor` (see `schedule::record`).
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -8,8 +8,10 @@ use serde::Deserialize;
 use serde_json::json;
 use spark_integrations::model::{Event, Object};
 use spark_integrations::plugin::{Connection, Connections, Field, FieldType, Plugin, Registry, RegistryError, Schema};
+use spark_integrations::poll::{PollCursor, PollSetupError, Step};
 use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
+use spark_integrations::webhook::{WebhookError, WebhookSecret, intake_for};
 use spark_integrations::{Conversion, ConvertContext, ConvertError, Converter, Integration, Payload, SkipReason};
 
 /// A made-up running-log service that pushes activities to a webhook: `{"id", "athlete", "kind", "meters", "at"}`.
@@ -162,17 +164,82 @@ fn a_third_service_registers_configures_and_converts() {
 }
 
 #[test]
-fn the_providers_hand_out_converters() {
+fn the_providers_hand_out_their_capabilities() {
     let registry = full_registry();
     let context = ConvertContext::new(Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap());
-    for identifier in ["github", "slack"] {
-        let converter = registry
-            .get(identifier)
-            .and_then(|plugin| plugin.converter())
-            .expect(identifier);
-        // The provider converters are built elsewhere; here only that the call goes through the plugin.
-        let _ = converter.convert(Payload::Polled { body: b"{}" }, &context);
+    let github = registry.get("github").expect("registered");
+    let star = br#"{"id":"1","type":"WatchEvent","actor":{"id":2},"repo":{"id":3,"name":"o/r"},"payload":{},
+        "created_at":"2025-01-01T00:00:00Z"}"#;
+    let converted = github
+        .converter()
+        .expect("GitHub converts")
+        .convert(Payload::Polled { body: star }, &context);
+    assert!(matches!(converted, Ok(Conversion::Converted(events)) if events[0].target.key == "github:repository:3"));
+    assert_eq!(
+        github.oauth_provider().map(|p| p.token_url()),
+        Some("https://github.com/login/oauth/access_token")
+    );
+    assert!(github.webhook_verifier().is_some() && github.poller().is_some());
+
+    let slack = registry.get("slack").expect("registered");
+    let challenge = br#"{"type":"url_verification","challenge":"abc"}"#;
+    let converted = slack
+        .converter()
+        .expect("Slack converts")
+        .convert(Payload::Polled { body: challenge }, &context);
+    assert_eq!(converted, Ok(Conversion::Challenge("abc".to_owned())));
+    assert_eq!(
+        slack.oauth_provider().map(|p| p.token_url()),
+        Some("https://slack.com/api/oauth.v2.access")
+    );
+    assert!(slack.webhook_verifier().is_some());
+    assert!(slack.poller().is_none(), "Slack is not polled");
+}
+
+#[test]
+fn the_github_poller_polls_the_configured_repositories_with_the_token() {
+    let plugin = GithubPlugin::new().with_oauth_provider(spark_integrations::providers::github::oauth::enterprise(
+        "https://ghe.example",
+    ));
+    let mut integration = Integration::initialize(&plugin, "i1", "u1", &[3; 32]);
+    let now = Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap();
+    let poller = plugin.poller().expect("GitHub is polled");
+    assert!(matches!(
+        poller.start(&integration, PollCursor::default(), now),
+        Err(PollSetupError::NotConfigured)
+    ));
+
+    let configuration = json!({"repositories": ["octo/a", "octo/b"], "events": ["PushEvent"]});
+    integration.configuration = Some(plugin.configuration_schema().validate(&configuration).expect("valid"));
+    integration.access_token = Some(spark_integrations::AccessToken::new("gho_token"));
+    let Ok(mut round) = poller.start(&integration, PollCursor::default(), now) else {
+        panic!("configured")
+    };
+    let mut paths = Vec::new();
+    while let Step::Send(request) = round.step() {
+        assert_eq!(request.uri().host(), Some("ghe.example"), "the provider's API base");
+        assert_eq!(request.headers()["authorization"], "Bearer gho_token");
+        paths.push(request.uri().path().to_owned());
+        round.handle_response(
+            http::Response::builder()
+                .status(304)
+                .body(Vec::new())
+                .expect("response"),
+            now,
+        );
     }
+    assert_eq!(paths, ["/api/v3/repos/octo/a/events", "/api/v3/repos/octo/b/events"]);
+    assert!(round.finish().items.is_empty());
+}
+
+#[test]
+fn webhook_intake_through_a_plugin_without_a_verifier_is_not_found() {
+    let headers = http::HeaderMap::new();
+    let now = Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap();
+    let secrets = [WebhookSecret::new("secret")];
+    let error = intake_for(&RunlogPlugin::new(), &secrets, &headers, b"{}", now).unwrap_err();
+    assert_eq!(error, WebhookError::NotAccepted);
+    assert_eq!(error.status(), http::StatusCode::NOT_FOUND);
 }
 
 #[test]

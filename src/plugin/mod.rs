@@ -30,6 +30,9 @@ mod validate;
 use serde::Serialize;
 
 use crate::convert::Converter;
+use crate::oauth::Provider;
+use crate::poll::Poller;
+use crate::webhook::WebhookVerifier;
 
 pub use connection::{Connection, Connections};
 pub use registry::{Registry, RegistryError};
@@ -44,9 +47,9 @@ pub use validate::{ConfigError, Configuration, ValidationErrors};
 /// # Capabilities
 ///
 /// Each capability is a provided method returning `Option<&dyn ...>`, `None` by default; a plugin overrides the
-/// ones it has. Today that is [`converter`](Self::converter). The OAuth provider, webhook verifier and poller
-/// accessors are added the same way, as provided methods defaulting to `None`, so adding one never breaks an
-/// existing implementation.
+/// ones it has: [`converter`](Self::converter), [`oauth_provider`](Self::oauth_provider),
+/// [`webhook_verifier`](Self::webhook_verifier) and [`poller`](Self::poller). A capability added later comes the
+/// same way, as a provided method defaulting to `None`, so adding one never breaks an existing implementation.
 pub trait Plugin: Send + Sync {
     /// The unique, stable identifier: lowercase `[a-z0-9_-]+` (`github`). It names the service in URLs
     /// (`/webhook/{identifier}/...`), in storage and in [`Event::service`](crate::Event::service).
@@ -66,6 +69,23 @@ pub trait Plugin: Send + Sync {
 
     /// The converter for this service's payloads, if it has one.
     fn converter(&self) -> Option<&dyn Converter> {
+        None
+    }
+
+    /// The OAuth 2.0 rules of this service (endpoints and quirks), if it connects with OAuth. Build an
+    /// [`OAuthClient`](crate::oauth::OAuthClient) from it with the host's client id, secret and redirect URI.
+    fn oauth_provider(&self) -> Option<&Provider> {
+        None
+    }
+
+    /// The verifier of this service's webhook deliveries, if it accepts webhooks. See
+    /// [`webhook::intake_for`](crate::webhook::intake_for).
+    fn webhook_verifier(&self) -> Option<&dyn WebhookVerifier> {
+        None
+    }
+
+    /// The poller of this service's activity API, if it is polled. See [`crate::schedule`] for the host's loop.
+    fn poller(&self) -> Option<&dyn Poller> {
         None
     }
 }

@@ -331,3 +331,51 @@ mod tests {
         assert_eq!(state.secondary_limit_strikes, 0);
     }
 }
+
+/// A poll round in progress, whatever the provider: the host's loop over [`Step`]s.
+///
+/// ```text
+/// loop { match round.step() { Step::Send(request) => round.handle_response(send(request)?, now), Step::Done => break } }
+/// let outcome = round.finish();
+/// ```
+pub trait PollRound: Send {
+    /// What to do next: send a request, or take the outcome.
+    fn step(&mut self) -> Step;
+
+    /// Hands back the response to the request of the last [`Step::Send`], received at `now`.
+    fn handle_response(&mut self, response: http::Response<Vec<u8>>, now: DateTime<Utc>);
+
+    /// Reports that the request of the last [`Step::Send`] could not be sent (DNS, TLS, timeout, ...).
+    fn handle_transport_error(&mut self, error: &dyn std::fmt::Display);
+
+    /// Ends the round and gives its outcome: conversions to store, then the cursor to persist.
+    fn finish(self: Box<Self>) -> PollOutcome;
+}
+
+/// Starts poll rounds for integrations of one service. Plugins that poll hand one out through
+/// [`Plugin::poller`](crate::plugin::Plugin::poller).
+pub trait Poller: Send + Sync {
+    /// Starts a round for `integration` from its stored `cursor` at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`PollSetupError`] when the integration cannot be polled as it stands (nothing configured to poll).
+    fn start(
+        &self,
+        integration: &crate::integration::Integration,
+        cursor: PollCursor,
+        now: DateTime<Utc>,
+    ) -> Result<Box<dyn PollRound>, PollSetupError>;
+}
+
+/// Why a [`Poller`] could not start a round for an integration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PollSetupError {
+    /// The integration has no configuration naming what to poll yet.
+    #[error("the integration has nothing configured to poll")]
+    NotConfigured,
+    /// The plugin's settings are unusable (an API base URL that cannot be used, say).
+    #[error("invalid poller settings: {0}")]
+    InvalidSettings(String),
+}

@@ -62,6 +62,9 @@ pub enum WebhookError {
         /// What was wrong.
         message: String,
     },
+    /// The plugin the delivery was addressed to does not accept webhooks.
+    #[error("this service does not accept webhooks")]
+    NotAccepted,
     /// The host passed no secret to verify with: a configuration error on the receiving side.
     #[error("no signing secret configured")]
     NoSecret,
@@ -79,6 +82,7 @@ impl WebhookError {
     ///
     /// - `413 Payload Too Large` for [`BodyTooLarge`](Self::BodyTooLarge);
     /// - `401 Unauthorized` when the signature or its timestamp does not hold;
+    /// - `404 Not Found` when the addressed service does not accept webhooks ([`NotAccepted`](Self::NotAccepted));
     /// - `400 Bad Request` for missing, duplicated or malformed headers and malformed bodies;
     /// - `500 Internal Server Error` when the receiver's own secrets are missing or unusable (the sender did
     ///   nothing wrong, and will retry later).
@@ -99,6 +103,7 @@ impl WebhookError {
             | Self::DuplicateHeader { .. }
             | Self::MalformedHeader { .. }
             | Self::MalformedBody { .. } => StatusCode::BAD_REQUEST,
+            Self::NotAccepted => StatusCode::NOT_FOUND,
             Self::NoSecret | Self::InvalidSecret { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

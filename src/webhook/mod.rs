@@ -156,6 +156,22 @@ pub struct Delivery<'a> {
     pub retry_num: Option<u32>,
 }
 
+/// [`intake`] with the verifier of `plugin`: the entry point for hosts that route deliveries by plugin.
+///
+/// # Errors
+///
+/// [`WebhookError::NotAccepted`] (answer `404`) when the plugin does not accept webhooks; otherwise as [`intake`].
+pub fn intake_for<'a>(
+    plugin: &dyn crate::plugin::Plugin,
+    secrets: &[WebhookSecret],
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    now: DateTime<Utc>,
+) -> Result<Intake<'a>, WebhookError> {
+    let verifier = plugin.webhook_verifier().ok_or(WebhookError::NotAccepted)?;
+    intake(verifier, secrets, headers, body, now)
+}
+
 /// Verifies a webhook request and says what to do with it: convert a payload, answer a challenge, or refuse.
 ///
 /// Call it once per request with the plugin's verifier, the provider's signing secret(s) for this integration

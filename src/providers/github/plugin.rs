@@ -1,9 +1,15 @@
 //! The GitHub [`Plugin`]: OAuth, then polling of the Events API, and webhook deliveries.
 
-use crate::convert::Converter;
-use crate::plugin::{Connection, Connections, Field, FieldOption, FieldType, Format, Plugin, Schema};
+use chrono::{DateTime, Utc};
 
-use super::{EVENTS_API_TYPES, GithubConverter, SERVICE};
+use crate::convert::Converter;
+use crate::integration::Integration;
+use crate::oauth::Provider;
+use crate::plugin::{Connection, Connections, Field, FieldOption, FieldType, Format, Plugin, Schema};
+use crate::poll::{PollCursor, PollRound, PollSetupError, Poller};
+use crate::webhook::WebhookVerifier;
+
+use super::{EVENTS_API_TYPES, GithubConverter, GithubPoller, GithubVerifier, SERVICE};
 
 /// GitHub as a [`Plugin`]: connects with OAuth, is polled through the Events API and also accepts webhooks.
 ///
@@ -21,6 +27,8 @@ use super::{EVENTS_API_TYPES, GithubConverter, SERVICE};
 #[derive(Debug, Clone)]
 pub struct GithubPlugin {
     schema: Schema,
+    oauth: Provider,
+    verifier: GithubVerifier,
 }
 
 impl GithubPlugin {
@@ -42,7 +50,27 @@ impl GithubPlugin {
                     .required()
                     .options(events),
             );
-        Self { schema }
+        Self {
+            schema,
+            oauth: super::oauth::provider(),
+            verifier: GithubVerifier::new(),
+        }
+    }
+
+    /// The same plugin talking to other endpoints: GitHub Enterprise Server
+    /// ([`oauth::enterprise`](super::oauth::enterprise)) or a local test server. The poller uses the provider's
+    /// API base URL too.
+    #[must_use]
+    pub fn with_oauth_provider(mut self, provider: Provider) -> Self {
+        self.oauth = provider;
+        self
+    }
+
+    /// The same plugin verifying webhooks with `verifier` (for example one that accepts legacy sha1 signatures).
+    #[must_use]
+    pub fn with_webhook_verifier(mut self, verifier: GithubVerifier) -> Self {
+        self.verifier = verifier;
+        self
     }
 }
 
@@ -75,6 +103,46 @@ impl Plugin for GithubPlugin {
 
     fn converter(&self) -> Option<&dyn Converter> {
         Some(&GithubConverter)
+    }
+
+    fn oauth_provider(&self) -> Option<&Provider> {
+        Some(&self.oauth)
+    }
+
+    fn webhook_verifier(&self) -> Option<&dyn WebhookVerifier> {
+        Some(&self.verifier)
+    }
+
+    fn poller(&self) -> Option<&dyn Poller> {
+        Some(self)
+    }
+}
+
+/// Polls the integration's configured `repositories`, keeping its configured `events` types, with its access
+/// token when it has one, against the API base URL of the plugin's OAuth provider.
+impl Poller for GithubPlugin {
+    fn start(
+        &self,
+        integration: &Integration,
+        cursor: PollCursor,
+        now: DateTime<Utc>,
+    ) -> Result<Box<dyn PollRound>, PollSetupError> {
+        let configuration = integration
+            .configuration
+            .as_ref()
+            .ok_or(PollSetupError::NotConfigured)?;
+        let repositories: Vec<&str> = configuration.strings("repositories").collect();
+        if repositories.is_empty() {
+            return Err(PollSetupError::NotConfigured);
+        }
+        let mut poller = GithubPoller::new(repositories, configuration.strings("events"))
+            .with_api_base(self.oauth.api_base())
+            .map_err(|error| PollSetupError::InvalidSettings(error.to_string()))?
+            .with_integration(integration.id.clone());
+        if let Some(token) = &integration.access_token {
+            poller = poller.with_token(token.clone());
+        }
+        Ok(Box::new(poller.start(cursor, now)))
     }
 }
 

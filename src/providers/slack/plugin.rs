@@ -1,9 +1,11 @@
 //! The Slack [`Plugin`]: OAuth, then Events API deliveries to a webhook.
 
 use crate::convert::Converter;
+use crate::oauth::Provider;
 use crate::plugin::{Connection, Connections, Field, FieldOption, FieldType, Plugin, Schema};
+use crate::webhook::WebhookVerifier;
 
-use super::{EVENT_TYPES, SERVICE, SlackConverter};
+use super::{EVENT_TYPES, SERVICE, SlackConverter, SlackVerifier};
 
 /// Slack as a [`Plugin`]: connects with OAuth and receives Events API deliveries on a webhook.
 ///
@@ -21,6 +23,8 @@ use super::{EVENT_TYPES, SERVICE, SlackConverter};
 #[derive(Debug, Clone)]
 pub struct SlackPlugin {
     schema: Schema,
+    oauth: Provider,
+    verifier: SlackVerifier,
 }
 
 impl SlackPlugin {
@@ -35,7 +39,26 @@ impl SlackPlugin {
                 .required()
                 .options(events),
         );
-        Self { schema }
+        Self {
+            schema,
+            oauth: super::oauth::provider(),
+            verifier: SlackVerifier::new(),
+        }
+    }
+
+    /// The same plugin talking to other endpoints: GovSlack ([`oauth::gov`](super::oauth::gov)) or a local test
+    /// server ([`oauth::with_host`](super::oauth::with_host)).
+    #[must_use]
+    pub fn with_oauth_provider(mut self, provider: Provider) -> Self {
+        self.oauth = provider;
+        self
+    }
+
+    /// The same plugin verifying webhooks with `verifier` (for example with another replay tolerance).
+    #[must_use]
+    pub fn with_webhook_verifier(mut self, verifier: SlackVerifier) -> Self {
+        self.verifier = verifier;
+        self
     }
 }
 
@@ -68,6 +91,14 @@ impl Plugin for SlackPlugin {
 
     fn converter(&self) -> Option<&dyn Converter> {
         Some(&SlackConverter)
+    }
+
+    fn oauth_provider(&self) -> Option<&Provider> {
+        Some(&self.oauth)
+    }
+
+    fn webhook_verifier(&self) -> Option<&dyn WebhookVerifier> {
+        Some(&self.verifier)
     }
 }
 

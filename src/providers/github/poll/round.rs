@@ -393,3 +393,21 @@ fn build_request(poller: &GithubPoller, fetch: &Fetch) -> Result<http::Request<V
         reason: "the events URL is not a valid request URI",
     })
 }
+
+impl crate::poll::PollRound for GithubPollRound {
+    fn step(&mut self) -> Step {
+        Self::step(self)
+    }
+
+    fn handle_response(&mut self, response: http::Response<Vec<u8>>, now: DateTime<Utc>) {
+        Self::handle_response(self, response, now);
+    }
+
+    fn handle_transport_error(&mut self, error: &dyn std::fmt::Display) {
+        Self::handle_transport_error(self, error);
+    }
+
+    fn finish(self: Box<Self>) -> PollOutcome {
+        Self::finish(*self)
+    }
+}
