@@ -195,10 +195,10 @@ impl IntegrationStore for MemoryStore {
         if self.entry(&integration.id).is_some() {
             return Err(MemoryError::DuplicateIntegration(integration.id.clone()));
         }
-        if let Some(secret) = &integration.routing_secret {
-            if self.find_by_routing_secret(&integration.service, secret)?.is_some() {
-                return Err(MemoryError::DuplicateRoutingSecret(integration.service.clone()));
-            }
+        if let Some(secret) = &integration.routing_secret
+            && self.find_by_routing_secret(&integration.service, secret)?.is_some()
+        {
+            return Err(MemoryError::DuplicateRoutingSecret(integration.service.clone()));
         }
         self.integrations.push((integration.clone(), PollState::default()));
         Ok(())

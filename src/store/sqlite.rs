@@ -634,23 +634,23 @@ impl IntegrationStore for SqliteStore {
         let Some((cursor, next_poll_at, last_polled_at, last_error)) = row else {
             return Ok(PollState::default());
         };
-        let mut state = PollState::default();
-        state.cursor = cursor
-            .map(|text| {
-                serde_json::from_str(&text).map_err(|error| SqliteError::Corrupt {
-                    column: "integrations.poll_cursor",
-                    message: error.to_string(),
+        Ok(PollState {
+            cursor: cursor
+                .map(|text| {
+                    serde_json::from_str(&text).map_err(|error| SqliteError::Corrupt {
+                        column: "integrations.poll_cursor",
+                        message: error.to_string(),
+                    })
                 })
-            })
-            .transpose()?;
-        state.next_poll_at = next_poll_at
-            .map(|time: String| read_time(time, "integrations.next_poll_at"))
-            .transpose()?;
-        state.last_polled_at = last_polled_at
-            .map(|time: String| read_time(time, "integrations.last_polled_at"))
-            .transpose()?;
-        state.last_error = last_error;
-        Ok(state)
+                .transpose()?,
+            next_poll_at: next_poll_at
+                .map(|time| read_time(time, "integrations.next_poll_at"))
+                .transpose()?,
+            last_polled_at: last_polled_at
+                .map(|time| read_time(time, "integrations.last_polled_at"))
+                .transpose()?,
+            last_error,
+        })
     }
 
     fn save_poll_state(&mut self, id: &str, state: &PollState) -> Result<(), SqliteError> {
