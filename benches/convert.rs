@@ -2,8 +2,9 @@
 //!
 //! Data: `fixtures/github-events/gharchive-2025-01-01-15.part1.jsonl` (1024 real Events API items, GH Archive hour
 //! 2025-01-01 15:00 UTC) and `fixtures/github-webhooks/push.default.4.json` (a ~9 KB push delivery from GitHub's
-//! docs samples). To recapture, copy newer files from the shared corpus under the same names (see
-//! `fixtures/README.md`).
+//! docs samples), and the real and documented Slack Events API envelopes of `fixtures/slack/` (the recorded
+//! slack-web goldens and Slack's reference examples; the blanked java-sdk skeletons and hand-written files are left
+//! out). To recapture, copy newer files from the shared corpus under the same names (see `fixtures/README.md`).
 //!
 //! Run: `cargo bench --bench convert`. Criterion measures each variant; the final "rounds" measurement then runs
 //! every variant once per round, many rounds, and prints the median ratio converter / `Value`. Take ratios from the
@@ -19,6 +20,7 @@ use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput};
 use spark_integrations::convert::{ConvertContext, Converter, Payload};
 use spark_integrations::providers::github::GithubConverter;
+use spark_integrations::providers::slack::SlackConverter;
 
 /// Times converting one push webhook is repeated per round, so that a round's time is well above timer noise.
 const PUSH_REPEAT: usize = 100;
@@ -39,6 +41,7 @@ fn context() -> ConvertContext {
 struct Data {
     gharchive: Vec<u8>,
     push: Vec<u8>,
+    slack: Vec<Vec<u8>>,
 }
 
 impl Data {
@@ -46,6 +49,7 @@ impl Data {
         Self {
             gharchive: fixture("github-events/gharchive-2025-01-01-15.part1.jsonl"),
             push: fixture("github-webhooks/push.default.4.json"),
+            slack: slack_envelopes(),
         }
     }
 
@@ -105,10 +109,55 @@ fn bench_push(c: &mut Criterion, data: &Data, context: &ConvertContext) {
     group.finish();
 }
 
-// --- Slack ------------------------------------------------------------------------------------------------------
-// Place for the Slack group (`slack_messages`: the Slack converter beside `Value` on the same envelopes), and for
-// its pair of variants in `rounds` below. Added by the lead once the Slack converter is merged.
-// ----------------------------------------------------------------------------------------------------------------
+/// The recorded and documented Slack envelopes, in file name order.
+fn slack_envelopes() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/slack");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| {
+            name.ends_with(".json")
+                && !name.contains("handwritten")
+                && !name.starts_with(|first: char| first.is_ascii_uppercase())
+        })
+        .collect();
+    names.sort();
+    names.iter().map(|name| fixture(&format!("slack/{name}"))).collect()
+}
+
+fn slack_value(data: &Data) -> usize {
+    data.slack
+        .iter()
+        .map(|body| {
+            serde_json::from_slice::<serde_json::Value>(black_box(body)).map_or(0, |value| value.is_object() as usize)
+        })
+        .sum()
+}
+
+fn slack_convert(data: &Data, context: &ConvertContext) -> usize {
+    data.slack
+        .iter()
+        .map(|body| {
+            let payload = Payload::Webhook {
+                event: None,
+                delivery_id: None,
+                body: black_box(body),
+            };
+            SlackConverter.convert(payload, context).is_ok() as usize
+        })
+        .sum()
+}
+
+fn bench_slack(c: &mut Criterion, data: &Data, context: &ConvertContext) {
+    let mut group = c.benchmark_group("slack_envelopes");
+    group.throughput(Throughput::Bytes(data.slack.iter().map(|body| body.len() as u64).sum()));
+    group.bench_function("value", |b| b.iter(|| slack_value(data)));
+    group.bench_function("convert", |b| b.iter(|| slack_convert(data, context)));
+    group.finish();
+}
+
+/// Times the Slack envelopes are converted per round, so that a round's time is well above timer noise.
+const SLACK_REPEAT: usize = 20;
 
 fn time(run: impl FnOnce() -> usize) -> Duration {
     let start = Instant::now();
@@ -124,8 +173,16 @@ fn median(values: &mut [f64]) -> f64 {
 /// Every variant once per round; the ratio of each pair is taken within the round, then the median over rounds.
 fn rounds(data: &Data, context: &ConvertContext) {
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
-    let (mut gharchive, mut push) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-    let (mut gharchive_times, mut push_times) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    let (mut gharchive, mut push, mut slack) = (
+        Vec::with_capacity(rounds),
+        Vec::with_capacity(rounds),
+        Vec::with_capacity(rounds),
+    );
+    let (mut gharchive_times, mut push_times, mut slack_times) = (
+        Vec::with_capacity(rounds),
+        Vec::with_capacity(rounds),
+        Vec::with_capacity(rounds),
+    );
     for _ in 0..rounds {
         let value = time(|| gharchive_value(data));
         let convert = time(|| gharchive_convert(data, context));
@@ -135,6 +192,10 @@ fn rounds(data: &Data, context: &ConvertContext) {
         let convert = time(|| (0..PUSH_REPEAT).map(|_| push_convert(data, context)).sum());
         push.push(convert.as_secs_f64() / value.as_secs_f64());
         push_times.push((value.as_secs_f64(), convert.as_secs_f64()));
+        let value = time(|| (0..SLACK_REPEAT).map(|_| slack_value(data)).sum());
+        let convert = time(|| (0..SLACK_REPEAT).map(|_| slack_convert(data, context)).sum());
+        slack.push(convert.as_secs_f64() / value.as_secs_f64());
+        slack_times.push((value.as_secs_f64(), convert.as_secs_f64()));
     }
     let per_item = |times: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64, per: f64| {
         let mut values: Vec<f64> = times.iter().map(pick).map(|t| t / per * 1e6).collect();
@@ -157,6 +218,15 @@ fn rounds(data: &Data, context: &ConvertContext) {
         per_item(&push_times, |t| t.0, PUSH_REPEAT as f64),
         per_item(&push_times, |t| t.1, PUSH_REPEAT as f64),
     );
+    let envelopes = data.slack.len() as f64;
+    println!(
+        "  slack_envelopes ({} envelopes, {} bytes): ratio {:.3}  (value {:.2} us/envelope, convert {:.2} us/envelope)",
+        envelopes,
+        data.slack.iter().map(Vec::len).sum::<usize>(),
+        median(&mut slack),
+        per_item(&slack_times, |t| t.0, envelopes * SLACK_REPEAT as f64),
+        per_item(&slack_times, |t| t.1, envelopes * SLACK_REPEAT as f64),
+    );
 }
 
 fn main() {
@@ -165,6 +235,7 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     bench_gharchive(&mut criterion, &data, &context);
     bench_push(&mut criterion, &data, &context);
+    bench_slack(&mut criterion, &data, &context);
     criterion.final_summary();
     rounds(&data, &context);
 }
