@@ -28,11 +28,11 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::plugin::{Configuration, Connection, Plugin};
-use crate::secret::secret_type;
+use crate::secret::{secret_type, serde_as_string};
 use crate::{AccessToken, RefreshToken};
 
 secret_type! {
@@ -40,6 +40,8 @@ secret_type! {
     /// characters). It routes a delivery to its integration; `Debug` and `Display` print `[redacted]`.
     pub struct RoutingSecret;
 }
+
+serde_as_string!(RoutingSecret);
 
 impl RoutingSecret {
     /// A routing secret made of the caller's 32 random bytes.
@@ -66,10 +68,8 @@ pub struct Integration {
     /// The user's account at the service (a GitHub login, a Slack team and user), once known.
     pub account_id: Option<String>,
     /// The OAuth access token, once authorized.
-    #[serde(with = "secret_serde")]
     pub access_token: Option<AccessToken>,
     /// The OAuth refresh token, when the service issues one.
-    #[serde(with = "secret_serde")]
     pub refresh_token: Option<RefreshToken>,
     /// When the access token expires, if it does.
     pub expiry: Option<DateTime<Utc>>,
@@ -78,7 +78,6 @@ pub struct Integration {
     /// The validated configuration, once the user has filled it in.
     pub configuration: Option<Configuration>,
     /// The secret path segment of the webhook URL, for services that accept webhooks.
-    #[serde(with = "secret_serde")]
     pub routing_secret: Option<RoutingSecret>,
 }
 
@@ -185,48 +184,4 @@ pub enum WebhookUrlError {
         /// What is wrong with it.
         reason: &'static str,
     },
-}
-
-/// Serde for optional secrets: written in clear as strings (the host stores them), read back into their type.
-mod secret_serde {
-    use super::{AccessToken, Deserialize, Deserializer, RefreshToken, RoutingSecret, Serializer};
-
-    /// The secret types of the record.
-    pub(super) trait SecretString: From<String> {
-        fn expose(&self) -> &str;
-    }
-
-    impl SecretString for AccessToken {
-        fn expose(&self) -> &str {
-            self.expose_secret()
-        }
-    }
-
-    impl SecretString for RefreshToken {
-        fn expose(&self) -> &str {
-            self.expose_secret()
-        }
-    }
-
-    impl SecretString for RoutingSecret {
-        fn expose(&self) -> &str {
-            self.expose_secret()
-        }
-    }
-
-    pub(super) fn serialize<S: Serializer, T: SecretString>(
-        secret: &Option<T>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match secret {
-            Some(secret) => serializer.serialize_some(secret.expose()),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: SecretString>(
-        deserializer: D,
-    ) -> Result<Option<T>, D::Error> {
-        Ok(Option::<String>::deserialize(deserializer)?.map(T::from))
-    }
 }

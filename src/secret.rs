@@ -62,6 +62,26 @@ macro_rules! secret_type {
 }
 pub(crate) use secret_type;
 
+/// Implements `Serialize` and `Deserialize` for secret types the host must store (tokens, routing secrets, the PKCE
+/// verifier of a pending authorization). The serialized form is the secret in clear: that is its purpose, so store
+/// it encrypted and never log it. Secrets the host only configures (client and signing secrets) stay unserializable.
+macro_rules! serde_as_string {
+    ($($name:ty),* $(,)?) => {$(
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.expose_secret())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                <String as ::serde::Deserialize>::deserialize(deserializer).map(Self::new)
+            }
+        }
+    )*};
+}
+pub(crate) use serde_as_string;
+
 secret_type! {
     /// A secret string with no more specific type: `Debug` and `Display` print `[redacted]`.
     ///
@@ -89,3 +109,5 @@ secret_type! {
     /// An OAuth refresh token: exchanged for new access tokens, never printed.
     pub struct RefreshToken;
 }
+
+serde_as_string!(AccessToken, RefreshToken);

@@ -61,7 +61,6 @@ mod pkce;
 mod provider;
 mod refresh;
 mod request;
-mod serde_secret;
 mod state;
 mod token;
 

@@ -18,6 +18,8 @@ secret_type! {
     pub struct PkceVerifier;
 }
 
+crate::secret::serde_as_string!(PkceVerifier);
+
 /// The `code_challenge_method` this crate always uses.
 pub const CHALLENGE_METHOD: &str = "S256";
 
