@@ -3,66 +3,11 @@
 
 mod webhook_support;
 
-use std::fmt::Write as _;
-
 use http::{HeaderMap, StatusCode};
 use spark_integrations::providers::github::GithubVerifier;
 use spark_integrations::providers::slack::SlackVerifier;
 use spark_integrations::webhook::{StandardWebhooksVerifier, WebhookError, WebhookSecret, WebhookVerifier};
 use webhook_support::*;
-
-const SECRET: &str = "mysecret";
-const BODY: &[u8] = b"{\n  \"foo\": \"bar\"\n}\n";
-const SLACK_SECRET: &str = "ade6ca762ade4db0e7d31484cd616b9c";
-const SLACK_TS: &str = "1547933148";
-const SLACK_NOW: i64 = 1_547_933_148;
-const STANDARD_KEY: &[u8] = b"a Standard Webhooks key of 24";
-const STANDARD_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
-const STANDARD_TS: &str = "1649367553";
-const STANDARD_NOW: i64 = 1_649_367_553;
-
-fn github(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
-    GithubVerifier::new()
-        .verify(&[WebhookSecret::new(SECRET)], headers, body, at(0))
-        .map(|_| ())
-}
-
-fn github_legacy(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
-    let verifier = GithubVerifier::new().allow_legacy_sha1();
-    verifier
-        .verify(&[WebhookSecret::new(SECRET)], headers, body, at(0))
-        .map(|_| ())
-}
-
-fn slack(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
-    let secrets = [WebhookSecret::new(SLACK_SECRET)];
-    SlackVerifier::new()
-        .verify(&secrets, headers, body, at(SLACK_NOW))
-        .map(|_| ())
-}
-
-fn standard(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
-    let secrets = [WebhookSecret::new(standard_secret(STANDARD_KEY))];
-    StandardWebhooksVerifier::new()
-        .verify(&secrets, headers, body, at(STANDARD_NOW))
-        .map(|_| ())
-}
-
-fn standard_headers(signature: &str) -> HeaderMap {
-    headers(&[
-        ("webhook-id", STANDARD_ID),
-        ("webhook-timestamp", STANDARD_TS),
-        ("webhook-signature", signature),
-    ])
-}
-
-fn github_with_signature(signature: &str) -> HeaderMap {
-    headers(&[
-        ("X-GitHub-Event", "push"),
-        ("X-GitHub-Delivery", DELIVERY_ID),
-        ("X-Hub-Signature-256", signature),
-    ])
-}
 
 const MISMATCH_256: WebhookError = WebhookError::SignatureMismatch {
     header: "X-Hub-Signature-256",
@@ -190,21 +135,6 @@ fn legacy_sha1_is_accepted_only_by_opt_in() {
         ("X-Hub-Signature", &sha1[..sha1.len() - 2]),
     ]);
     assert!(malformed("X-Hub-Signature")(&github_legacy(&truncated, BODY)));
-}
-
-/// Removes `name` from a copy of `headers`.
-fn without(headers: &HeaderMap, name: &str) -> HeaderMap {
-    let mut headers = headers.clone();
-    headers.remove(name);
-    headers
-}
-
-/// Adds a second copy of `name`'s value to a copy of `headers`.
-fn doubled(headers: &HeaderMap, name: &str) -> HeaderMap {
-    let mut headers = headers.clone();
-    let value = headers.get(name).unwrap().clone();
-    headers.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value);
-    headers
 }
 
 type Verify = fn(&HeaderMap, &[u8]) -> Result<(), WebhookError>;
@@ -448,79 +378,4 @@ fn unusable_secrets_are_the_receivers_fault() {
     );
     assert!(matches!(result, Err(WebhookError::InvalidSecret { .. })), "{result:?}");
     assert_eq!(WebhookError::NoSecret.status(), StatusCode::INTERNAL_SERVER_ERROR);
-}
-
-/// Every rejection the tests above produce, with each verifier's secret and the signature it expected.
-fn all_rejections() -> Vec<WebhookError> {
-    let mut errors = Vec::new();
-    let wrong_body = b"a body nobody signed";
-    errors.push(github(&github_headers(SECRET, BODY), wrong_body));
-    errors.push(github(&github_with_signature("sha256=abc"), BODY));
-    errors.push(github(&without(&github_headers(SECRET, BODY), "X-GitHub-Event"), BODY));
-    errors.push(github(
-        &doubled(&github_headers(SECRET, BODY), "X-Hub-Signature-256"),
-        BODY,
-    ));
-    errors.push(github(&HeaderMap::new(), &vec![0; 25_000_001]));
-    errors.push(slack(&slack_headers(SLACK_SECRET, SLACK_TS, BODY), wrong_body));
-    errors.push(slack(&slack_headers(SLACK_SECRET, "+1", BODY), BODY));
-    errors.push(slack(&slack_headers(SLACK_SECRET, "1", BODY), BODY));
-    let signature = standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, BODY);
-    errors.push(standard(&standard_headers(&signature), wrong_body));
-    errors.push(standard(&standard_headers("v2,abc"), BODY));
-    errors.push(
-        StandardWebhooksVerifier::new()
-            .verify(&[], &HeaderMap::new(), BODY, at(0))
-            .map(|_| ()),
-    );
-    errors.push(
-        StandardWebhooksVerifier::new()
-            .verify(&[WebhookSecret::new("whsec_!")], &HeaderMap::new(), BODY, at(0))
-            .map(|_| ()),
-    );
-    errors
-        .into_iter()
-        .map(|result| result.expect_err("each of these is a rejection"))
-        .collect()
-}
-
-#[test]
-fn rejection_messages_and_statuses() {
-    let mut rendered = String::new();
-    for error in all_rejections() {
-        writeln!(rendered, "{} {error}", error.status().as_u16()).unwrap();
-    }
-    insta::assert_snapshot!("rejection_messages", rendered);
-}
-
-#[test]
-fn errors_and_debug_never_show_a_secret_or_the_expected_signature() {
-    let wrong_body: &[u8] = b"a body nobody signed";
-    let standard_key_b64 = standard_secret(STANDARD_KEY).replace("whsec_", "");
-    let forbidden = [
-        SECRET.to_owned(),
-        SLACK_SECRET.to_owned(),
-        standard_key_b64,
-        // What the verifiers computed and compared against for the wrong body.
-        github_signature(SECRET, wrong_body).replace("sha256=", ""),
-        slack_signature(SLACK_SECRET.as_bytes(), SLACK_TS, wrong_body).replace("v0=", ""),
-        standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, wrong_body).replace("v1,", ""),
-        // What the requests carried.
-        github_signature(SECRET, BODY).replace("sha256=", ""),
-    ];
-    let mut shown: Vec<String> = all_rejections()
-        .iter()
-        .flat_map(|e| [format!("{e:?}"), e.to_string()])
-        .collect();
-    for secret in [WebhookSecret::new(SECRET), WebhookSecret::new(SLACK_SECRET)] {
-        shown.push(format!("{secret:?} {secret} {secret:#?}"));
-    }
-    shown.push(format!("{:?}", GithubVerifier::new()));
-    shown.push(format!("{:?}", SlackVerifier::new()));
-    for text in &shown {
-        for secret in &forbidden {
-            assert!(!text.contains(secret.as_str()), "{text:?} shows {secret:?}");
-        }
-    }
-    assert_eq!(format!("{:?}", WebhookSecret::new(SECRET)), "WebhookSecret([redacted])");
 }

@@ -8,6 +8,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, TimeZone, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use spark_integrations::providers::github::GithubVerifier;
+use spark_integrations::providers::slack::SlackVerifier;
+use spark_integrations::webhook::{StandardWebhooksVerifier, WebhookError, WebhookSecret, WebhookVerifier};
 
 /// Slack's documented example: the time it was signed, its secret, body and signature.
 pub(crate) const SLACK_DOCS_TIMESTAMP: i64 = 1_531_420_618;
@@ -97,4 +100,74 @@ pub(crate) fn standard_signature(key: &[u8], id: &str, timestamp: &str, body: &[
 /// `whsec_<base64 key>`.
 pub(crate) fn standard_secret(key: &[u8]) -> String {
     format!("whsec_{}", STANDARD.encode(key))
+}
+
+// The fixed requests of the rejection and redaction tests: one secret, body and time per scheme.
+
+pub(crate) const SECRET: &str = "mysecret";
+pub(crate) const BODY: &[u8] = b"{\n  \"foo\": \"bar\"\n}\n";
+pub(crate) const SLACK_SECRET: &str = "ade6ca762ade4db0e7d31484cd616b9c";
+pub(crate) const SLACK_TS: &str = "1547933148";
+pub(crate) const SLACK_NOW: i64 = 1_547_933_148;
+pub(crate) const STANDARD_KEY: &[u8] = b"a Standard Webhooks key of 24";
+pub(crate) const STANDARD_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+pub(crate) const STANDARD_TS: &str = "1649367553";
+pub(crate) const STANDARD_NOW: i64 = 1_649_367_553;
+
+pub(crate) fn github(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
+    GithubVerifier::new()
+        .verify(&[WebhookSecret::new(SECRET)], headers, body, at(0))
+        .map(|_| ())
+}
+
+pub(crate) fn github_legacy(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
+    let verifier = GithubVerifier::new().allow_legacy_sha1();
+    verifier
+        .verify(&[WebhookSecret::new(SECRET)], headers, body, at(0))
+        .map(|_| ())
+}
+
+pub(crate) fn slack(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
+    let secrets = [WebhookSecret::new(SLACK_SECRET)];
+    SlackVerifier::new()
+        .verify(&secrets, headers, body, at(SLACK_NOW))
+        .map(|_| ())
+}
+
+pub(crate) fn standard(headers: &HeaderMap, body: &[u8]) -> Result<(), WebhookError> {
+    let secrets = [WebhookSecret::new(standard_secret(STANDARD_KEY))];
+    StandardWebhooksVerifier::new()
+        .verify(&secrets, headers, body, at(STANDARD_NOW))
+        .map(|_| ())
+}
+
+pub(crate) fn standard_headers(signature: &str) -> HeaderMap {
+    headers(&[
+        ("webhook-id", STANDARD_ID),
+        ("webhook-timestamp", STANDARD_TS),
+        ("webhook-signature", signature),
+    ])
+}
+
+pub(crate) fn github_with_signature(signature: &str) -> HeaderMap {
+    headers(&[
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", DELIVERY_ID),
+        ("X-Hub-Signature-256", signature),
+    ])
+}
+
+/// Removes `name` from a copy of `headers`.
+pub(crate) fn without(headers: &HeaderMap, name: &str) -> HeaderMap {
+    let mut headers = headers.clone();
+    headers.remove(name);
+    headers
+}
+
+/// Adds a second copy of `name`'s value to a copy of `headers`.
+pub(crate) fn doubled(headers: &HeaderMap, name: &str) -> HeaderMap {
+    let mut headers = headers.clone();
+    let value = headers.get(name).unwrap().clone();
+    headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), value);
+    headers
 }
