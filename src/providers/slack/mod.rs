@@ -98,6 +98,7 @@
 //! digits seconds, 12-14 milliseconds, 15-17 microseconds, 18-19 nanoseconds. A `ts` sent as a JSON number is
 //! rounded to the microsecond.
 
+mod envelope;
 mod events;
 pub mod oauth;
 mod plugin;

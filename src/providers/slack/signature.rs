@@ -1,11 +1,9 @@
 //! [`SlackVerifier`]: Slack's `v0` request signatures, and what a verified Events API body says about itself.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
-use serde::Deserialize;
 
 use crate::webhook::check::{self, DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS, Header};
 use crate::webhook::mac::{HmacSha256, signed_by_any};
@@ -116,7 +114,7 @@ impl WebhookVerifier for SlackVerifier {
         // Only now that the signature holds is the body read.
         let mut delivery = VerifiedDelivery::new(body);
         delivery.retry_num = retry_num;
-        if let Some(envelope) = envelope(body) {
+        if let Some(envelope) = super::envelope::read(body) {
             match envelope.kind.as_deref() {
                 Some("url_verification") => {
                     delivery.challenge = Some(envelope.challenge.ok_or_else(|| missing("challenge"))?);
@@ -129,23 +127,6 @@ impl WebhookVerifier for SlackVerifier {
         }
         Ok(delivery)
     }
-}
-
-/// The top-level fields of an Events API body that intake needs; the converter reads the rest.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    event_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    challenge: Option<Cow<'a, str>>,
-}
-
-/// The envelope of a JSON object body; `None` for any body that is not one (form-encoded slash commands and
-/// interactions, or malformed JSON, which the converter then reports with its line and column).
-fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
-    crate::convert::from_slice(body).ok()
 }
 
 fn missing(path: &str) -> WebhookError {
