@@ -30,7 +30,7 @@ use std::error::Error as StdError;
 use crate::convert::Conversion;
 use crate::model::{Block, Event, Object};
 
-pub use integration::{IntegrationStore, PollState, routing_key};
+pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
 pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 /// The SQLite bindings [`SqliteStore::from_connection`] takes a connection from.
 #[cfg(feature = "sqlite")]

@@ -9,11 +9,14 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::integration::routing_key;
-use super::{ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, StoredEvent};
+use super::integration::{lease_end, routing_key};
+use super::{
+    ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, RefreshClaim,
+    StoredEvent,
+};
 use crate::integration::{Integration, RoutingSecret};
 use crate::model::{Block, Event, Metadata, Object};
 use crate::{AccessToken, RefreshToken};
@@ -119,6 +122,12 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (service, routing_key)
     );
     CREATE INDEX integrations_due ON integrations (service, next_poll_at);",
+    // 3: token versions, refresh leases and poll leases, for several instances on one database.
+    "ALTER TABLE integrations ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE integrations ADD COLUMN refresh_holder TEXT;
+    ALTER TABLE integrations ADD COLUMN refresh_lease_until TEXT;
+    ALTER TABLE integrations ADD COLUMN poll_holder TEXT;
+    ALTER TABLE integrations ADD COLUMN poll_lease_until TEXT;",
 ];
 
 /// The storage traits on one SQLite connection.
@@ -579,7 +588,10 @@ impl IntegrationStore for SqliteStore {
             .connection
             .prepare_cached(
                 "UPDATE integrations SET display_name = ?2, account_id = ?3, access_token = ?4, refresh_token = ?5,
-                                         expiry = ?6, refresh_expiry = ?7, configuration = ?8
+                                         expiry = ?6, refresh_expiry = ?7, configuration = ?8,
+                                         token_version = token_version + (access_token IS NOT ?4
+                                             OR refresh_token IS NOT ?5 OR expiry IS NOT ?6
+                                             OR refresh_expiry IS NOT ?7)
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -657,7 +669,7 @@ impl IntegrationStore for SqliteStore {
         self.connection
             .prepare_cached(
                 "UPDATE integrations SET poll_cursor = ?2, next_poll_at = ?3, last_polled_at = ?4,
-                                         last_poll_error = ?5
+                                         last_poll_error = ?5, poll_holder = NULL, poll_lease_until = NULL
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -678,5 +690,120 @@ impl IntegrationStore for SqliteStore {
              ORDER BY next_poll_at IS NOT NULL, next_poll_at, seq"
         );
         self.query_integrations(&sql, params![services, write_time(&now)])
+    }
+
+    fn acquire_due_for_polling(
+        &mut self,
+        services: &[&str],
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Integration>, SqliteError> {
+        let services = write_json(&services)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let until = write_time(&lease_end(now, lease));
+        let now = write_time(&now);
+        // SQLite has one writer at a time: an immediate transaction makes the pick and the lease one step.
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let sql = format!(
+            "SELECT {INTEGRATION_COLUMNS} FROM integrations
+             WHERE service IN (SELECT value FROM json_each(?1)) AND (next_poll_at IS NULL OR next_poll_at <= ?2)
+               AND (poll_lease_until IS NULL OR poll_lease_until <= ?2 OR poll_holder = ?3)
+             ORDER BY next_poll_at IS NOT NULL, next_poll_at, seq
+             LIMIT ?4"
+        );
+        let mut acquired = Vec::new();
+        {
+            let mut statement = transaction.prepare_cached(&sql)?;
+            let mut rows = statement.query(params![services, now, holder, limit])?;
+            while let Some(row) = rows.next()? {
+                acquired.push(read_integration(row)?);
+            }
+            let mut take =
+                transaction.prepare_cached("UPDATE integrations SET poll_holder = ?2, poll_lease_until = ?3 WHERE id = ?1")?;
+            for integration in &acquired {
+                take.execute(params![integration.id, holder, until])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(acquired)
+    }
+
+    fn token_version(&self, id: &str) -> Result<Option<i64>, SqliteError> {
+        Ok(self
+            .connection
+            .prepare_cached("SELECT token_version FROM integrations WHERE id = ?1")?
+            .query_row([id], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn try_begin_refresh(
+        &mut self,
+        id: &str,
+        seen_version: i64,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<RefreshClaim, SqliteError> {
+        let until = lease_end(now, ttl);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let found: Option<(i64, Option<String>, Option<String>)> = transaction
+            .prepare_cached("SELECT token_version, refresh_holder, refresh_lease_until FROM integrations WHERE id = ?1")?
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?;
+        let Some((version, lease_holder, lease_until)) = found else {
+            return Ok(RefreshClaim::Missing);
+        };
+        if version != seen_version {
+            return Ok(RefreshClaim::Superseded { version });
+        }
+        if let Some(lease_until) = lease_until {
+            let lease_until = read_time(lease_until, "integrations.refresh_lease_until")?;
+            if lease_until > now && lease_holder.as_deref() != Some(holder) {
+                return Ok(RefreshClaim::Busy { until: lease_until });
+            }
+        }
+        transaction
+            .prepare_cached("UPDATE integrations SET refresh_holder = ?2, refresh_lease_until = ?3 WHERE id = ?1")?
+            .execute(params![id, holder, write_time(&until)])?;
+        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE id = ?1");
+        let integration = transaction.prepare_cached(&sql)?.query_row([id], |row| Ok(read_integration(row)))??;
+        transaction.commit()?;
+        Ok(RefreshClaim::Granted(integration))
+    }
+
+    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, SqliteError> {
+        let changed = self
+            .connection
+            .prepare_cached(
+                "UPDATE integrations SET access_token = ?3, refresh_token = ?4, expiry = ?5, refresh_expiry = ?6,
+                                         token_version = token_version + 1, refresh_holder = NULL,
+                                         refresh_lease_until = NULL
+                 WHERE id = ?1 AND token_version = ?2",
+            )?
+            .execute(params![
+                id,
+                expected_version,
+                tokens.access_token.as_ref().map(AccessToken::expose_secret),
+                tokens.refresh_token.as_ref().map(RefreshToken::expose_secret),
+                tokens.expiry.as_ref().map(write_time),
+                tokens.refresh_expiry.as_ref().map(write_time),
+            ])?;
+        Ok(changed > 0)
+    }
+
+    fn release_refresh(&mut self, id: &str, holder: &str) -> Result<(), SqliteError> {
+        self.connection
+            .prepare_cached(
+                "UPDATE integrations SET refresh_holder = NULL, refresh_lease_until = NULL
+                 WHERE id = ?1 AND refresh_holder = ?2",
+            )?
+            .execute(params![id, holder])?;
+        Ok(())
     }
 }
