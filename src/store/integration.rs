@@ -85,7 +85,8 @@ pub trait IntegrationStore {
     /// Takes a poll lease on at most `limit` integrations that are due at `now` (as in
     /// [`due_for_polling`](Self::due_for_polling)) and not leased by anyone, or whose lease has expired, and answers
     /// them, earliest due first. Each lease is held by `holder` (an id unique to the calling instance) until
-    /// `now + lease`, or until [`save_poll_state`](Self::save_poll_state) releases it.
+    /// `now + lease`, or until [`save_poll_state`](Self::save_poll_state) releases it. A lease is never handed out
+    /// twice while it runs, not even to the same holder.
     ///
     /// With several schedulers on one store, each due integration is handed to exactly one of them at a time; one
     /// that crashes mid-poll leaves a lease that expires, and the integration is handed out again. Choose `lease`

@@ -36,9 +36,10 @@ struct Entry {
     poll_lease: Option<(String, DateTime<Utc>)>,
 }
 
-/// Whether `lease` is free at `now` for `holder`: none, expired, or held by `holder` already.
-fn lease_free(lease: Option<&(String, DateTime<Utc>)>, holder: &str, now: DateTime<Utc>) -> bool {
-    lease.is_none_or(|(by, until)| by == holder || *until <= now)
+/// Whether `lease` is free at `now`: none, or expired. A holder asking again is refused too, so that two threads
+/// sharing a holder id still never work on one integration at once.
+fn lease_free(lease: Option<&(String, DateTime<Utc>)>, now: DateTime<Utc>) -> bool {
+    lease.is_none_or(|(_, until)| *until <= now)
 }
 
 /// Whether the tokens of `a` and `b` (and their expiries) differ.
@@ -331,7 +332,7 @@ impl IntegrationStore for MemoryStore {
                 break;
             }
             if let Some(entry) = self.integrations.get_mut(index) {
-                if lease_free(entry.poll_lease.as_ref(), holder, now) {
+                if lease_free(entry.poll_lease.as_ref(), now) {
                     entry.poll_lease = Some((holder.to_owned(), lease_end(now, lease)));
                     acquired.push(entry.integration.clone());
                 }
@@ -360,11 +361,7 @@ impl IntegrationStore for MemoryStore {
                 version: entry.token_version,
             });
         }
-        if let Some((_, until)) = entry
-            .refresh_lease
-            .as_ref()
-            .filter(|lease| !lease_free(Some(lease), holder, now))
-        {
+        if let Some((_, until)) = entry.refresh_lease.as_ref().filter(|lease| !lease_free(Some(lease), now)) {
             return Ok(RefreshClaim::Busy { until: *until });
         }
         entry.refresh_lease = Some((holder.to_owned(), lease_end(now, ttl)));

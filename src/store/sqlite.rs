@@ -711,14 +711,14 @@ impl IntegrationStore for SqliteStore {
         let sql = format!(
             "SELECT {INTEGRATION_COLUMNS} FROM integrations
              WHERE service IN (SELECT value FROM json_each(?1)) AND (next_poll_at IS NULL OR next_poll_at <= ?2)
-               AND (poll_lease_until IS NULL OR poll_lease_until <= ?2 OR poll_holder = ?3)
+               AND (poll_lease_until IS NULL OR poll_lease_until <= ?2)
              ORDER BY next_poll_at IS NOT NULL, next_poll_at, seq
-             LIMIT ?4"
+             LIMIT ?3"
         );
         let mut acquired = Vec::new();
         {
             let mut statement = transaction.prepare_cached(&sql)?;
-            let mut rows = statement.query(params![services, now, holder, limit])?;
+            let mut rows = statement.query(params![services, now, limit])?;
             while let Some(row) = rows.next()? {
                 acquired.push(read_integration(row)?);
             }
@@ -752,11 +752,11 @@ impl IntegrationStore for SqliteStore {
         let transaction = self
             .connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let found: Option<(i64, Option<String>, Option<String>)> = transaction
-            .prepare_cached("SELECT token_version, refresh_holder, refresh_lease_until FROM integrations WHERE id = ?1")?
-            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        let found: Option<(i64, Option<String>)> = transaction
+            .prepare_cached("SELECT token_version, refresh_lease_until FROM integrations WHERE id = ?1")?
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        let Some((version, lease_holder, lease_until)) = found else {
+        let Some((version, lease_until)) = found else {
             return Ok(RefreshClaim::Missing);
         };
         if version != seen_version {
@@ -764,7 +764,7 @@ impl IntegrationStore for SqliteStore {
         }
         if let Some(lease_until) = lease_until {
             let lease_until = read_time(lease_until, "integrations.refresh_lease_until")?;
-            if lease_until > now && lease_holder.as_deref() != Some(holder) {
+            if lease_until > now {
                 return Ok(RefreshClaim::Busy { until: lease_until });
             }
         }
