@@ -26,7 +26,9 @@ use spark_integrations::{AccessToken, Integration, RefreshToken};
 const EVENTS: usize = 1_000;
 
 fn at(seconds: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_735_743_600 + seconds, 0).single().expect("valid time")
+    Utc.timestamp_opt(1_735_743_600 + seconds, 0)
+        .single()
+        .expect("valid time")
 }
 
 /// A small deterministic generator (xorshift64*), so that every run shuffles the same way.
@@ -139,10 +141,7 @@ where
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().expect("worker"))
-            .unzip()
+        handles.into_iter().map(|handle| handle.join().expect("worker")).unzip()
     });
     let handed: usize = (0..workers)
         .map(|worker| workload(&events, u64::try_from(worker).expect("small")).len())
@@ -154,9 +153,7 @@ where
         "everything else was a duplicate"
     );
     let store = stores.pop().expect("one store at least");
-    let stored = store
-        .recent_events(&EventQuery::latest(10 * EVENTS))
-        .expect("listing");
+    let stored = store.recent_events(&EventQuery::latest(10 * EVENTS)).expect("listing");
     assert_eq!(stored.len(), EVENTS, "each event once");
     let stored: BTreeMap<String, Event> = stored
         .into_iter()
@@ -164,7 +161,11 @@ where
         .collect();
     assert_eq!(stored.len(), EVENTS, "no source id twice");
     for event in &events {
-        assert_eq!(stored.get(&event.source_id), Some(event), "stored whole, blocks once and in order");
+        assert_eq!(
+            stored.get(&event.source_id),
+            Some(event),
+            "stored whole, blocks once and in order"
+        );
     }
 }
 

@@ -485,8 +485,10 @@ where
 
     // An instance takes the lease and crashes: until it expires nobody else refreshes, not even the same holder.
     assert_eq!(
-        store.try_begin_refresh("g1", 1, "crashed", at(0, 0), ttl).expect("claim"),
-        RefreshClaim::Granted(authorized.clone()),
+        store
+            .try_begin_refresh("g1", 1, "crashed", at(0, 0), ttl)
+            .expect("claim"),
+        RefreshClaim::Granted(Box::new(authorized.clone())),
         "granted with the record whose refresh token to use"
     );
     for holder in ["b", "crashed"] {
@@ -565,25 +567,44 @@ where
         .create_integration(&Integration::initialize(&SlackPlugin::new(), "s", "u", &[9; 32]))
         .expect("create");
     let lease = Duration::seconds(60);
-    let mut acquire = |store: &mut S, holder: &str, seconds: i64, limit: usize| -> Vec<String> {
+    let acquire = |store: &mut S, holder: &str, seconds: i64, limit: usize| -> Vec<String> {
         schedule::acquire_due(store, &registry, holder, at(seconds, 0), lease, limit)
             .expect("acquire")
             .into_iter()
             .map(|i| i.id)
             .collect()
     };
-    assert_eq!(acquire(&mut store, "x", 0, 2), ["a", "b"], "at most `limit`, earliest due first");
-    assert_eq!(acquire(&mut store, "y", 0, 10), ["c"], "the others are leased; Slack does not poll");
-    assert!(acquire(&mut store, "x", 0, 10).is_empty(), "not even the holder gets a lease twice");
+    assert_eq!(
+        acquire(&mut store, "x", 0, 2),
+        ["a", "b"],
+        "at most `limit`, earliest due first"
+    );
+    assert_eq!(
+        acquire(&mut store, "y", 0, 10),
+        ["c"],
+        "the others are leased; Slack does not poll"
+    );
+    assert!(
+        acquire(&mut store, "x", 0, 10).is_empty(),
+        "not even the holder gets a lease twice"
+    );
 
     // `y` finishes `c`, which releases its lease; `x` crashed holding `a` and `b`.
     schedule::record(&mut store, "c", Ok(PollSuccess::new(at(120, 0))), at(5, 0)).expect("record");
     assert!(acquire(&mut store, "y", 59, 10).is_empty(), "leases run for 60 s");
-    assert_eq!(acquire(&mut store, "y", 60, 10), ["a", "b"], "expired leases are taken over");
+    assert_eq!(
+        acquire(&mut store, "y", 60, 10),
+        ["a", "b"],
+        "expired leases are taken over"
+    );
     for id in ["a", "b"] {
         schedule::record(&mut store, id, Ok(PollSuccess::new(at(600, 0))), at(61, 0)).expect("record");
     }
-    assert_eq!(acquire(&mut store, "z", 120, 10), ["c"], "due again once its next poll time comes");
+    assert_eq!(
+        acquire(&mut store, "z", 120, 10),
+        ["c"],
+        "due again once its next poll time comes"
+    );
     assert_eq!(
         acquire(&mut store, "z", 600, 10),
         ["c", "a", "b"],
@@ -672,7 +693,7 @@ storage_suite!(
 #[cfg(feature = "postgres")]
 mod postgres_schema {
     use super::*;
-    use crate::postgres_support::{connect, fresh_schema};
+    use crate::postgres_support::{connect, fresh_schema, store};
     use spark_integrations::store::PostgresError;
     use spark_integrations::store::postgres::NoTls;
 
@@ -728,7 +749,13 @@ mod postgres_schema {
         let error = spark_integrations::store::PostgresStore::from_client(config.connect(NoTls).expect("connect"))
             .expect_err("newer schema");
         assert!(
-            matches!(error, PostgresError::UnsupportedVersion { found: 99, supported: 3 }),
+            matches!(
+                error,
+                PostgresError::UnsupportedVersion {
+                    found: 99,
+                    supported: 3
+                }
+            ),
             "{error}"
         );
     }
@@ -756,7 +783,7 @@ mod postgres_schema {
 
     #[test]
     fn sub_microsecond_digits_are_cut_and_nothing_else_changes() {
-        let Some(mut store) = crate::postgres_support::store("sub_microsecond_digits_are_cut") else {
+        let Some(mut store) = store("sub_microsecond_digits_are_cut") else {
             return;
         };
         let mut event = push("ns", 0, 1);
@@ -767,14 +794,14 @@ mod postgres_schema {
         let stored = events_of(&store).remove(0).event;
         assert_eq!(stored.time, at(0, 123_456_000));
         assert_eq!(stored.actor.time, Some(at(0, 999_999_000)));
-        assert_eq!(stored.actor.metadata, event.actor.metadata, "json keeps a NUL escape jsonb refuses");
+        assert_eq!(
+            stored.actor.metadata, event.actor.metadata,
+            "json keeps a NUL escape jsonb refuses"
+        );
         // The stored copy of the actor counts as unchanged when the same object comes again.
         let mut again = push("ns-2", 1, 0);
         again.actor = event.actor.clone();
-        assert_eq!(
-            ingest(&mut store, "i1", &[again]).expect("ingest"),
-            report(1, 0, 0, 0)
-        );
+        assert_eq!(ingest(&mut store, "i1", &[again]).expect("ingest"), report(1, 0, 0, 0));
     }
 }
 

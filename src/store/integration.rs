@@ -201,7 +201,7 @@ pub trait IntegrationStore {
 pub enum RefreshClaim {
     /// The caller holds the refresh lease: refresh with this record's refresh token (the tokens of the version it
     /// saw), then call [`IntegrationStore::replace_tokens`].
-    Granted(Integration),
+    Granted(Box<Integration>),
     /// The tokens changed since the version the caller saw: read them again and use them, no refresh needed.
     Superseded {
         /// The current token version.

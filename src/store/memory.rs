@@ -234,10 +234,10 @@ impl IntegrationStore for MemoryStore {
         if self.entry(&integration.id).is_some() {
             return Err(MemoryError::DuplicateIntegration(integration.id.clone()));
         }
-        if let Some(secret) = &integration.routing_secret {
-            if self.find_by_routing_secret(&integration.service, secret)?.is_some() {
-                return Err(MemoryError::DuplicateRoutingSecret(integration.service.clone()));
-            }
+        if let Some(secret) = &integration.routing_secret
+            && self.find_by_routing_secret(&integration.service, secret)?.is_some()
+        {
+            return Err(MemoryError::DuplicateRoutingSecret(integration.service.clone()));
         }
         self.integrations.push(Entry {
             integration: integration.clone(),
@@ -293,7 +293,11 @@ impl IntegrationStore for MemoryStore {
     }
 
     fn list_integrations(&self) -> Result<Vec<Integration>, MemoryError> {
-        Ok(self.integrations.iter().map(|entry| entry.integration.clone()).collect())
+        Ok(self
+            .integrations
+            .iter()
+            .map(|entry| entry.integration.clone())
+            .collect())
     }
 
     fn poll_state(&self, id: &str) -> Result<PollState, MemoryError> {
@@ -331,11 +335,11 @@ impl IntegrationStore for MemoryStore {
             if acquired.len() >= limit {
                 break;
             }
-            if let Some(entry) = self.integrations.get_mut(index) {
-                if lease_free(entry.poll_lease.as_ref(), now) {
-                    entry.poll_lease = Some((holder.to_owned(), lease_end(now, lease)));
-                    acquired.push(entry.integration.clone());
-                }
+            if let Some(entry) = self.integrations.get_mut(index)
+                && lease_free(entry.poll_lease.as_ref(), now)
+            {
+                entry.poll_lease = Some((holder.to_owned(), lease_end(now, lease)));
+                acquired.push(entry.integration.clone());
             }
         }
         Ok(acquired)
@@ -361,15 +365,22 @@ impl IntegrationStore for MemoryStore {
                 version: entry.token_version,
             });
         }
-        if let Some((_, until)) = entry.refresh_lease.as_ref().filter(|lease| !lease_free(Some(lease), now)) {
+        if let Some((_, until)) = entry
+            .refresh_lease
+            .as_ref()
+            .filter(|lease| !lease_free(Some(lease), now))
+        {
             return Ok(RefreshClaim::Busy { until: *until });
         }
         entry.refresh_lease = Some((holder.to_owned(), lease_end(now, ttl)));
-        Ok(RefreshClaim::Granted(entry.integration.clone()))
+        Ok(RefreshClaim::Granted(Box::new(entry.integration.clone())))
     }
 
     fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, MemoryError> {
-        let Some(entry) = self.entry_mut(id).filter(|entry| entry.token_version == expected_version) else {
+        let Some(entry) = self
+            .entry_mut(id)
+            .filter(|entry| entry.token_version == expected_version)
+        else {
             return Ok(false);
         };
         let stored = &mut entry.integration;
@@ -383,10 +394,10 @@ impl IntegrationStore for MemoryStore {
     }
 
     fn release_refresh(&mut self, id: &str, holder: &str) -> Result<(), MemoryError> {
-        if let Some(entry) = self.entry_mut(id) {
-            if entry.refresh_lease.as_ref().is_some_and(|(by, _)| by == holder) {
-                entry.refresh_lease = None;
-            }
+        if let Some(entry) = self.entry_mut(id)
+            && entry.refresh_lease.as_ref().is_some_and(|(by, _)| by == holder)
+        {
+            entry.refresh_lease = None;
         }
         Ok(())
     }

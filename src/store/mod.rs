@@ -33,11 +33,11 @@ use std::error::Error as StdError;
 use crate::convert::Conversion;
 use crate::model::{Block, Event, Object};
 
-pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
-pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 /// The PostgreSQL client [`PostgresStore::from_client`] takes a connection from.
 #[cfg(feature = "postgres")]
 pub use ::postgres;
+pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
+pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 #[cfg(feature = "postgres")]
 pub use pg::{PostgresError, PostgresStore, PostgresTransaction};
 /// The SQLite bindings [`SqliteStore::from_connection`] takes a connection from.

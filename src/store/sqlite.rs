@@ -646,23 +646,23 @@ impl IntegrationStore for SqliteStore {
         let Some((cursor, next_poll_at, last_polled_at, last_error)) = row else {
             return Ok(PollState::default());
         };
-        let mut state = PollState::default();
-        state.cursor = cursor
-            .map(|text| {
-                serde_json::from_str(&text).map_err(|error| SqliteError::Corrupt {
-                    column: "integrations.poll_cursor",
-                    message: error.to_string(),
+        Ok(PollState {
+            cursor: cursor
+                .map(|text| {
+                    serde_json::from_str(&text).map_err(|error| SqliteError::Corrupt {
+                        column: "integrations.poll_cursor",
+                        message: error.to_string(),
+                    })
                 })
-            })
-            .transpose()?;
-        state.next_poll_at = next_poll_at
-            .map(|time: String| read_time(time, "integrations.next_poll_at"))
-            .transpose()?;
-        state.last_polled_at = last_polled_at
-            .map(|time: String| read_time(time, "integrations.last_polled_at"))
-            .transpose()?;
-        state.last_error = last_error;
-        Ok(state)
+                .transpose()?,
+            next_poll_at: next_poll_at
+                .map(|time: String| read_time(time, "integrations.next_poll_at"))
+                .transpose()?,
+            last_polled_at: last_polled_at
+                .map(|time: String| read_time(time, "integrations.last_polled_at"))
+                .transpose()?,
+            last_error,
+        })
     }
 
     fn save_poll_state(&mut self, id: &str, state: &PollState) -> Result<(), SqliteError> {
@@ -722,8 +722,8 @@ impl IntegrationStore for SqliteStore {
             while let Some(row) = rows.next()? {
                 acquired.push(read_integration(row)?);
             }
-            let mut take =
-                transaction.prepare_cached("UPDATE integrations SET poll_holder = ?2, poll_lease_until = ?3 WHERE id = ?1")?;
+            let mut take = transaction
+                .prepare_cached("UPDATE integrations SET poll_holder = ?2, poll_lease_until = ?3 WHERE id = ?1")?;
             for integration in &acquired {
                 take.execute(params![integration.id, holder, until])?;
             }
@@ -772,9 +772,11 @@ impl IntegrationStore for SqliteStore {
             .prepare_cached("UPDATE integrations SET refresh_holder = ?2, refresh_lease_until = ?3 WHERE id = ?1")?
             .execute(params![id, holder, write_time(&until)])?;
         let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE id = ?1");
-        let integration = transaction.prepare_cached(&sql)?.query_row([id], |row| Ok(read_integration(row)))??;
+        let integration = transaction
+            .prepare_cached(&sql)?
+            .query_row([id], |row| Ok(read_integration(row)))??;
         transaction.commit()?;
-        Ok(RefreshClaim::Granted(integration))
+        Ok(RefreshClaim::Granted(Box::new(integration)))
     }
 
     fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, SqliteError> {

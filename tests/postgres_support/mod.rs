@@ -10,11 +10,11 @@ use spark_integrations::store::PostgresStore;
 use spark_integrations::store::postgres::{Config, NoTls};
 
 /// The variable holding the connection URL of a server the tests may create schemas on.
-pub const URL_VARIABLE: &str = "SPARK_TEST_POSTGRES_URL";
+pub(crate) const URL_VARIABLE: &str = "SPARK_TEST_POSTGRES_URL";
 
 /// The connection settings of a fresh, empty schema (set as the `search_path`), or `None` after printing why
 /// Postgres tests are skipped.
-pub fn fresh_schema(test: &str) -> Option<Config> {
+pub(crate) fn fresh_schema(test: &str) -> Option<Config> {
     let url = match std::env::var(URL_VARIABLE) {
         Ok(url) if !url.is_empty() => url,
         _ => return skip(test, &format!("{URL_VARIABLE} is not set")),
@@ -35,19 +35,22 @@ pub fn fresh_schema(test: &str) -> Option<Config> {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
         .expect("the test user may create schemas");
     config.options(&format!("-c search_path={schema}"));
     Some(config)
 }
 
 /// A store on a fresh schema, or `None` when Postgres tests are skipped.
-pub fn store(test: &str) -> Option<PostgresStore> {
+#[allow(dead_code, reason = "each test binary uses its own part of this module")]
+pub(crate) fn store(test: &str) -> Option<PostgresStore> {
     fresh_schema(test).map(|config| connect(&config))
 }
 
 /// Another connection (another instance) to the schema of `config`.
-pub fn connect(config: &Config) -> PostgresStore {
+pub(crate) fn connect(config: &Config) -> PostgresStore {
     PostgresStore::from_client(config.connect(NoTls).expect("connect")).expect("open and migrate")
 }
 

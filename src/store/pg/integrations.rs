@@ -151,12 +151,12 @@ impl IntegrationStore for PostgresStore {
         let Some(row) = inner.client.query_opt(&statement, &[&id])? else {
             return Ok(PollState::default());
         };
-        let mut state = PollState::default();
-        state.cursor = column::<Option<serde_json::Value>>(&row, 0)?;
-        state.next_poll_at = column(&row, 1)?;
-        state.last_polled_at = column(&row, 2)?;
-        state.last_error = column(&row, 3)?;
-        Ok(state)
+        Ok(PollState {
+            cursor: column(&row, 0)?,
+            next_poll_at: column(&row, 1)?,
+            last_polled_at: column(&row, 2)?,
+            last_error: column(&row, 3)?,
+        })
     }
 
     fn save_poll_state(&mut self, id: &str, state: &PollState) -> Result<(), PostgresError> {
@@ -282,7 +282,7 @@ impl IntegrationStore for PostgresStore {
         )?;
         transaction.execute(&statement, &[&id, &holder, &lease_end(now, ttl)])?;
         transaction.commit()?;
-        Ok(RefreshClaim::Granted(integration))
+        Ok(RefreshClaim::Granted(Box::new(integration)))
     }
 
     fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, PostgresError> {

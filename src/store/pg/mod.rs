@@ -60,8 +60,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use postgres::{Client, GenericClient, NoTls, Row, Statement};
 use postgres::types::FromSql;
+use postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 pub use activity::PostgresTransaction;
 
