@@ -169,6 +169,46 @@ where
     }
 }
 
+/// Two instances store, at the same moment, events that share two objects in opposite roles (`a` follows `b` while
+/// `b` follows `a`): neither may fail, as it would if each locked its actor first and then waited for its target.
+fn crossed_actors_and_targets_do_not_deadlock<S>(stores: Vec<S>)
+where
+    S: ActivityStore + Send,
+    S::Error: fmt::Debug,
+{
+    const PAIRS: usize = 60;
+    let barrier = Barrier::new(stores.len());
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = stores
+            .into_iter()
+            .enumerate()
+            .map(|(worker, mut store)| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for pair in 0..PAIRS {
+                        let (a, b) = (user(1_000 + 2 * pair), user(1_001 + 2 * pair));
+                        let (actor, target) = if worker % 2 == 0 { (a, b) } else { (b, a) };
+                        let id = format!("follow-{pair}-{worker}");
+                        let event = Event::new(id, at(0), "github", "user", "follow", actor, target);
+                        barrier.wait();
+                        // Failures are collected, not raised, so that the other worker is not left at the barrier.
+                        if let Err(error) = ingest(&mut store, "i1", &[event]) {
+                            failures.push(format!("{error:?}"));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("worker"))
+            .collect()
+    });
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 fn github(id: &str, random: u8) -> Integration {
     Integration::initialize(&GithubPlugin::new(), id, "user-1", &[random; 32])
 }
@@ -300,6 +340,14 @@ mod postgres {
     }
 
     #[test]
+    fn crossed_actors_and_targets_do_not_deadlock() {
+        let Some(config) = fresh_schema("crossed_actors_and_targets_do_not_deadlock") else {
+            return;
+        };
+        super::crossed_actors_and_targets_do_not_deadlock((0..2).map(|_| connect(&config)).collect());
+    }
+
+    #[test]
     fn one_refresh_for_simultaneous_callers() {
         let Some(config) = fresh_schema("one_refresh_for_simultaneous_callers") else {
             return;
@@ -351,6 +399,12 @@ mod sqlite {
     fn every_event_is_stored_once() {
         let (stores, _dir) = connections("ingest", 3);
         super::every_event_is_stored_once(stores);
+    }
+
+    #[test]
+    fn crossed_actors_and_targets_do_not_deadlock() {
+        let (stores, _dir) = connections("crossed", 2);
+        super::crossed_actors_and_targets_do_not_deadlock(stores);
     }
 
     #[test]
