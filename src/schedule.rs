@@ -64,6 +64,58 @@ pub fn due<S: IntegrationStore>(
     store.due_for_polling(&services, now)
 }
 
+/// Like [`due`], for hosts that run several schedulers on one store: takes a poll lease on at most `limit` due
+/// integrations that no other scheduler holds, for `holder` (an id of this instance) until `now + lease`, and
+/// answers them. [`record`] releases each lease; a scheduler that crashes leaves leases that expire, and the
+/// integrations are handed out again. See [`IntegrationStore::acquire_due_for_polling`].
+///
+/// ```
+/// use chrono::{Duration, TimeZone, Utc};
+/// use spark_integrations::plugin::Registry;
+/// use spark_integrations::providers::github::GithubPlugin;
+/// use spark_integrations::schedule::{self, PollSuccess};
+/// use spark_integrations::store::{IntegrationStore, MemoryStore};
+/// use spark_integrations::Integration;
+///
+/// let mut registry = Registry::new();
+/// registry.register(GithubPlugin::new())?;
+/// let mut store = MemoryStore::new();
+/// store.create_integration(&Integration::initialize(&GithubPlugin::new(), "g1", "user-1", &[1; 32]))?;
+/// let now = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
+/// let lease = Duration::minutes(5);
+///
+/// let mine = schedule::acquire_due(&mut store, &registry, "instance-a", now, lease, 10)?;
+/// assert_eq!(mine.len(), 1);
+/// // Another scheduler asking at the same time gets nothing: `g1` is being polled.
+/// assert!(schedule::acquire_due(&mut store, &registry, "instance-b", now, lease, 10)?.is_empty());
+/// // Recording the result releases the lease.
+/// schedule::record(&mut store, "g1", Ok(PollSuccess::new(now + Duration::seconds(60))), now)?;
+/// let later = now + Duration::seconds(60);
+/// assert_eq!(schedule::acquire_due(&mut store, &registry, "instance-b", later, lease, 10)?.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// When the store fails.
+pub fn acquire_due<S: IntegrationStore>(
+    store: &mut S,
+    registry: &Registry,
+    holder: &str,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<Integration>, S::Error> {
+    let services: Vec<&str> = registry
+        .with_connection(Connection::Polling)
+        .map(|plugin| plugin.identifier())
+        .collect();
+    if services.is_empty() {
+        return Ok(Vec::new());
+    }
+    store.acquire_due_for_polling(&services, holder, now, lease, limit)
+}
+
 /// A poll that finished: when to poll next and the poller's new cursor.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -119,7 +171,8 @@ impl PollFailure {
 }
 
 /// Records the result of polling `integration_id` at `now` on its [`PollState`]: a success stores the cursor and
-/// clears the last error; a failure keeps the cursor, stores the error and sets the retry time.
+/// clears the last error; a failure keeps the cursor, stores the error and sets the retry time. Releases the poll
+/// lease taken by [`acquire_due`].
 ///
 /// # Errors
 ///

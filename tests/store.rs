@@ -1,8 +1,12 @@
-//! One storage test suite, run against every store: the in-memory store and (with the `sqlite` feature) SQLite.
+//! One storage test suite, run against every store: the in-memory store, SQLite (with the `sqlite` feature) and
+//! Postgres (with the `postgres` feature and a server; see `postgres_support`).
+
+#[cfg(feature = "postgres")]
+mod postgres_support;
 
 use std::fmt;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use spark_integrations::model::{Block, Event, Object};
 use spark_integrations::plugin::Registry;
@@ -11,7 +15,7 @@ use spark_integrations::providers::slack::SlackPlugin;
 use spark_integrations::schedule::{self, PollFailure, PollSuccess};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventQuery, IngestReport, IntegrationStore, MemoryStore, ObjectChange,
-    PollState, StoredEvent, ingest,
+    PollState, RefreshClaim, StoredEvent, ingest,
 };
 use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
 
@@ -459,6 +463,155 @@ where
     assert_eq!(store.poll_state("b").expect("state").last_error, None);
 }
 
+fn token_versions_and_refresh_leases<S: IntegrationStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let ttl = Duration::seconds(30);
+    store.create_integration(&github("g1", 1)).expect("create");
+    assert_eq!(store.token_version("g1").expect("version"), Some(0));
+    assert_eq!(store.token_version("nope").expect("version"), None);
+
+    // A new authorization stored with `update_integration` moves the version; other changes do not.
+    let mut authorized = github("g1", 1);
+    authorized.access_token = Some(AccessToken::new("gho_1"));
+    authorized.refresh_token = Some(RefreshToken::new("ghr_1"));
+    authorized.expiry = Some(at(28_800, 0));
+    assert!(store.update_integration(&authorized).expect("update"));
+    assert_eq!(store.token_version("g1").expect("version"), Some(1));
+    authorized.display_name = "Work GitHub".to_owned();
+    assert!(store.update_integration(&authorized).expect("update"));
+    assert_eq!(store.token_version("g1").expect("version"), Some(1));
+
+    // An instance takes the lease and crashes: until it expires nobody else refreshes, not even the same holder.
+    assert_eq!(
+        store
+            .try_begin_refresh("g1", 1, "crashed", at(0, 0), ttl)
+            .expect("claim"),
+        RefreshClaim::Granted(Box::new(authorized.clone())),
+        "granted with the record whose refresh token to use"
+    );
+    for holder in ["b", "crashed"] {
+        assert_eq!(
+            store.try_begin_refresh("g1", 1, holder, at(10, 0), ttl).expect("claim"),
+            RefreshClaim::Busy { until: at(30, 0) }
+        );
+    }
+    // Expired: taken over.
+    let RefreshClaim::Granted(record) = store.try_begin_refresh("g1", 1, "b", at(30, 0), ttl).expect("claim") else {
+        panic!("an expired lease is taken over");
+    };
+    // Only the holder releases it; `b`'s refresh fails with a transient error and it lets `c` try.
+    store.release_refresh("g1", "crashed").expect("release");
+    assert!(matches!(
+        store.try_begin_refresh("g1", 1, "c", at(31, 0), ttl).expect("claim"),
+        RefreshClaim::Busy { .. }
+    ));
+    store.release_refresh("g1", "b").expect("release");
+    assert!(matches!(
+        store.try_begin_refresh("g1", 1, "c", at(31, 0), ttl).expect("claim"),
+        RefreshClaim::Granted(_)
+    ));
+
+    // `c` stores the refreshed tokens: compare-and-swap on version 1.
+    let mut refreshed = record.clone();
+    refreshed.access_token = Some(AccessToken::new("gho_2"));
+    refreshed.refresh_token = Some(RefreshToken::new("ghr_2"));
+    refreshed.expiry = Some(at(28_832, 0));
+    refreshed.display_name = "ignored".to_owned();
+    assert!(store.replace_tokens("g1", 1, &refreshed).expect("replace"));
+    assert_eq!(store.token_version("g1").expect("version"), Some(2));
+    // A late finisher holding version 1 stores nothing.
+    let mut stale = record;
+    stale.access_token = Some(AccessToken::new("gho_stale"));
+    assert!(!store.replace_tokens("g1", 1, &stale).expect("replace"));
+    let stored = store.find_integration("g1").expect("find").expect("stored");
+    assert_eq!(
+        stored.access_token.as_ref().map(AccessToken::expose_secret),
+        Some("gho_2")
+    );
+    assert_eq!(
+        stored.refresh_token.as_ref().map(RefreshToken::expose_secret),
+        Some("ghr_2")
+    );
+    assert_eq!(stored.expiry, Some(at(28_832, 0)));
+    assert_eq!(stored.display_name, "Work GitHub", "only the tokens are replaced");
+
+    // Whoever still holds version 1 is told to use the stored tokens; the lease was released by the replace.
+    assert_eq!(
+        store.try_begin_refresh("g1", 1, "d", at(32, 0), ttl).expect("claim"),
+        RefreshClaim::Superseded { version: 2 }
+    );
+    assert!(matches!(
+        store.try_begin_refresh("g1", 2, "d", at(32, 0), ttl).expect("claim"),
+        RefreshClaim::Granted(_)
+    ));
+    assert_eq!(
+        store.try_begin_refresh("nope", 0, "d", at(32, 0), ttl).expect("claim"),
+        RefreshClaim::Missing
+    );
+    assert!(!store.replace_tokens("nope", 0, &stored).expect("replace"));
+}
+
+fn poll_leases_hand_each_integration_to_one_scheduler<S: IntegrationStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let mut registry = Registry::new();
+    registry.register(GithubPlugin::new()).expect("register");
+    registry.register(SlackPlugin::new()).expect("register");
+    for (id, random) in [("a", 1), ("b", 2), ("c", 3)] {
+        store.create_integration(&github(id, random)).expect("create");
+    }
+    store
+        .create_integration(&Integration::initialize(&SlackPlugin::new(), "s", "u", &[9; 32]))
+        .expect("create");
+    let lease = Duration::seconds(60);
+    let acquire = |store: &mut S, holder: &str, seconds: i64, limit: usize| -> Vec<String> {
+        schedule::acquire_due(store, &registry, holder, at(seconds, 0), lease, limit)
+            .expect("acquire")
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    assert_eq!(
+        acquire(&mut store, "x", 0, 2),
+        ["a", "b"],
+        "at most `limit`, earliest due first"
+    );
+    assert_eq!(
+        acquire(&mut store, "y", 0, 10),
+        ["c"],
+        "the others are leased; Slack does not poll"
+    );
+    assert!(
+        acquire(&mut store, "x", 0, 10).is_empty(),
+        "not even the holder gets a lease twice"
+    );
+
+    // `y` finishes `c`, which releases its lease; `x` crashed holding `a` and `b`.
+    schedule::record(&mut store, "c", Ok(PollSuccess::new(at(120, 0))), at(5, 0)).expect("record");
+    assert!(acquire(&mut store, "y", 59, 10).is_empty(), "leases run for 60 s");
+    assert_eq!(
+        acquire(&mut store, "y", 60, 10),
+        ["a", "b"],
+        "expired leases are taken over"
+    );
+    for id in ["a", "b"] {
+        schedule::record(&mut store, id, Ok(PollSuccess::new(at(600, 0))), at(61, 0)).expect("record");
+    }
+    assert_eq!(
+        acquire(&mut store, "z", 120, 10),
+        ["c"],
+        "due again once its next poll time comes"
+    );
+    assert_eq!(
+        acquire(&mut store, "z", 600, 10),
+        ["c", "a", "b"],
+        "`z` never recorded `c`: its lease expired at 180"
+    );
+}
+
 macro_rules! storage_suite {
     ($module:ident, $make:expr) => {
         mod $module {
@@ -506,6 +659,16 @@ macro_rules! storage_suite {
             fn the_scheduler_records_failures_and_goes_on() {
                 super::the_scheduler_records_failures_and_goes_on($make);
             }
+
+            #[test]
+            fn token_versions_and_refresh_leases() {
+                super::token_versions_and_refresh_leases($make);
+            }
+
+            #[test]
+            fn poll_leases_hand_each_integration_to_one_scheduler() {
+                super::poll_leases_hand_each_integration_to_one_scheduler($make);
+            }
         }
     };
 }
@@ -517,6 +680,130 @@ storage_suite!(
     sqlite,
     spark_integrations::store::SqliteStore::open_in_memory().expect("in-memory SQLite")
 );
+
+#[cfg(feature = "postgres")]
+storage_suite!(
+    postgres,
+    match crate::postgres_support::store(module_path!()) {
+        Some(store) => store,
+        None => return,
+    }
+);
+
+#[cfg(feature = "postgres")]
+mod postgres_schema {
+    use super::*;
+    use crate::postgres_support::{connect, fresh_schema, store};
+    use spark_integrations::store::PostgresError;
+    use spark_integrations::store::postgres::NoTls;
+
+    #[test]
+    fn data_and_schema_version_survive_reconnecting() {
+        let Some(config) = fresh_schema("data_and_schema_version_survive_reconnecting") else {
+            return;
+        };
+        {
+            let mut store = connect(&config);
+            assert_eq!(store.schema_version().expect("version"), 3);
+            ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
+        }
+        let mut store = connect(&config);
+        assert_eq!(store.schema_version().expect("version"), 3);
+        assert_eq!(
+            ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
+            report(0, 1, 0, 0)
+        );
+        assert_eq!(events_of(&store)[0].event, push("1", 0, 2));
+    }
+
+    #[test]
+    fn an_older_schema_is_migrated_keeping_its_data() {
+        let Some(config) = fresh_schema("an_older_schema_is_migrated_keeping_its_data") else {
+            return;
+        };
+        {
+            let mut store = connect(&config);
+            ingest(&mut store, "i1", &[push("1", 0, 1)]).expect("ingest");
+        }
+        // Turn the schema back into version 1: activity only.
+        let mut client = config.connect(NoTls).expect("connect");
+        client
+            .batch_execute("DROP TABLE integrations; UPDATE schema_version SET version = 1;")
+            .expect("downgrade");
+        let mut store = connect(&config);
+        assert_eq!(store.schema_version().expect("version"), 3);
+        assert_eq!(events_of(&store)[0].event, push("1", 0, 1));
+        store.create_integration(&github("g1", 1)).expect("the new table works");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused() {
+        let Some(config) = fresh_schema("a_database_from_a_newer_version_is_refused") else {
+            return;
+        };
+        drop(connect(&config));
+        let mut client = config.connect(NoTls).expect("connect");
+        client
+            .batch_execute("UPDATE schema_version SET version = 99")
+            .expect("set version");
+        let error = spark_integrations::store::PostgresStore::from_client(config.connect(NoTls).expect("connect"))
+            .expect_err("newer schema");
+        assert!(
+            matches!(
+                error,
+                PostgresError::UnsupportedVersion {
+                    found: 99,
+                    supported: 3
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn instances_opening_at_once_migrate_once() {
+        let Some(config) = fresh_schema("instances_opening_at_once_migrate_once") else {
+            return;
+        };
+        let barrier = std::sync::Barrier::new(6);
+        std::thread::scope(|scope| {
+            for _ in 0..6 {
+                scope.spawn(|| {
+                    barrier.wait();
+                    // Without the advisory lock, all but one fail on `CREATE TABLE objects`.
+                    let store = connect(&config);
+                    assert_eq!(store.schema_version().expect("version"), 3);
+                });
+            }
+        });
+        let mut client = config.connect(NoTls).expect("connect");
+        let rows = client.query("SELECT version FROM schema_version", &[]).expect("query");
+        assert_eq!(rows.len(), 1, "one version row");
+    }
+
+    #[test]
+    fn sub_microsecond_digits_are_cut_and_nothing_else_changes() {
+        let Some(mut store) = store("sub_microsecond_digits_are_cut") else {
+            return;
+        };
+        let mut event = push("ns", 0, 1);
+        event.time = at(0, 123_456_789);
+        event.actor.time = Some(at(0, 999_999_999));
+        event.actor.metadata.insert("nul".to_owned(), json!("a\u{0}b"));
+        ingest(&mut store, "i1", std::slice::from_ref(&event)).expect("ingest");
+        let stored = events_of(&store).remove(0).event;
+        assert_eq!(stored.time, at(0, 123_456_000));
+        assert_eq!(stored.actor.time, Some(at(0, 999_999_000)));
+        assert_eq!(
+            stored.actor.metadata, event.actor.metadata,
+            "json keeps a NUL escape jsonb refuses"
+        );
+        // The stored copy of the actor counts as unchanged when the same object comes again.
+        let mut again = push("ns-2", 1, 0);
+        again.actor = event.actor.clone();
+        assert_eq!(ingest(&mut store, "i1", &[again]).expect("ingest"), report(1, 0, 0, 0));
+    }
+}
 
 #[cfg(feature = "sqlite")]
 mod sqlite_file {
@@ -534,11 +821,11 @@ mod sqlite_file {
         let path = temp_path("reopen");
         {
             let mut store = SqliteStore::open(&path).expect("create");
-            assert_eq!(store.schema_version().expect("version"), 2);
+            assert_eq!(store.schema_version().expect("version"), 3);
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
         }
         let mut store = SqliteStore::open(&path).expect("reopen");
-        assert_eq!(store.schema_version().expect("version"), 2);
+        assert_eq!(store.schema_version().expect("version"), 3);
         assert_eq!(
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
             report(0, 1, 0, 0)
@@ -562,7 +849,7 @@ mod sqlite_file {
                 .expect("downgrade");
         }
         let mut store = SqliteStore::open(&path).expect("migrate");
-        assert_eq!(store.schema_version().expect("version"), 2);
+        assert_eq!(store.schema_version().expect("version"), 3);
         assert_eq!(events_of(&store)[0].event, push("1", 0, 1));
         store.create_integration(&github("g1", 1)).expect("the new table works");
         std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");

@@ -2,7 +2,7 @@
 
 use std::error::Error as StdError;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -25,7 +25,9 @@ pub trait IntegrationStore {
     fn create_integration(&mut self, integration: &Integration) -> Result<(), Self::Error>;
 
     /// Replaces the stored record of `integration.id`: account, tokens and their expiries, configuration, display
-    /// name. Answers `false` when no such integration exists.
+    /// name. Answers `false` when no such integration exists. When the tokens differ from the stored ones (a new
+    /// authorization), the [token version](Self::token_version) goes up by one, so that a refresh in flight
+    /// elsewhere does not overwrite them; refreshed tokens go through [`replace_tokens`](Self::replace_tokens).
     ///
     /// # Errors
     ///
@@ -64,7 +66,8 @@ pub trait IntegrationStore {
     /// When the store fails.
     fn poll_state(&self, id: &str) -> Result<PollState, Self::Error>;
 
-    /// Replaces the polling state of an integration.
+    /// Replaces the polling state of an integration, and releases its poll lease (see
+    /// [`acquire_due_for_polling`](Self::acquire_due_for_polling)).
     ///
     /// # Errors
     ///
@@ -78,6 +81,139 @@ pub trait IntegrationStore {
     ///
     /// When the store fails.
     fn due_for_polling(&self, services: &[&str], now: DateTime<Utc>) -> Result<Vec<Integration>, Self::Error>;
+
+    /// Takes a poll lease on at most `limit` integrations that are due at `now` (as in
+    /// [`due_for_polling`](Self::due_for_polling)) and not leased by anyone, or whose lease has expired, and answers
+    /// them, earliest due first. Each lease is held by `holder` (an id unique to the calling instance) until
+    /// `now + lease`, or until [`save_poll_state`](Self::save_poll_state) releases it. A lease is never handed out
+    /// twice while it runs, not even to the same holder.
+    ///
+    /// With several schedulers on one store, each due integration is handed to exactly one of them at a time; one
+    /// that crashes mid-poll leaves a lease that expires, and the integration is handed out again. Choose `lease`
+    /// longer than a poll can take.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn acquire_due_for_polling(
+        &mut self,
+        services: &[&str],
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Integration>, Self::Error>;
+
+    /// The version of an integration's tokens: 0 when created, one more each time
+    /// [`replace_tokens`](Self::replace_tokens) or [`update_integration`](Self::update_integration) changes them.
+    /// `None` when no such integration exists. See [`try_begin_refresh`](Self::try_begin_refresh) for its use.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn token_version(&self, id: &str) -> Result<Option<i64>, Self::Error>;
+
+    /// Asks for the right to refresh an integration's tokens: single-flight refresh across instances.
+    ///
+    /// A refresh token is single use at some providers (GitHub App user tokens: refreshing invalidates the previous
+    /// tokens), so two instances refreshing the same grant at once lock the user out. The host follows this
+    /// protocol whenever an access token is due for a refresh:
+    ///
+    /// 1. Read [`token_version`](Self::token_version) (the version whose tokens it wants to replace).
+    /// 2. Call `try_begin_refresh` with that version, an id of its own instance (`holder`), `now` and a `ttl` longer
+    ///    than a refresh request can take:
+    ///    - [`RefreshClaim::Granted`]: it holds the refresh lease until `now + ttl`. Refresh with the returned
+    ///      record's refresh token, then store the result with [`replace_tokens`](Self::replace_tokens) and the same
+    ///      version (which also releases the lease). When the refresh fails, call
+    ///      [`release_refresh`](Self::release_refresh) (after storing nothing, or after recording a terminal error).
+    ///    - [`RefreshClaim::Superseded`]: another instance already stored newer tokens; read the integration again
+    ///      and use them.
+    ///    - [`RefreshClaim::Busy`]: another instance is refreshing right now; wait a little, then go back to step 1.
+    ///      If that instance crashed, its lease expires at `until` and the next try is granted.
+    ///    - [`RefreshClaim::Missing`]: the integration was deleted.
+    ///
+    /// So for N instances that find the same token expiring at once, one refresh request is sent and all N end with
+    /// the tokens it stored.
+    ///
+    /// ```
+    /// use chrono::{Duration, TimeZone, Utc};
+    /// use spark_integrations::providers::github::GithubPlugin;
+    /// use spark_integrations::store::{IntegrationStore, MemoryStore, RefreshClaim};
+    /// use spark_integrations::{AccessToken, Integration};
+    ///
+    /// let mut store = MemoryStore::new();
+    /// store.create_integration(&Integration::initialize(&GithubPlugin::new(), "g1", "user-1", &[1; 32]))?;
+    /// let now = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
+    /// let ttl = Duration::seconds(30);
+    ///
+    /// // Instances `a` and `b` both see version 0 expiring and ask to refresh it.
+    /// let seen = store.token_version("g1")?.expect("created above");
+    /// let RefreshClaim::Granted(mut record) = store.try_begin_refresh("g1", seen, "a", now, ttl)? else {
+    ///     panic!("the first asker is granted the refresh");
+    /// };
+    /// assert!(matches!(store.try_begin_refresh("g1", seen, "b", now, ttl)?, RefreshClaim::Busy { .. }));
+    ///
+    /// // `a` sends the refresh request with `record.refresh_token`, then stores what came back.
+    /// record.access_token = Some(AccessToken::new("gho_new"));
+    /// assert!(store.replace_tokens("g1", seen, &record)?);
+    ///
+    /// // `b` tries again and is told to use the stored tokens instead of refreshing a second time.
+    /// assert!(matches!(store.try_begin_refresh("g1", seen, "b", now, ttl)?, RefreshClaim::Superseded { version: 1 }));
+    /// let stored = store.find_integration("g1")?.expect("stored");
+    /// assert_eq!(stored.access_token.map(|token| token.expose_secret().to_owned()).as_deref(), Some("gho_new"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn try_begin_refresh(
+        &mut self,
+        id: &str,
+        seen_version: i64,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<RefreshClaim, Self::Error>;
+
+    /// Stores the tokens of `tokens` (its access and refresh tokens and their expiries; other fields are ignored)
+    /// if the integration's token version is still `expected_version`, bumps the version and releases the refresh
+    /// lease. Answers `false`, storing nothing, when the version moved on (another instance stored tokens first) or
+    /// the integration does not exist.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, Self::Error>;
+
+    /// Gives up the refresh lease `holder` took with [`try_begin_refresh`](Self::try_begin_refresh), when the
+    /// refresh failed, so that another instance may try. Does nothing when `holder` does not hold it.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn release_refresh(&mut self, id: &str, holder: &str) -> Result<(), Self::Error>;
+}
+
+/// What [`IntegrationStore::try_begin_refresh`] answers.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RefreshClaim {
+    /// The caller holds the refresh lease: refresh with this record's refresh token (the tokens of the version it
+    /// saw), then call [`IntegrationStore::replace_tokens`].
+    Granted(Box<Integration>),
+    /// The tokens changed since the version the caller saw: read them again and use them, no refresh needed.
+    Superseded {
+        /// The current token version.
+        version: i64,
+    },
+    /// Another instance holds the refresh lease until `until`: wait, then start over.
+    Busy {
+        /// When that lease expires, if it is not released before.
+        until: DateTime<Utc>,
+    },
+    /// No integration has this id.
+    Missing,
 }
 
 /// Where polling of one integration stands.
@@ -99,6 +235,13 @@ impl PollState {
     pub fn is_due(&self, now: DateTime<Utc>) -> bool {
         self.next_poll_at.is_none_or(|next| next <= now)
     }
+}
+
+/// When a lease taken at `now` for `ttl` ends; saturates at the end of year 9999, which every store can write
+/// and order (SQLite's text times, Postgres `timestamptz`), so that an absurd `ttl` cannot overflow.
+pub(crate) fn lease_end(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    let last = DateTime::<Utc>::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    now.checked_add_signed(ttl).map_or(last, |end| end.min(last))
 }
 
 /// The lookup key of a routing secret: the hex SHA-256 of its text. Stores index this instead of the secret.

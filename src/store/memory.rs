@@ -3,10 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
-use super::integration::routing_key;
-use super::{ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, StoredEvent};
+use super::integration::{lease_end, routing_key};
+use super::{
+    ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, RefreshClaim,
+    StoredEvent,
+};
 use crate::integration::{Integration, RoutingSecret};
 use crate::model::{Block, Event, Object};
 
@@ -14,12 +17,37 @@ use crate::model::{Block, Event, Object};
 /// replayed when they are dropped without `commit`.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    /// Integrations in creation order, each with its polling state.
-    integrations: Vec<(Integration, PollState)>,
+    /// Integrations in creation order, each with its polling state and leases.
+    integrations: Vec<Entry>,
     objects: BTreeMap<(String, String), Object>,
     /// Events in insertion order; the actor and target are resolved by key when listed.
     events: Vec<Row>,
     event_ids: BTreeSet<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    integration: Integration,
+    poll: PollState,
+    token_version: i64,
+    /// Who holds the refresh lease, and until when.
+    refresh_lease: Option<(String, DateTime<Utc>)>,
+    /// Who holds the poll lease, and until when.
+    poll_lease: Option<(String, DateTime<Utc>)>,
+}
+
+/// Whether `lease` is free at `now`: none, or expired. A holder asking again is refused too, so that two threads
+/// sharing a holder id still never work on one integration at once.
+fn lease_free(lease: Option<&(String, DateTime<Utc>)>, now: DateTime<Utc>) -> bool {
+    lease.is_none_or(|(_, until)| *until <= now)
+}
+
+/// Whether the tokens of `a` and `b` (and their expiries) differ.
+fn tokens_differ(a: &Integration, b: &Integration) -> bool {
+    a.access_token != b.access_token
+        || a.refresh_token != b.refresh_token
+        || a.expiry != b.expiry
+        || a.refresh_expiry != b.refresh_expiry
 }
 
 #[derive(Debug, Clone)]
@@ -177,14 +205,25 @@ pub enum MemoryError {
 }
 
 impl MemoryStore {
-    fn entry(&self, id: &str) -> Option<&(Integration, PollState)> {
-        self.integrations.iter().find(|(integration, _)| integration.id == id)
+    fn entry(&self, id: &str) -> Option<&Entry> {
+        self.integrations.iter().find(|entry| entry.integration.id == id)
     }
 
-    fn entry_mut(&mut self, id: &str) -> Option<&mut (Integration, PollState)> {
-        self.integrations
-            .iter_mut()
-            .find(|(integration, _)| integration.id == id)
+    fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.integrations.iter_mut().find(|entry| entry.integration.id == id)
+    }
+
+    fn due(&self, services: &[&str], now: DateTime<Utc>) -> Vec<usize> {
+        let mut due: Vec<usize> = (0..self.integrations.len())
+            .filter(|&index| {
+                self.integrations.get(index).is_some_and(|entry| {
+                    services.contains(&entry.integration.service.as_str()) && entry.poll.is_due(now)
+                })
+            })
+            .collect();
+        // Never-polled first, then by due time; the sort is stable, so ties keep creation order.
+        due.sort_by_key(|&index| self.integrations.get(index).and_then(|entry| entry.poll.next_poll_at));
+        due
     }
 }
 
@@ -200,18 +239,28 @@ impl IntegrationStore for MemoryStore {
         {
             return Err(MemoryError::DuplicateRoutingSecret(integration.service.clone()));
         }
-        self.integrations.push((integration.clone(), PollState::default()));
+        self.integrations.push(Entry {
+            integration: integration.clone(),
+            poll: PollState::default(),
+            token_version: 0,
+            refresh_lease: None,
+            poll_lease: None,
+        });
         Ok(())
     }
 
     fn update_integration(&mut self, integration: &Integration) -> Result<bool, MemoryError> {
         Ok(match self.entry_mut(&integration.id) {
-            Some((stored, _)) => {
+            Some(entry) => {
                 // Identity and routing never change after creation.
+                let stored = &mut entry.integration;
                 let mut updated = integration.clone();
                 updated.user_id.clone_from(&stored.user_id);
                 updated.service.clone_from(&stored.service);
                 updated.routing_secret.clone_from(&stored.routing_secret);
+                if tokens_differ(stored, &updated) {
+                    entry.token_version += 1;
+                }
                 *stored = updated;
                 true
             }
@@ -220,7 +269,7 @@ impl IntegrationStore for MemoryStore {
     }
 
     fn find_integration(&self, id: &str) -> Result<Option<Integration>, MemoryError> {
-        Ok(self.entry(id).map(|(integration, _)| integration.clone()))
+        Ok(self.entry(id).map(|entry| entry.integration.clone()))
     }
 
     fn find_by_routing_secret(
@@ -232,44 +281,124 @@ impl IntegrationStore for MemoryStore {
         Ok(self
             .integrations
             .iter()
-            .find(|(integration, _)| {
-                integration.service == service
-                    && integration
+            .find(|entry| {
+                entry.integration.service == service
+                    && entry
+                        .integration
                         .routing_secret
                         .as_ref()
                         .is_some_and(|secret| routing_key(secret) == key)
             })
-            .map(|(integration, _)| integration.clone()))
+            .map(|entry| entry.integration.clone()))
     }
 
     fn list_integrations(&self) -> Result<Vec<Integration>, MemoryError> {
         Ok(self
             .integrations
             .iter()
-            .map(|(integration, _)| integration.clone())
+            .map(|entry| entry.integration.clone())
             .collect())
     }
 
     fn poll_state(&self, id: &str) -> Result<PollState, MemoryError> {
-        Ok(self.entry(id).map(|(_, state)| state.clone()).unwrap_or_default())
+        Ok(self.entry(id).map(|entry| entry.poll.clone()).unwrap_or_default())
     }
 
     fn save_poll_state(&mut self, id: &str, state: &PollState) -> Result<(), MemoryError> {
-        let (_, stored) = self
+        let entry = self
             .entry_mut(id)
             .ok_or_else(|| MemoryError::UnknownIntegration(id.to_owned()))?;
-        stored.clone_from(state);
+        entry.poll.clone_from(state);
+        entry.poll_lease = None;
         Ok(())
     }
 
     fn due_for_polling(&self, services: &[&str], now: DateTime<Utc>) -> Result<Vec<Integration>, MemoryError> {
-        let mut due: Vec<&(Integration, PollState)> = self
-            .integrations
-            .iter()
-            .filter(|(integration, state)| services.contains(&integration.service.as_str()) && state.is_due(now))
-            .collect();
-        // Never-polled first, then by due time; the sort is stable, so ties keep creation order.
-        due.sort_by_key(|(_, state)| state.next_poll_at);
-        Ok(due.into_iter().map(|(integration, _)| integration.clone()).collect())
+        Ok(self
+            .due(services, now)
+            .into_iter()
+            .filter_map(|index| self.integrations.get(index))
+            .map(|entry| entry.integration.clone())
+            .collect())
+    }
+
+    fn acquire_due_for_polling(
+        &mut self,
+        services: &[&str],
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Integration>, MemoryError> {
+        let mut acquired = Vec::new();
+        for index in self.due(services, now) {
+            if acquired.len() >= limit {
+                break;
+            }
+            if let Some(entry) = self.integrations.get_mut(index)
+                && lease_free(entry.poll_lease.as_ref(), now)
+            {
+                entry.poll_lease = Some((holder.to_owned(), lease_end(now, lease)));
+                acquired.push(entry.integration.clone());
+            }
+        }
+        Ok(acquired)
+    }
+
+    fn token_version(&self, id: &str) -> Result<Option<i64>, MemoryError> {
+        Ok(self.entry(id).map(|entry| entry.token_version))
+    }
+
+    fn try_begin_refresh(
+        &mut self,
+        id: &str,
+        seen_version: i64,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<RefreshClaim, MemoryError> {
+        let Some(entry) = self.entry_mut(id) else {
+            return Ok(RefreshClaim::Missing);
+        };
+        if entry.token_version != seen_version {
+            return Ok(RefreshClaim::Superseded {
+                version: entry.token_version,
+            });
+        }
+        if let Some((_, until)) = entry
+            .refresh_lease
+            .as_ref()
+            .filter(|lease| !lease_free(Some(lease), now))
+        {
+            return Ok(RefreshClaim::Busy { until: *until });
+        }
+        entry.refresh_lease = Some((holder.to_owned(), lease_end(now, ttl)));
+        Ok(RefreshClaim::Granted(Box::new(entry.integration.clone())))
+    }
+
+    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, MemoryError> {
+        let Some(entry) = self
+            .entry_mut(id)
+            .filter(|entry| entry.token_version == expected_version)
+        else {
+            return Ok(false);
+        };
+        let stored = &mut entry.integration;
+        stored.access_token.clone_from(&tokens.access_token);
+        stored.refresh_token.clone_from(&tokens.refresh_token);
+        stored.expiry = tokens.expiry;
+        stored.refresh_expiry = tokens.refresh_expiry;
+        entry.token_version += 1;
+        entry.refresh_lease = None;
+        Ok(true)
+    }
+
+    fn release_refresh(&mut self, id: &str, holder: &str) -> Result<(), MemoryError> {
+        if let Some(entry) = self.entry_mut(id)
+            && entry.refresh_lease.as_ref().is_some_and(|(by, _)| by == holder)
+        {
+            entry.refresh_lease = None;
+        }
+        Ok(())
     }
 }

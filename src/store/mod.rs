@@ -2,7 +2,8 @@
 //!
 //! The library never talks to a database. Storage is two traits, one concern each: [`IntegrationStore`] keeps the
 //! integration records and their polling state, [`ActivityStore`] keeps objects, events and blocks. A host
-//! implements them over its own database, or uses [`MemoryStore`], or `SqliteStore` behind the `sqlite` feature.
+//! implements them over its own database, or uses [`MemoryStore`], `SqliteStore` behind the `sqlite` feature, or
+//! `PostgresStore` behind the `postgres` feature (for several instances on one database).
 //!
 //! # Transaction boundary
 //!
@@ -22,6 +23,8 @@
 
 mod integration;
 mod memory;
+#[cfg(feature = "postgres")]
+mod pg;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -30,8 +33,13 @@ use std::error::Error as StdError;
 use crate::convert::Conversion;
 use crate::model::{Block, Event, Object};
 
-pub use integration::{IntegrationStore, PollState, routing_key};
+/// The PostgreSQL client [`PostgresStore::from_client`] takes a connection from.
+#[cfg(feature = "postgres")]
+pub use ::postgres;
+pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
 pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
+#[cfg(feature = "postgres")]
+pub use pg::{PostgresError, PostgresStore, PostgresTransaction};
 /// The SQLite bindings [`SqliteStore::from_connection`] takes a connection from.
 #[cfg(feature = "sqlite")]
 pub use rusqlite;

@@ -3,20 +3,23 @@
 //! The schema mirrors the model: `objects` unique on (integration, key), `events` unique on (integration,
 //! source_id) and referencing their actor and target objects, `blocks` referencing their event, metadata and
 //! embeddings as JSON text, times as RFC 3339 text with nine fractional digits (so that text order is time order).
-//! Integrations live in `integrations`, one row each with their polling state; their routing secret is indexed by
-//! its [`routing_key`] digest. Tokens are stored as given: encrypt the database file at rest if that matters.
-//! The schema version is kept in `PRAGMA user_version` and migrated forward when a store is opened.
+//! Integrations live in `integrations`, one row each with their polling state, token version and leases; their
+//! routing secret is indexed by its [`routing_key`](super::routing_key) digest. Tokens are stored as given: encrypt
+//! the database file at rest if that matters. The schema version is kept in `PRAGMA user_version` and migrated
+//! forward when a store is opened.
+//!
+//! Several connections to one file work (leases and refresh claims are taken in `IMMEDIATE` transactions); set
+//! `PRAGMA journal_mode = WAL` on them so that writers wait less, as `tests/multi_instance.rs` does.
+
+mod integrations;
 
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::integration::routing_key;
-use super::{ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, StoredEvent};
-use crate::integration::{Integration, RoutingSecret};
+use super::{ActivityStore, ActivityTransaction, EventQuery, ObjectChange, StoredEvent};
 use crate::model::{Block, Event, Metadata, Object};
-use crate::{AccessToken, RefreshToken};
 
 /// What goes wrong in [`SqliteStore`].
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,12 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (service, routing_key)
     );
     CREATE INDEX integrations_due ON integrations (service, next_poll_at);",
+    // 3: token versions, refresh leases and poll leases, for several instances on one database.
+    "ALTER TABLE integrations ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE integrations ADD COLUMN refresh_holder TEXT;
+    ALTER TABLE integrations ADD COLUMN refresh_lease_until TEXT;
+    ALTER TABLE integrations ADD COLUMN poll_holder TEXT;
+    ALTER TABLE integrations ADD COLUMN poll_lease_until TEXT;",
 ];
 
 /// The storage traits on one SQLite connection.
@@ -498,185 +507,4 @@ fn read_optional_json(text: Option<String>, column: &'static str) -> Result<Opti
         })
     })
     .transpose()
-}
-
-const INTEGRATION_COLUMNS: &str = "id, user_id, service, display_name, account_id, access_token, refresh_token, \
-    expiry, refresh_expiry, configuration, routing_secret";
-
-fn read_integration(row: &Row<'_>) -> Result<Integration, SqliteError> {
-    let mut integration = Integration::new(
-        row.get::<_, String>(0)?,
-        row.get::<_, String>(1)?,
-        row.get::<_, String>(2)?,
-        row.get::<_, String>(3)?,
-    );
-    integration.account_id = row.get(4)?;
-    integration.access_token = row.get::<_, Option<String>>(5)?.map(AccessToken::new);
-    integration.refresh_token = row.get::<_, Option<String>>(6)?.map(RefreshToken::new);
-    integration.expiry = row
-        .get::<_, Option<String>>(7)?
-        .map(|time| read_time(time, "integrations.expiry"))
-        .transpose()?;
-    integration.refresh_expiry = row
-        .get::<_, Option<String>>(8)?
-        .map(|time| read_time(time, "integrations.refresh_expiry"))
-        .transpose()?;
-    integration.configuration = row
-        .get::<_, Option<String>>(9)?
-        .map(|text| {
-            serde_json::from_str(&text).map_err(|error| SqliteError::Corrupt {
-                column: "integrations.configuration",
-                message: error.to_string(),
-            })
-        })
-        .transpose()?;
-    integration.routing_secret = row.get::<_, Option<String>>(10)?.map(RoutingSecret::new);
-    Ok(integration)
-}
-
-impl SqliteStore {
-    fn query_integrations(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Integration>, SqliteError> {
-        let mut statement = self.connection.prepare_cached(sql)?;
-        let mut rows = statement.query(params)?;
-        let mut found = Vec::new();
-        while let Some(row) = rows.next()? {
-            found.push(read_integration(row)?);
-        }
-        Ok(found)
-    }
-}
-
-impl IntegrationStore for SqliteStore {
-    type Error = SqliteError;
-
-    fn create_integration(&mut self, integration: &Integration) -> Result<(), SqliteError> {
-        self.connection
-            .prepare_cached(
-                "INSERT INTO integrations (id, user_id, service, display_name, account_id, access_token,
-                                           refresh_token, expiry, refresh_expiry, configuration, routing_secret,
-                                           routing_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?
-            .execute(params![
-                integration.id,
-                integration.user_id,
-                integration.service,
-                integration.display_name,
-                integration.account_id,
-                integration.access_token.as_ref().map(AccessToken::expose_secret),
-                integration.refresh_token.as_ref().map(RefreshToken::expose_secret),
-                integration.expiry.as_ref().map(write_time),
-                integration.refresh_expiry.as_ref().map(write_time),
-                integration.configuration.as_ref().map(write_json).transpose()?,
-                integration.routing_secret.as_ref().map(RoutingSecret::expose_secret),
-                integration.routing_secret.as_ref().map(routing_key),
-            ])?;
-        Ok(())
-    }
-
-    fn update_integration(&mut self, integration: &Integration) -> Result<bool, SqliteError> {
-        let changed = self
-            .connection
-            .prepare_cached(
-                "UPDATE integrations SET display_name = ?2, account_id = ?3, access_token = ?4, refresh_token = ?5,
-                                         expiry = ?6, refresh_expiry = ?7, configuration = ?8
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                integration.id,
-                integration.display_name,
-                integration.account_id,
-                integration.access_token.as_ref().map(AccessToken::expose_secret),
-                integration.refresh_token.as_ref().map(RefreshToken::expose_secret),
-                integration.expiry.as_ref().map(write_time),
-                integration.refresh_expiry.as_ref().map(write_time),
-                integration.configuration.as_ref().map(write_json).transpose()?,
-            ])?;
-        Ok(changed > 0)
-    }
-
-    fn find_integration(&self, id: &str) -> Result<Option<Integration>, SqliteError> {
-        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE id = ?1");
-        Ok(self.query_integrations(&sql, [id])?.pop())
-    }
-
-    fn find_by_routing_secret(
-        &self,
-        service: &str,
-        routing_secret: &RoutingSecret,
-    ) -> Result<Option<Integration>, SqliteError> {
-        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE routing_key = ?1 AND service = ?2");
-        Ok(self
-            .query_integrations(&sql, params![routing_key(routing_secret), service])?
-            .pop())
-    }
-
-    fn list_integrations(&self) -> Result<Vec<Integration>, SqliteError> {
-        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations ORDER BY seq");
-        self.query_integrations(&sql, [])
-    }
-
-    fn poll_state(&self, id: &str) -> Result<PollState, SqliteError> {
-        let row = self
-            .connection
-            .prepare_cached(
-                "SELECT poll_cursor, next_poll_at, last_polled_at, last_poll_error FROM integrations WHERE id = ?1",
-            )?
-            .query_row([id], |row| {
-                Ok((
-                    row.get::<_, Option<String>>(0)?,
-                    row.get::<_, Option<String>>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                ))
-            })
-            .optional()?;
-        let Some((cursor, next_poll_at, last_polled_at, last_error)) = row else {
-            return Ok(PollState::default());
-        };
-        Ok(PollState {
-            cursor: cursor
-                .map(|text| {
-                    serde_json::from_str(&text).map_err(|error| SqliteError::Corrupt {
-                        column: "integrations.poll_cursor",
-                        message: error.to_string(),
-                    })
-                })
-                .transpose()?,
-            next_poll_at: next_poll_at
-                .map(|time| read_time(time, "integrations.next_poll_at"))
-                .transpose()?,
-            last_polled_at: last_polled_at
-                .map(|time| read_time(time, "integrations.last_polled_at"))
-                .transpose()?,
-            last_error,
-        })
-    }
-
-    fn save_poll_state(&mut self, id: &str, state: &PollState) -> Result<(), SqliteError> {
-        self.connection
-            .prepare_cached(
-                "UPDATE integrations SET poll_cursor = ?2, next_poll_at = ?3, last_polled_at = ?4,
-                                         last_poll_error = ?5
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                state.cursor.as_ref().map(write_json).transpose()?,
-                state.next_poll_at.as_ref().map(write_time),
-                state.last_polled_at.as_ref().map(write_time),
-                state.last_error,
-            ])?;
-        Ok(())
-    }
-
-    fn due_for_polling(&self, services: &[&str], now: DateTime<Utc>) -> Result<Vec<Integration>, SqliteError> {
-        let services = write_json(&services)?;
-        let sql = format!(
-            "SELECT {INTEGRATION_COLUMNS} FROM integrations
-             WHERE service IN (SELECT value FROM json_each(?1)) AND (next_poll_at IS NULL OR next_poll_at <= ?2)
-             ORDER BY next_poll_at IS NOT NULL, next_poll_at, seq"
-        );
-        self.query_integrations(&sql, params![services, write_time(&now)])
-    }
 }
