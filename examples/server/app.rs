@@ -60,7 +60,10 @@ impl Clock {
     }
 
     /// Moves this clock `seconds` ahead of the wall clock.
-    #[allow(dead_code, reason = "the integration test moves the clock instead of sleeping; the server never does")]
+    #[allow(
+        dead_code,
+        reason = "the integration test moves the clock instead of sleeping; the server never does"
+    )]
     pub(crate) fn advance(&self, seconds: i64) {
         self.offset_secs.fetch_add(seconds, Ordering::Relaxed);
     }
@@ -81,7 +84,10 @@ impl AppState {
                 .with_token_url(format!("{}/login/oauth/access_token", config.github_web_url))
                 .with_api_base(&config.github_api_url);
             let registration = registration(&config, client, github::SERVICE).with_scopes(["read:user", "repo"]);
-            oauth.insert(github::SERVICE, OAuthClient::new(provider, registration, state_key.clone())?);
+            oauth.insert(
+                github::SERVICE,
+                OAuthClient::new(provider, registration, state_key.clone())?,
+            );
         }
         if let Some(client) = &config.slack_client {
             let provider = slack::oauth::with_host(&config.slack_web_url)
@@ -135,7 +141,12 @@ impl AppState {
             return Ok(None);
         };
         let id = format!("{service}-{}", hex::encode(random::<6>()?));
-        Ok(Some(Integration::initialize(plugin.as_ref(), id, USER_ID, &random::<32>()?)))
+        Ok(Some(Integration::initialize(
+            plugin.as_ref(),
+            id,
+            USER_ID,
+            &random::<32>()?,
+        )))
     }
 }
 
@@ -171,7 +182,9 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let poller = tokio::spawn(crate::poller::run(Arc::clone(&state)));
-    let result = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
     poller.abort();
     result
 }

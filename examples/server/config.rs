@@ -70,20 +70,85 @@ struct Setting {
 }
 
 const SETTINGS: &[Setting] = &[
-    setting("--listen", "SPARK_LISTEN", false, "address to listen on [127.0.0.1:8080]"),
+    setting(
+        "--listen",
+        "SPARK_LISTEN",
+        false,
+        "address to listen on [127.0.0.1:8080]",
+    ),
     setting("--db", "SPARK_DB", false, "SQLite database file [./spark.sqlite3]"),
-    setting("--base-url", "SPARK_BASE_URL", false, "public URL of this host [http://{listen}]"),
-    setting("--github-client-id", "SPARK_GITHUB_CLIENT_ID", false, "GitHub OAuth app client id"),
-    setting("--github-client-secret", "SPARK_GITHUB_CLIENT_SECRET", true, "GitHub OAuth app client secret"),
-    setting("--github-webhook-secret", "SPARK_GITHUB_WEBHOOK_SECRET", true, "GitHub webhook secret"),
-    setting("--slack-client-id", "SPARK_SLACK_CLIENT_ID", false, "Slack app client id"),
-    setting("--slack-client-secret", "SPARK_SLACK_CLIENT_SECRET", true, "Slack app client secret"),
-    setting("--slack-signing-secret", "SPARK_SLACK_SIGNING_SECRET", true, "Slack app signing secret"),
-    setting("--github-web-url", "SPARK_GITHUB_WEB_URL", false, "GitHub web [https://github.com]"),
-    setting("--github-api-url", "SPARK_GITHUB_API_URL", false, "GitHub API [https://api.github.com]"),
-    setting("--slack-web-url", "SPARK_SLACK_WEB_URL", false, "Slack web [https://slack.com]"),
-    setting("--slack-api-url", "SPARK_SLACK_API_URL", false, "Slack Web API [https://slack.com/api]"),
-    setting("--poll-every", "SPARK_POLL_EVERY", false, "seconds between scheduler runs [60]"),
+    setting(
+        "--base-url",
+        "SPARK_BASE_URL",
+        false,
+        "public URL of this host [http://{listen}]",
+    ),
+    setting(
+        "--github-client-id",
+        "SPARK_GITHUB_CLIENT_ID",
+        false,
+        "GitHub OAuth app client id",
+    ),
+    setting(
+        "--github-client-secret",
+        "SPARK_GITHUB_CLIENT_SECRET",
+        true,
+        "GitHub OAuth app client secret",
+    ),
+    setting(
+        "--github-webhook-secret",
+        "SPARK_GITHUB_WEBHOOK_SECRET",
+        true,
+        "GitHub webhook secret",
+    ),
+    setting(
+        "--slack-client-id",
+        "SPARK_SLACK_CLIENT_ID",
+        false,
+        "Slack app client id",
+    ),
+    setting(
+        "--slack-client-secret",
+        "SPARK_SLACK_CLIENT_SECRET",
+        true,
+        "Slack app client secret",
+    ),
+    setting(
+        "--slack-signing-secret",
+        "SPARK_SLACK_SIGNING_SECRET",
+        true,
+        "Slack app signing secret",
+    ),
+    setting(
+        "--github-web-url",
+        "SPARK_GITHUB_WEB_URL",
+        false,
+        "GitHub web [https://github.com]",
+    ),
+    setting(
+        "--github-api-url",
+        "SPARK_GITHUB_API_URL",
+        false,
+        "GitHub API [https://api.github.com]",
+    ),
+    setting(
+        "--slack-web-url",
+        "SPARK_SLACK_WEB_URL",
+        false,
+        "Slack web [https://slack.com]",
+    ),
+    setting(
+        "--slack-api-url",
+        "SPARK_SLACK_API_URL",
+        false,
+        "Slack Web API [https://slack.com/api]",
+    ),
+    setting(
+        "--poll-every",
+        "SPARK_POLL_EVERY",
+        false,
+        "seconds between scheduler runs [60]",
+    ),
 ];
 
 const fn setting(flag: &'static str, env: &'static str, secret: bool, help: &'static str) -> Setting {
@@ -97,10 +162,19 @@ const fn setting(flag: &'static str, env: &'static str, secret: bool, help: &'st
 
 /// The usage text for `--help`.
 pub(crate) fn usage() -> String {
-    let mut text = String::from("usage: server [FLAG VALUE]...\n\nEach flag may also come from its environment variable.\n\n");
+    let mut text =
+        String::from("usage: server [FLAG VALUE]...\n\nEach flag may also come from its environment variable.\n\n");
     for setting in SETTINGS {
-        let note = if setting.secret { " (a secret: never printed)" } else { "" };
-        let _ = writeln!(text, "  {:<24} {:<29} {}{note}", setting.flag, setting.env, setting.help);
+        let note = if setting.secret {
+            " (a secret: never printed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            text,
+            "  {:<24} {:<29} {}{note}",
+            setting.flag, setting.env, setting.help
+        );
     }
     text
 }
@@ -168,7 +242,11 @@ impl Config {
 
     /// `{base_url}/{path}`, with exactly one `/` between them.
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.base_url.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
+        format!(
+            "{}/{}",
+            self.base_url.as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
     }
 }
 
@@ -223,7 +301,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
     }
 
     #[test]
@@ -235,13 +318,24 @@ mod tests {
         assert_eq!(config.poll_every, Duration::from_secs(60));
         assert!(config.github_client.is_none());
 
-        let args = ["--listen", "127.0.0.1:9000", "--poll-every=5", "--github-client-id", "cli"].map(String::from);
+        let args = [
+            "--listen",
+            "127.0.0.1:9000",
+            "--poll-every=5",
+            "--github-client-id",
+            "cli",
+        ]
+        .map(String::from);
         let config = Config::parse(
             args,
             env(&[("SPARK_GITHUB_CLIENT_SECRET", "shh"), ("SPARK_LISTEN", "127.0.0.1:1")]),
         )
         .unwrap();
-        assert_eq!(config.listen.to_string(), "127.0.0.1:9000", "the flag wins over the variable");
+        assert_eq!(
+            config.listen.to_string(),
+            "127.0.0.1:9000",
+            "the flag wins over the variable"
+        );
         assert_eq!(config.url("/webhook"), "http://127.0.0.1:9000/webhook");
         assert_eq!(config.poll_every, Duration::from_secs(5));
         let client = config.github_client.as_ref().unwrap();

@@ -30,7 +30,11 @@ impl Db {
         // The writer first: it creates the file and runs the migrations.
         let writer = SqliteStore::from_connection(tuned(Connection::open(path)?)?)?;
         let readers = (0..READERS)
-            .map(|_| Ok(Mutex::new(SqliteStore::from_connection(tuned(Connection::open(path)?)?)?)))
+            .map(|_| {
+                Ok(Mutex::new(SqliteStore::from_connection(tuned(Connection::open(
+                    path,
+                )?)?)?))
+            })
             .collect::<Result<_, SqliteError>>()?;
         Ok(Self {
             writer: Mutex::new(writer),

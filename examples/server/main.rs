@@ -40,7 +40,8 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     let mut stdout = std::io::stdout().lock();
     for integration in state.db.read().list_integrations()? {
         let json = state.integration_json(&integration, None);
-        let line = serde_json::json!({"id": json["id"], "service": json["service"], "webhook_url": json["webhook_url"]});
+        let line =
+            serde_json::json!({"id": json["id"], "service": json["service"], "webhook_url": json["webhook_url"]});
         writeln!(stdout, "{line}")?;
     }
     drop(stdout);

@@ -49,7 +49,10 @@ pub(crate) async fn index(
             let descriptor = Descriptor::of(plugin.as_ref());
             let kinds: Vec<&str> = descriptor.connections.iter().map(Connection::as_str).collect();
             let connect = if state.oauth.contains_key(descriptor.identifier) {
-                format!("<a href=\"/integrations/{0}/oauth\">Connect</a>", escape(descriptor.identifier))
+                format!(
+                    "<a href=\"/integrations/{0}/oauth\">Connect</a>",
+                    escape(descriptor.identifier)
+                )
             } else {
                 "no OAuth app configured".to_owned()
             };
@@ -91,7 +94,10 @@ pub(crate) async fn index(
         }
         page.push_str("</table>\n");
 
-        let _ = writeln!(page, "<h2>Latest events</h2>\n<table>\n<tr><th>Time</th><th>Actor</th><th>Action</th><th>Target</th></tr>");
+        let _ = writeln!(
+            page,
+            "<h2>Latest events</h2>\n<table>\n<tr><th>Time</th><th>Actor</th><th>Action</th><th>Target</th></tr>"
+        );
         for StoredEvent { event, .. } in &events {
             let _ = writeln!(
                 page,
@@ -144,7 +150,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_quotes() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
         assert_eq!(escape("plain"), "plain");
     }
 }

@@ -67,7 +67,10 @@ pub(crate) fn poll_integration(
         .get(&integration.service)
         .is_some_and(|plugin| plugin.connections().contains(Connection::Polling));
     if !polls || integration.service != github::SERVICE {
-        return Err(PollProblem::Refused(format!("{} integrations are not polled", integration.service)));
+        return Err(PollProblem::Refused(format!(
+            "{} integrations are not polled",
+            integration.service
+        )));
     }
     let Some(configuration) = &integration.configuration else {
         return Err(PollProblem::Refused("configure the integration first".to_owned()));
@@ -113,11 +116,14 @@ pub(crate) fn poll_integration(
     for item in &outcome.items {
         match &item.conversion {
             Ok(conversion) => {
-                let report = ingest_conversion(&mut *state.db.write(), &integration.id, conversion).map_err(internal)?;
+                let report =
+                    ingest_conversion(&mut *state.db.write(), &integration.id, conversion).map_err(internal)?;
                 fetched.inserted += report.inserted;
                 fetched.duplicates += report.duplicates;
             }
-            Err(error) => fetched.errors.push(format!("event {} of `{}`: {error}", item.id, item.resource)),
+            Err(error) => fetched
+                .errors
+                .push(format!("event {} of `{}`: {error}", item.id, item.resource)),
         }
     }
     let cursor = serde_json::to_value(&outcome.cursor).map_err(internal)?;
@@ -152,7 +158,9 @@ fn fresh_token(
     }
     let driver = Driver::new(client, |request| state.http.send(request));
     let fresh = driver
-        .refresh(&tokens, now, |tokens: &TokenSet| store_tokens(state, &integration.id, tokens))
+        .refresh(&tokens, now, |tokens: &TokenSet| {
+            store_tokens(state, &integration.id, tokens)
+        })
         .map_err(|error| PollProblem::Failed(format!("refreshing the token: {error}")))?;
     Ok(Some(fresh.access_token))
 }
@@ -183,7 +191,12 @@ fn poll_due(state: &AppState) {
             Err(problem) => problem.message(),
         };
         note(&format!("polling {}: {failure}", integration.id));
-        let result = schedule::record(&mut *state.db.write(), &integration.id, Err(PollFailure::new(failure)), now);
+        let result = schedule::record(
+            &mut *state.db.write(),
+            &integration.id,
+            Err(PollFailure::new(failure)),
+            now,
+        );
         if let Err(error) = result {
             note(&format!("recording the poll of {}: {error}", integration.id));
         }

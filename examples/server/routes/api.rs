@@ -148,7 +148,11 @@ pub(crate) async fn events(
         event_query = event_query.for_integration(id.clone());
     }
     blocking(move || {
-        let events = state.db.read().recent_events(&event_query).map_err(ApiError::internal)?;
+        let events = state
+            .db
+            .read()
+            .recent_events(&event_query)
+            .map_err(ApiError::internal)?;
         let events: Vec<Value> = events
             .iter()
             .map(|stored| serde_json::to_value(&stored.event).map_err(ApiError::internal))
@@ -181,7 +185,9 @@ pub(crate) async fn fetch(State(state): State<Arc<AppState>>, Path(id): Path<Str
                 let wait = (until - now).num_seconds().max(1);
                 let body = json!({"error": "the provider asks to wait", "next_poll_at": until});
                 let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(wait));
                 Ok(response)
             }
             Err(PollProblem::Refused(message)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)),

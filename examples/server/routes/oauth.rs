@@ -33,7 +33,10 @@ fn cookie_name(service: &str) -> String {
 
 /// `GET /integrations/{service}/oauth`: creates the integration if missing, then 302 to the provider with `state`
 /// and a PKCE challenge; the pending authorization goes into the cookie.
-pub(crate) async fn start(State(state): State<Arc<AppState>>, Path(service): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn start(
+    State(state): State<Arc<AppState>>,
+    Path(service): Path<String>,
+) -> Result<Response, ApiError> {
     blocking(move || {
         let client = client(&state, &service)?;
         let (integration, _) = find_or_create(&state, &service)?;
@@ -42,14 +45,20 @@ pub(crate) async fn start(State(state): State<Arc<AppState>>, Path(service): Pat
             .start(&integration.id, USER_ID, state.clock.now(), &random)
             .map_err(ApiError::internal)?;
         let pending = serde_json::to_vec(&authorize.pending).map_err(ApiError::internal)?;
-        let secure = if state.config.base_url.scheme() == "https" { "; Secure" } else { "" };
+        let secure = if state.config.base_url.scheme() == "https" {
+            "; Secure"
+        } else {
+            ""
+        };
         let cookie = format!(
             "{}={}; Path=/integrations; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
             cookie_name(&service),
             URL_SAFE_NO_PAD.encode(pending)
         );
         let mut response = redirect(&authorize.url)?;
-        response.headers_mut().insert(header::SET_COOKIE, header_value(&cookie)?);
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, header_value(&cookie)?);
         Ok(response)
     })
     .await
@@ -70,10 +79,18 @@ pub(crate) async fn callback(
         .decode(pending)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "unreadable authorization cookie: start it again"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable authorization cookie: start it again",
+            )
+        })?;
     let query = query.unwrap_or_default();
     // The pending authorization is spent whatever happens next.
-    let expired = format!("{}=; Path=/integrations; HttpOnly; SameSite=Lax; Max-Age=0", cookie_name(&service));
+    let expired = format!(
+        "{}=; Path=/integrations; HttpOnly; SameSite=Lax; Max-Age=0",
+        cookie_name(&service)
+    );
     let mut response = blocking(move || {
         let client = client(&state, &service)?;
         let now = state.clock.now();
@@ -100,7 +117,9 @@ pub(crate) async fn callback(
     })
     .await
     .unwrap_or_else(IntoResponse::into_response);
-    response.headers_mut().insert(header::SET_COOKIE, header_value(&expired)?);
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, header_value(&expired)?);
     Ok(response)
 }
 
@@ -115,7 +134,10 @@ fn callback_failure(error: &DriverError) -> Result<Response, ApiError> {
         DriverError::Token(_) | DriverError::Account(_) | DriverError::Reauthorize => {
             redirect(&error_page(&error.to_string()))
         }
-        DriverError::Transport(_) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "the provider could not be reached")),
+        DriverError::Transport(_) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "the provider could not be reached",
+        )),
         _ => Err(ApiError::internal(error)),
     }
 }
@@ -164,7 +186,10 @@ fn client<'a>(state: &'a AppState, service: &str) -> Result<&'a OAuthClient, Api
         return Err(ApiError::not_found(format!("unknown service `{service}`")));
     }
     state.oauth.get(service).ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("no OAuth app is configured for `{service}`"))
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no OAuth app is configured for `{service}`"),
+        )
     })
 }
 

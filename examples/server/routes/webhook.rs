@@ -18,7 +18,7 @@ use spark_integrations::providers::github::GithubVerifier;
 use spark_integrations::providers::slack::SlackVerifier;
 use spark_integrations::providers::{github, slack};
 use spark_integrations::store::{IntegrationStore, ingest_conversion};
-use spark_integrations::webhook::{Intake, WebhookSecret, WebhookVerifier, intake};
+use spark_integrations::webhook::{Intake, WebhookError, WebhookSecret, WebhookVerifier, intake};
 
 use super::{ApiError, blocking};
 use crate::app::{AppState, MAX_WEBHOOK_BODY, routing_secret};
@@ -28,7 +28,10 @@ static GITHUB: GithubVerifier = GithubVerifier::new().with_max_body_len(MAX_WEBH
 static SLACK: SlackVerifier = SlackVerifier::new().with_max_body_len(MAX_WEBHOOK_BODY);
 
 /// The verifier and the app-level signing secret of a service; `None` for a service without webhooks.
-fn verifier<'a>(state: &'a AppState, service: &str) -> Option<(&'static dyn WebhookVerifier, Option<&'a WebhookSecret>)> {
+fn verifier<'a>(
+    state: &'a AppState,
+    service: &str,
+) -> Option<(&'static dyn WebhookVerifier, Option<&'a WebhookSecret>)> {
     match service {
         github::SERVICE => Some((&GITHUB, state.config.github_webhook_secret.as_ref())),
         slack::SERVICE => Some((&SLACK, state.config.slack_signing_secret.as_ref())),
@@ -60,7 +63,8 @@ pub(crate) async fn deliver(
 
     blocking(move || {
         let now = state.clock.now();
-        let (verifier, signing_secret) = verifier(&state, &service).ok_or_else(|| ApiError::not_found("no such service"))?;
+        let (verifier, signing_secret) =
+            verifier(&state, &service).ok_or_else(|| ApiError::not_found("no such service"))?;
         let integration = state
             .db
             .read()
@@ -71,21 +75,32 @@ pub(crate) async fn deliver(
         let delivery = match intake(verifier, secrets, &parts.headers, &body, now) {
             Ok(Intake::Convert(delivery)) => delivery,
             Ok(Intake::Challenge(challenge)) => {
-                return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], challenge.into_owned()).into_response());
+                return Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    challenge.into_owned(),
+                )
+                    .into_response());
             }
             Ok(_) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported delivery")),
             Err(error) => {
                 note(&format!("webhook for {} refused: {error}", integration.id));
-                return Err(ApiError::new(error.status(), error.to_string()));
+                return Err(ApiError::new(status(&error), error.to_string()));
             }
         };
-        let plugin = state.registry.get(&service).ok_or_else(|| ApiError::not_found("no such service"))?;
-        let converter = plugin.converter().ok_or_else(|| ApiError::internal("the plugin has no converter"))?;
+        let plugin = state
+            .registry
+            .get(&service)
+            .ok_or_else(|| ApiError::not_found("no such service"))?;
+        let converter = plugin
+            .converter()
+            .ok_or_else(|| ApiError::internal("the plugin has no converter"))?;
         let context = ConvertContext::new(now).with_integration(&integration.id);
         let conversion = converter
             .convert(delivery.payload, &context)
             .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, error.to_string()))?;
-        let report = ingest_conversion(&mut *state.db.write(), &integration.id, &conversion).map_err(ApiError::internal)?;
+        let report =
+            ingest_conversion(&mut *state.db.write(), &integration.id, &conversion).map_err(ApiError::internal)?;
         let mut answer = json!({"status": "ok", "inserted": report.inserted, "duplicates": report.duplicates});
         if let (Conversion::Skipped(reason), Some(object)) = (&conversion, answer.as_object_mut()) {
             object.insert("skipped".into(), json!(reason.to_string()));
@@ -95,6 +110,24 @@ pub(crate) async fn deliver(
     .await
 }
 
+/// The library's status for a refusal, except that a missing or malformed signature is a 401 like a wrong one:
+/// the request failed to authenticate, whatever the reason.
+fn status(error: &WebhookError) -> StatusCode {
+    match error {
+        WebhookError::MissingHeader { header }
+        | WebhookError::DuplicateHeader { header }
+        | WebhookError::MalformedHeader { header, .. }
+            if header.to_ascii_lowercase().contains("signature") =>
+        {
+            StatusCode::UNAUTHORIZED
+        }
+        other => other.status(),
+    }
+}
+
 fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over {MAX_WEBHOOK_BODY} bytes"))
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body is over {MAX_WEBHOOK_BODY} bytes"),
+    )
 }
