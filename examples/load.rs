@@ -111,7 +111,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     let run = format!(
         "load-{}",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
     );
 
     let next = Arc::new(AtomicUsize::new(0));
@@ -139,7 +141,11 @@ fn main() -> Result<(), Box<dyn Error>> {
                     }
                     // Every tenth request redelivers the id sent a few requests earlier (maybe still in flight
                     // on another connection: the host must store it once either way).
-                    let id_index = if index % REDELIVER_EVERY == REDELIVER_EVERY - 1 { index - 3 } else { index };
+                    let id_index = if index % REDELIVER_EVERY == REDELIVER_EVERY - 1 {
+                        index - 3
+                    } else {
+                        index
+                    };
                     let delivery = format!("{run}-{id_index}");
                     let headers = [
                         ("Content-Type", "application/json"),
@@ -165,7 +171,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                         }
                     }
                 }
-                results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(measured);
+                results
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(measured);
             })
         })
         .collect();
@@ -190,10 +199,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     let answered = latencies.len();
     let percentile = |p: f64| -> f64 {
         let rank = ((p / 100.0) * answered as f64).ceil() as usize;
-        latencies.get(rank.saturating_sub(1).min(answered.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
+        latencies
+            .get(rank.saturating_sub(1).min(answered.saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
     };
-    println!("deliveries answered: {answered} in {:.2} s over {} connections", elapsed.as_secs_f64(), options.connections);
-    println!("throughput:          {:.0} deliveries/s", answered as f64 / elapsed.as_secs_f64());
+    println!(
+        "deliveries answered: {answered} in {:.2} s over {} connections",
+        elapsed.as_secs_f64(),
+        options.connections
+    );
+    println!(
+        "throughput:          {:.0} deliveries/s",
+        answered as f64 / elapsed.as_secs_f64()
+    );
     println!(
         "latency ms:          p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
         percentile(50.0),
@@ -211,7 +231,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         (&integration_id, format!("{run}-%")),
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
-    println!("stored:              {rows} events, {unique} distinct, for {} distinct deliveries sent", distinct.len());
+    println!(
+        "stored:              {rows} events, {unique} distinct, for {} distinct deliveries sent",
+        distinct.len()
+    );
     let all_ok = statuses.keys().all(|status| *status == 200) && errors == 0;
     if usize::try_from(rows).ok() != Some(distinct.len()) || unique != rows || !all_ok {
         return Err("FAILED: not every delivery answered 200 and stored exactly once".into());
@@ -247,7 +270,11 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(u16, Vec<u8>), Box<dyn Error>> {
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n", self.host, body.len());
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.host,
+            body.len()
+        );
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }

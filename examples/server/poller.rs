@@ -95,13 +95,11 @@ pub(crate) fn poll_integration(
         .unwrap_or_default();
 
     let mut round = poller.start(cursor, now);
-    loop {
-        match round.step() {
-            Step::Send(request) => match state.http.send(request) {
-                Ok(response) => round.handle_response(response, state.clock.now()),
-                Err(error) => round.handle_transport_error(error),
-            },
-            _ => break,
+    // `Step` is non-exhaustive: anything but `Send` ends the round.
+    while let Step::Send(request) = round.step() {
+        match state.http.send(request) {
+            Ok(response) => round.handle_response(response, state.clock.now()),
+            Err(error) => round.handle_transport_error(error),
         }
     }
     let outcome = round.finish();
