@@ -1,0 +1,202 @@
+//! The host's shared state and its axum [`Router`]: everything a test needs to run the server in-process.
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+use spark_integrations::oauth::{ClientConfig, OAuthClient, StateKey, UsedStates};
+use spark_integrations::plugin::Registry;
+use spark_integrations::providers::github::GithubPlugin;
+use spark_integrations::providers::slack::SlackPlugin;
+use spark_integrations::providers::{github, slack};
+use spark_integrations::store::PollState;
+use spark_integrations::{Integration, RoutingSecret};
+use tokio::net::TcpListener;
+
+use crate::config::{Client, Config};
+use crate::db::Db;
+use crate::http_client::HttpClient;
+use crate::routes;
+
+/// The one user of this host (it has no login system).
+pub(crate) const USER_ID: &str = "1";
+
+/// The largest webhook body accepted: GitHub caps deliveries at 25 MB.
+pub(crate) const MAX_WEBHOOK_BODY: usize = 25 * 1024 * 1024;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) config: Config,
+    pub(crate) registry: Registry,
+    pub(crate) db: Db,
+    pub(crate) http: HttpClient,
+    /// The OAuth clients of the services whose app credentials are configured, by service.
+    pub(crate) oauth: BTreeMap<&'static str, OAuthClient>,
+    /// OAuth `state`s already accepted. In memory: the state key is drawn afresh at every start, so a `state`
+    /// issued before a restart fails its HMAC check anyway and the ledger only has to cover this process's life.
+    pub(crate) used_states: Mutex<UsedStates>,
+    pub(crate) clock: Clock,
+}
+
+/// The wall clock, plus an offset that tests move forward instead of sleeping.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    offset_secs: AtomicI64,
+}
+
+impl Clock {
+    /// The current time.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        let now: DateTime<Utc> = std::time::SystemTime::now().into();
+        now + TimeDelta::seconds(self.offset_secs.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock `seconds` ahead of the wall clock.
+    #[allow(
+        dead_code,
+        reason = "the integration test moves the clock instead of sleeping; the server never does"
+    )]
+    pub(crate) fn advance(&self, seconds: i64) {
+        self.offset_secs.fetch_add(seconds, Ordering::Relaxed);
+    }
+}
+
+impl AppState {
+    /// Opens the database and builds the plugins and OAuth clients from `config`.
+    pub(crate) fn new(config: Config) -> Result<Arc<Self>, Box<dyn Error + Send + Sync>> {
+        let mut registry = Registry::new();
+        registry.register(GithubPlugin::new())?;
+        registry.register(SlackPlugin::new())?;
+        // A fresh key per process: flows in progress at a restart fail their state check and start over.
+        let state_key = StateKey::new(hex::encode(random::<32>()?));
+        let mut oauth = BTreeMap::new();
+        if let Some(client) = &config.github_client {
+            let provider = github::oauth::provider()
+                .with_authorize_url(format!("{}/login/oauth/authorize", config.github_web_url))
+                .with_token_url(format!("{}/login/oauth/access_token", config.github_web_url))
+                .with_api_base(&config.github_api_url);
+            let registration = registration(&config, client, github::SERVICE).with_scopes(["read:user", "repo"]);
+            oauth.insert(
+                github::SERVICE,
+                OAuthClient::new(provider, registration, state_key.clone())?,
+            );
+        }
+        if let Some(client) = &config.slack_client {
+            let provider = slack::oauth::with_host(&config.slack_web_url)
+                .with_token_url(format!("{}/oauth.v2.access", config.slack_api_url))
+                .with_api_base(&config.slack_api_url);
+            let registration = registration(&config, client, slack::SERVICE).with_scopes([
+                "channels:history",
+                "groups:history",
+                "reactions:read",
+                "files:read",
+                "app_mentions:read",
+            ]);
+            oauth.insert(slack::SERVICE, OAuthClient::new(provider, registration, state_key)?);
+        }
+        let db = Db::open(&config.db)?;
+        Ok(Arc::new(Self {
+            config,
+            registry,
+            db,
+            http: HttpClient::new(),
+            oauth,
+            used_states: Mutex::new(UsedStates::new()),
+            clock: Clock::default(),
+        }))
+    }
+
+    /// The JSON the API and the start-up lines show for an integration: never a token, and no secret other than
+    /// the routing secret inside `webhook_url`.
+    pub(crate) fn integration_json(&self, integration: &Integration, poll: Option<&PollState>) -> Value {
+        let webhook_url = integration.webhook_url(&self.config.base_url).ok().map(String::from);
+        let mut value = json!({
+            "id": integration.id,
+            "service": integration.service,
+            "name": integration.display_name,
+            "account_id": integration.account_id,
+            "webhook_url": webhook_url,
+            "configuration": integration.configuration,
+            "connected": integration.access_token.is_some(),
+        });
+        if let (Some(poll), Some(object)) = (poll, value.as_object_mut()) {
+            object.insert("last_polled_at".into(), json!(poll.last_polled_at));
+            object.insert("next_poll_at".into(), json!(poll.next_poll_at));
+            object.insert("last_poll_error".into(), json!(poll.last_error));
+        }
+        value
+    }
+
+    /// A new integration of `service` for the user: a fresh id and routing secret.
+    pub(crate) fn new_integration(&self, service: &str) -> Result<Option<Integration>, getrandom::Error> {
+        let Some(plugin) = self.registry.get(service) else {
+            return Ok(None);
+        };
+        let id = format!("{service}-{}", hex::encode(random::<6>()?));
+        Ok(Some(Integration::initialize(
+            plugin.as_ref(),
+            id,
+            USER_ID,
+            &random::<32>()?,
+        )))
+    }
+}
+
+fn registration(config: &Config, client: &Client, service: &str) -> ClientConfig {
+    let redirect_uri = config.url(&format!("integrations/{service}/callback"));
+    ClientConfig::new(client.id.clone(), client.secret.clone(), redirect_uri)
+}
+
+/// Every route of the host.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(crate::page::index))
+        .route("/api/plugins", get(routes::api::plugins))
+        .route("/api/integrations", get(routes::api::integrations))
+        .route("/api/integrations/{service}", post(routes::api::create_integration))
+        .route("/api/integrations/{id}/configuration", put(routes::api::configure))
+        .route("/api/integrations/{id}/fetch", post(routes::api::fetch))
+        .route("/api/events", get(routes::api::events))
+        .route("/integrations/{service}/oauth", get(routes::oauth::start))
+        .route("/integrations/{service}/callback", get(routes::oauth::callback))
+        .route(
+            "/webhook/{service}/{routing_secret}",
+            // The handler checks `Content-Length` itself and reads the body with this same limit.
+            post(routes::webhook::deliver).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)),
+        )
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, with the background poller running.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let poller = tokio::spawn(crate::poller::run(Arc::clone(&state)));
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    poller.abort();
+    result
+}
+
+/// `N` bytes from the operating system's secure random source.
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
+    let mut bytes = [0; N];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The routing secret of a webhook URL path segment.
+pub(crate) fn routing_secret(segment: &str) -> RoutingSecret {
+    RoutingSecret::new(segment)
+}

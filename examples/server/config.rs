@@ -1,0 +1,358 @@
+//! The host's settings: command-line flags, each with a `SPARK_*` environment variable as fallback.
+//!
+//! A flag wins over its variable; a variable wins over the default. Secrets are kept in the library's redacted
+//! types from the moment they are read, so printing a [`Config`] (or an error about one) never shows them.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use spark_integrations::oauth::ClientSecret;
+use spark_integrations::webhook::WebhookSecret;
+use url::Url;
+
+/// Everything the host is configured with.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// Where to listen (`127.0.0.1:8080`).
+    pub(crate) listen: SocketAddr,
+    /// The SQLite database file.
+    pub(crate) db: PathBuf,
+    /// The public URL of this host: OAuth callback and webhook URLs are built from it.
+    pub(crate) base_url: Url,
+    /// The GitHub OAuth app, when configured.
+    pub(crate) github_client: Option<Client>,
+    /// The secret GitHub signs webhook deliveries with (`X-Hub-Signature-256`).
+    pub(crate) github_webhook_secret: Option<WebhookSecret>,
+    /// The Slack app, when configured.
+    pub(crate) slack_client: Option<Client>,
+    /// The Slack app's signing secret (`X-Slack-Signature`).
+    pub(crate) slack_signing_secret: Option<WebhookSecret>,
+    /// `https://github.com`: the OAuth pages.
+    pub(crate) github_web_url: String,
+    /// `https://api.github.com`: the REST API (events, `/user`).
+    pub(crate) github_api_url: String,
+    /// `https://slack.com`: the authorize page.
+    pub(crate) slack_web_url: String,
+    /// `https://slack.com/api`: the Web API (`oauth.v2.access`, `auth.test`).
+    pub(crate) slack_api_url: String,
+    /// How often the background task looks for integrations due for a poll.
+    pub(crate) poll_every: Duration,
+}
+
+/// An OAuth client registration.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: ClientSecret,
+}
+
+/// Why the settings could not be read. Never holds a secret's value.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("unknown flag `{0}` (see --help)")]
+    UnknownFlag(String),
+    #[error("flag `{0}` needs a value")]
+    MissingValue(String),
+    #[error("invalid value for `{name}`: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("`{given}` is given but `{missing}` is not: set both or neither")]
+    Incomplete { given: &'static str, missing: &'static str },
+}
+
+/// One setting: its flag, its environment variable, whether it is a secret (never echoed), and what it is for.
+struct Setting {
+    flag: &'static str,
+    env: &'static str,
+    secret: bool,
+    help: &'static str,
+}
+
+const SETTINGS: &[Setting] = &[
+    setting(
+        "--listen",
+        "SPARK_LISTEN",
+        false,
+        "address to listen on [127.0.0.1:8080]",
+    ),
+    setting("--db", "SPARK_DB", false, "SQLite database file [./spark.sqlite3]"),
+    setting(
+        "--base-url",
+        "SPARK_BASE_URL",
+        false,
+        "public URL of this host [http://{listen}]",
+    ),
+    setting(
+        "--github-client-id",
+        "SPARK_GITHUB_CLIENT_ID",
+        false,
+        "GitHub OAuth app client id",
+    ),
+    setting(
+        "--github-client-secret",
+        "SPARK_GITHUB_CLIENT_SECRET",
+        true,
+        "GitHub OAuth app client secret",
+    ),
+    setting(
+        "--github-webhook-secret",
+        "SPARK_GITHUB_WEBHOOK_SECRET",
+        true,
+        "GitHub webhook secret",
+    ),
+    setting(
+        "--slack-client-id",
+        "SPARK_SLACK_CLIENT_ID",
+        false,
+        "Slack app client id",
+    ),
+    setting(
+        "--slack-client-secret",
+        "SPARK_SLACK_CLIENT_SECRET",
+        true,
+        "Slack app client secret",
+    ),
+    setting(
+        "--slack-signing-secret",
+        "SPARK_SLACK_SIGNING_SECRET",
+        true,
+        "Slack app signing secret",
+    ),
+    setting(
+        "--github-web-url",
+        "SPARK_GITHUB_WEB_URL",
+        false,
+        "GitHub web [https://github.com]",
+    ),
+    setting(
+        "--github-api-url",
+        "SPARK_GITHUB_API_URL",
+        false,
+        "GitHub API [https://api.github.com]",
+    ),
+    setting(
+        "--slack-web-url",
+        "SPARK_SLACK_WEB_URL",
+        false,
+        "Slack web [https://slack.com]",
+    ),
+    setting(
+        "--slack-api-url",
+        "SPARK_SLACK_API_URL",
+        false,
+        "Slack Web API [https://slack.com/api]",
+    ),
+    setting(
+        "--poll-every",
+        "SPARK_POLL_EVERY",
+        false,
+        "seconds between scheduler runs [60]",
+    ),
+];
+
+const fn setting(flag: &'static str, env: &'static str, secret: bool, help: &'static str) -> Setting {
+    Setting {
+        flag,
+        env,
+        secret,
+        help,
+    }
+}
+
+/// The usage text for `--help`.
+pub(crate) fn usage() -> String {
+    let mut text =
+        String::from("usage: server [FLAG VALUE]...\n\nEach flag may also come from its environment variable.\n\n");
+    for setting in SETTINGS {
+        let note = if setting.secret {
+            " (a secret: never printed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            text,
+            "  {:<24} {:<29} {}{note}",
+            setting.flag, setting.env, setting.help
+        );
+    }
+    text
+}
+
+impl Config {
+    /// Reads the settings from `args` (without the program name) and then `env` for what the flags leave out.
+    pub(crate) fn parse(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut given: Vec<Option<String>> = SETTINGS.iter().map(|_| None).collect();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+                None => (arg, None),
+            };
+            let index = SETTINGS
+                .iter()
+                .position(|setting| setting.flag == flag)
+                .ok_or_else(|| ConfigError::UnknownFlag(flag.clone()))?;
+            let value = match inline {
+                Some(value) => value,
+                None => args.next().ok_or_else(|| ConfigError::MissingValue(flag.clone()))?,
+            };
+            if let Some(slot) = given.get_mut(index) {
+                *slot = Some(value);
+            }
+        }
+        let value = |flag: &str| -> Option<String> {
+            let index = SETTINGS.iter().position(|setting| setting.flag == flag)?;
+            let setting = SETTINGS.get(index)?;
+            given
+                .get(index)
+                .cloned()
+                .flatten()
+                .or_else(|| env(setting.env))
+                .filter(|value| !value.is_empty())
+        };
+        let listen: SocketAddr = parse("--listen", value("--listen").as_deref().unwrap_or("127.0.0.1:8080"))?;
+        let base_url = value("--base-url").unwrap_or_else(|| format!("http://{listen}"));
+        let base_url = Url::parse(&base_url).map_err(|error| invalid("--base-url", error))?;
+        if base_url.query().is_some() || base_url.fragment().is_some() || base_url.cannot_be_a_base() {
+            return Err(invalid("--base-url", "a base URL has no query or fragment"));
+        }
+        let poll_every: u64 = parse("--poll-every", value("--poll-every").as_deref().unwrap_or("60"))?;
+        if poll_every == 0 {
+            return Err(invalid("--poll-every", "must be at least 1 second"));
+        }
+        Ok(Self {
+            listen,
+            db: PathBuf::from(value("--db").unwrap_or_else(|| "./spark.sqlite3".to_owned())),
+            base_url,
+            github_client: client(&value, "--github-client-id", "--github-client-secret")?,
+            github_webhook_secret: value("--github-webhook-secret").map(WebhookSecret::new),
+            slack_client: client(&value, "--slack-client-id", "--slack-client-secret")?,
+            slack_signing_secret: value("--slack-signing-secret").map(WebhookSecret::new),
+            github_web_url: url_setting(&value, "--github-web-url", "https://github.com")?,
+            github_api_url: url_setting(&value, "--github-api-url", "https://api.github.com")?,
+            slack_web_url: url_setting(&value, "--slack-web-url", "https://slack.com")?,
+            slack_api_url: url_setting(&value, "--slack-api-url", "https://slack.com/api")?,
+            poll_every: Duration::from_secs(poll_every),
+        })
+    }
+
+    /// `{base_url}/{path}`, with exactly one `/` between them.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.base_url.as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+}
+
+fn client(
+    value: &impl Fn(&str) -> Option<String>,
+    id_flag: &'static str,
+    secret_flag: &'static str,
+) -> Result<Option<Client>, ConfigError> {
+    match (value(id_flag), value(secret_flag)) {
+        (Some(id), Some(secret)) => Ok(Some(Client {
+            id,
+            secret: ClientSecret::new(secret),
+        })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Incomplete {
+            given: id_flag,
+            missing: secret_flag,
+        }),
+        (None, Some(_)) => Err(ConfigError::Incomplete {
+            given: secret_flag,
+            missing: id_flag,
+        }),
+    }
+}
+
+fn url_setting(
+    value: &impl Fn(&str) -> Option<String>,
+    flag: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let url = value(flag).unwrap_or_else(|| default.to_owned());
+    let parsed = Url::parse(&url).map_err(|error| invalid(flag, error))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid(flag, "the scheme must be http or https"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn parse<T: std::str::FromStr<Err: std::fmt::Display>>(name: &'static str, text: &str) -> Result<T, ConfigError> {
+    text.parse().map_err(|error| invalid(name, error))
+}
+
+fn invalid(name: &'static str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    #[test]
+    fn defaults_flags_and_environment() {
+        let config = Config::parse([], env(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.slack_api_url, "https://slack.com/api");
+        assert_eq!(config.poll_every, Duration::from_secs(60));
+        assert!(config.github_client.is_none());
+
+        let args = [
+            "--listen",
+            "127.0.0.1:9000",
+            "--poll-every=5",
+            "--github-client-id",
+            "cli",
+        ]
+        .map(String::from);
+        let config = Config::parse(
+            args,
+            env(&[("SPARK_GITHUB_CLIENT_SECRET", "shh"), ("SPARK_LISTEN", "127.0.0.1:1")]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.listen.to_string(),
+            "127.0.0.1:9000",
+            "the flag wins over the variable"
+        );
+        assert_eq!(config.url("/webhook"), "http://127.0.0.1:9000/webhook");
+        assert_eq!(config.poll_every, Duration::from_secs(5));
+        let client = config.github_client.as_ref().unwrap();
+        assert_eq!(client.id, "cli");
+        assert!(!format!("{config:?}").contains("shh"), "secrets are redacted");
+    }
+
+    #[test]
+    fn errors_name_the_flag_never_the_secret() {
+        let error = Config::parse(["--github-client-secret=hunter2"].map(String::from), env(&[])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`--github-client-secret` is given but `--github-client-id` is not: set both or neither"
+        );
+        let error = Config::parse(["--bogus"].map(String::from), env(&[])).unwrap_err();
+        assert_eq!(error.to_string(), "unknown flag `--bogus` (see --help)");
+        let error = Config::parse(["--poll-every", "0"].map(String::from), env(&[])).unwrap_err();
+        assert!(error.to_string().starts_with("invalid value for `--poll-every`"));
+    }
+}

@@ -1,0 +1,57 @@
+//! An integration host built on the library: webhooks, OAuth, polling and a page, over HTTP with SQLite.
+//!
+//! ```sh
+//! cargo run --example server --all-features -- --github-webhook-secret ... --github-client-id ... \
+//!     --github-client-secret ... --slack-signing-secret ...
+//! ```
+//!
+//! Every flag also reads from its `SPARK_*` environment variable; `--help` lists them. The library is sans-IO: this
+//! program is where the I/O lives (axum serves, ureq calls out, SQLite stores, the clock and the OS random source
+//! are read here). `README.md` ("Running the example host") says how to register the GitHub and Slack apps.
+
+mod app;
+mod config;
+mod db;
+mod http_client;
+mod page;
+mod poller;
+mod routes;
+
+use std::error::Error;
+use std::io::Write as _;
+
+use spark_integrations::store::IntegrationStore;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        std::io::stdout().write_all(config::usage().as_bytes())?;
+        return Ok(());
+    }
+    let config = Config::parse(args, |name| std::env::var(name).ok())?;
+    let listen = config.listen;
+    let state = app::AppState::new(config)?;
+
+    // One JSON line per existing integration, for scripts (and people) to find their webhook URLs.
+    let mut stdout = std::io::stdout().lock();
+    for integration in state.db.read().list_integrations()? {
+        let json = state.integration_json(&integration, None);
+        let line =
+            serde_json::json!({"id": json["id"], "service": json["service"], "webhook_url": json["webhook_url"]});
+        writeln!(stdout, "{line}")?;
+    }
+    drop(stdout);
+
+    let listener = TcpListener::bind(listen).await?;
+    db::note(&format!("listening on http://{}", listener.local_addr()?));
+    app::serve(listener, state, async {
+        // Ctrl-C stops accepting, lets requests in flight finish, then exits.
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! The JSON API: plugins, integrations, configuration, events, and polling on demand.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use spark_integrations::plugin::Descriptor;
+use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore};
+
+use super::{ApiError, blocking};
+use crate::app::{AppState, USER_ID};
+use crate::poller::{self, PollProblem};
+
+/// The most events `GET /api/events` lists at once.
+pub(crate) const MAX_EVENTS: usize = 500;
+
+/// `GET /api/plugins`: what can be connected, with each configuration form.
+pub(crate) async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let plugins: Vec<Value> = state
+        .registry
+        .iter()
+        .map(|plugin| {
+            let descriptor = Descriptor::of(plugin.as_ref());
+            json!({
+                "identifier": descriptor.identifier,
+                "name": descriptor.display_name,
+                "description": descriptor.description,
+                "type": descriptor.connections,
+                "configuration_schema": descriptor.configuration_schema,
+            })
+        })
+        .collect();
+    Json(Value::Array(plugins))
+}
+
+/// `GET /api/integrations`: the user's integrations, without tokens.
+pub(crate) async fn integrations(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let store = state.db.read();
+        let mut list = Vec::new();
+        for integration in store.list_integrations().map_err(ApiError::internal)? {
+            let poll = store.poll_state(&integration.id).map_err(ApiError::internal)?;
+            list.push(state.integration_json(&integration, Some(&poll)));
+        }
+        Ok(Json(Value::Array(list)))
+    })
+    .await
+}
+
+/// `POST /api/integrations/{service}`: the user's integration of `service`, created if there is none (201), else
+/// the existing one (200).
+pub(crate) async fn create_integration(
+    State(state): State<Arc<AppState>>,
+    Path(service): Path<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let (integration, created) = find_or_create(&state, &service)?;
+        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+        Ok((status, Json(state.integration_json(&integration, None))).into_response())
+    })
+    .await
+}
+
+/// The user's integration of `service` and whether it was just created. One per service and user; the writer
+/// lock makes the check and the insert one step.
+pub(crate) fn find_or_create(
+    state: &AppState,
+    service: &str,
+) -> Result<(spark_integrations::Integration, bool), ApiError> {
+    if state.registry.get(service).is_none() {
+        return Err(ApiError::not_found(format!("unknown service `{service}`")));
+    }
+    let mut store = state.db.write();
+    let existing = store
+        .list_integrations()
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .find(|integration| integration.service == service && integration.user_id == USER_ID);
+    if let Some(integration) = existing {
+        return Ok((integration, false));
+    }
+    let integration = state
+        .new_integration(service)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("unknown service `{service}`")))?;
+    store.create_integration(&integration).map_err(ApiError::internal)?;
+    Ok((integration, true))
+}
+
+/// `PUT /api/integrations/{id}/configuration`: validates the body against the plugin's schema. 200 with the stored
+/// configuration, or 422 with every field error.
+pub(crate) async fn configure(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let submitted: Value = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("the body is not JSON: {error}")))?;
+    blocking(move || {
+        let mut store = state.db.write();
+        let mut integration = store
+            .find_integration(&id)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
+        let plugin = state
+            .registry
+            .get(&integration.service)
+            .ok_or_else(|| ApiError::internal(format!("integration `{id}` has an unregistered service")))?;
+        let configuration = match plugin.configuration_schema().validate(&submitted) {
+            Ok(configuration) => configuration,
+            Err(errors) => {
+                let errors: Vec<Value> = errors
+                    .errors()
+                    .iter()
+                    .map(|error| json!({"path": error.path(), "message": error.to_string()}))
+                    .collect();
+                let body = json!({"error": "invalid configuration", "errors": errors});
+                return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+            }
+        };
+        integration.configuration = Some(configuration);
+        store.update_integration(&integration).map_err(ApiError::internal)?;
+        Ok(Json(json!(integration.configuration)).into_response())
+    })
+    .await
+}
+
+/// `GET /api/events?integration=ID&limit=N`: the latest events, newest first, as the model's JSON.
+pub(crate) async fn events(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = match query.get("limit") {
+        None => 50,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_EVENTS).contains(limit))
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("`limit` must be 1 to {MAX_EVENTS}")))?,
+    };
+    let mut event_query = EventQuery::latest(limit);
+    if let Some(id) = query.get("integration") {
+        event_query = event_query.for_integration(id.clone());
+    }
+    blocking(move || {
+        let events = state
+            .db
+            .read()
+            .recent_events(&event_query)
+            .map_err(ApiError::internal)?;
+        let events: Vec<Value> = events
+            .iter()
+            .map(|stored| serde_json::to_value(&stored.event).map_err(ApiError::internal))
+            .collect::<Result<_, _>>()?;
+        Ok(Json(Value::Array(events)))
+    })
+    .await
+}
+
+/// `POST /api/integrations/{id}/fetch`: polls now. Only the provider's own limits hold it back (429 with
+/// `Retry-After` until then).
+pub(crate) async fn fetch(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    blocking(move || {
+        let integration = state
+            .db
+            .read()
+            .find_integration(&id)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
+        let now = state.clock.now();
+        match poller::poll_integration(&state, &integration, now) {
+            Ok(fetched) => Ok(Json(json!({
+                "inserted": fetched.inserted,
+                "duplicates": fetched.duplicates,
+                "next_poll_at": fetched.next_poll_at,
+                "errors": fetched.errors,
+            }))
+            .into_response()),
+            Err(PollProblem::HeldBack { until }) => {
+                let wait = (until - now).num_seconds().max(1);
+                let body = json!({"error": "the provider asks to wait", "next_poll_at": until});
+                let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                Ok(response)
+            }
+            Err(PollProblem::Refused(message)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)),
+            Err(PollProblem::Failed(message)) => Err(ApiError::new(StatusCode::BAD_GATEWAY, message)),
+            Err(PollProblem::Internal(message)) => Err(ApiError::internal(message)),
+        }
+    })
+    .await
+}

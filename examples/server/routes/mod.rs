@@ -1,0 +1,53 @@
+//! The request handlers, one file per area, and the error answer they share.
+
+pub(crate) mod api;
+pub(crate) mod oauth;
+pub(crate) mod webhook;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::db::note;
+
+/// An error answer: a status and a JSON body `{"error": message}`. Messages never hold a secret.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, what)
+    }
+
+    /// A 500 whose detail goes to the log, not to the client.
+    pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
+        note(&format!("internal error: {error}"));
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+/// Runs blocking work (SQLite, ureq) off the async workers.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
+}

@@ -1,0 +1,214 @@
+//! `GET /integrations/{service}/oauth` and `.../callback`: the OAuth authorization-code flow with PKCE.
+//!
+//! The pending authorization travels in a cookie (`HttpOnly`, `SameSite=Lax`, `Path=/integrations`, 10 minutes).
+//! Its `state` is an HMAC over the provider, integration, user, expiry and nonce, so an edited cookie fails the
+//! check; the cookie is not encrypted, so nothing in it is relied on being secret from its holder (the PKCE
+//! verifier only proves that the token request comes from whoever started the flow). Single use is enforced by the
+//! in-memory ledger in [`AppState::used_states`] before the token request is released.
+
+use std::convert::Infallible;
+use std::error::Error;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use spark_integrations::oauth::{
+    CallbackError, Driver, DriverError, OAuthClient, PendingAuth, StateId, StateLedger, TokenSet, UsedStates,
+};
+use spark_integrations::store::IntegrationStore;
+
+use super::api::find_or_create;
+use super::{ApiError, blocking};
+use crate::app::{AppState, USER_ID, random};
+use crate::db::note;
+
+/// The cookie that holds a service's pending authorization.
+fn cookie_name(service: &str) -> String {
+    format!("spark_oauth_{service}")
+}
+
+/// `GET /integrations/{service}/oauth`: creates the integration if missing, then 302 to the provider with `state`
+/// and a PKCE challenge; the pending authorization goes into the cookie.
+pub(crate) async fn start(
+    State(state): State<Arc<AppState>>,
+    Path(service): Path<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let client = client(&state, &service)?;
+        let (integration, _) = find_or_create(&state, &service)?;
+        let random = random::<32>().map_err(ApiError::internal)?;
+        let authorize = client
+            .start(&integration.id, USER_ID, state.clock.now(), &random)
+            .map_err(ApiError::internal)?;
+        let pending = serde_json::to_vec(&authorize.pending).map_err(ApiError::internal)?;
+        let secure = if state.config.base_url.scheme() == "https" {
+            "; Secure"
+        } else {
+            ""
+        };
+        let cookie = format!(
+            "{}={}; Path=/integrations; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
+            cookie_name(&service),
+            URL_SAFE_NO_PAD.encode(pending)
+        );
+        let mut response = redirect(&authorize.url)?;
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, header_value(&cookie)?);
+        Ok(response)
+    })
+    .await
+}
+
+/// `GET /integrations/{service}/callback?code&state`: checks the state, exchanges the code, stores the tokens and
+/// the account, 302 to `/`. A bad, reused or expired state answers 400 and sends nothing; a provider error
+/// redirects to `/?error=...` and stores no token.
+pub(crate) async fn callback(
+    State(state): State<Arc<AppState>>,
+    Path(service): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let pending = read_cookie(&headers, &cookie_name(&service))
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "no authorization in progress: start it again"))?;
+    let pending: PendingAuth = URL_SAFE_NO_PAD
+        .decode(pending)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable authorization cookie: start it again",
+            )
+        })?;
+    let query = query.unwrap_or_default();
+    // The pending authorization is spent whatever happens next.
+    let expired = format!(
+        "{}=; Path=/integrations; HttpOnly; SameSite=Lax; Max-Age=0",
+        cookie_name(&service)
+    );
+    let mut response = blocking(move || {
+        let client = client(&state, &service)?;
+        let now = state.clock.now();
+        let mut ledger = SharedLedger(&state.used_states, now);
+        let driver = Driver::new(client, |request| state.http.send(request));
+        let integration_id = pending.integration_id().to_owned();
+        let persist = |tokens: &TokenSet| store_tokens(&state, &integration_id, tokens);
+        match driver.finish(pending, &query, USER_ID, now, &mut ledger, persist) {
+            Ok(connected) => {
+                let mut store = state.db.write();
+                let mut integration = store
+                    .find_integration(&integration_id)
+                    .map_err(ApiError::internal)?
+                    .ok_or_else(|| ApiError::not_found("the integration was removed"))?;
+                integration.account_id = Some(match connected.tokens.ids.get("team_id") {
+                    Some(team) => format!("{team}/{}", connected.account.id),
+                    None => connected.account.id,
+                });
+                store.update_integration(&integration).map_err(ApiError::internal)?;
+                redirect("/")
+            }
+            Err(error) => callback_failure(&error),
+        }
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, header_value(&expired)?);
+    Ok(response)
+}
+
+/// The answer to a failed callback: 400 for a refused `state`, a redirect with the reason for the provider's
+/// refusals, 502 when the provider could not be reached.
+fn callback_failure(error: &DriverError) -> Result<Response, ApiError> {
+    note(&format!("oauth callback failed: {error}"));
+    match error {
+        DriverError::Callback(CallbackError::AccessDenied { .. }) => redirect("/?error=access_denied"),
+        DriverError::Callback(CallbackError::Provider { code, .. }) => redirect(&error_page(code)),
+        DriverError::Callback(error) => Err(ApiError::new(StatusCode::BAD_REQUEST, error.to_string())),
+        DriverError::Token(_) | DriverError::Account(_) | DriverError::Reauthorize => {
+            redirect(&error_page(&error.to_string()))
+        }
+        DriverError::Transport(_) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "the provider could not be reached",
+        )),
+        _ => Err(ApiError::internal(error)),
+    }
+}
+
+fn error_page(message: &str) -> String {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("error", message)
+        .finish();
+    format!("/?{query}")
+}
+
+/// Stores new tokens on the integration, before they are used (the provider may have revoked the old ones).
+pub(crate) fn store_tokens(
+    state: &AppState,
+    integration_id: &str,
+    tokens: &TokenSet,
+) -> Result<(), Box<dyn Error + Send + Sync>> {
+    let mut store = state.db.write();
+    let mut integration = store
+        .find_integration(integration_id)?
+        .ok_or("the integration to store tokens on does not exist")?;
+    integration.access_token = Some(tokens.access_token.clone());
+    integration.refresh_token = tokens.refresh_token.clone();
+    integration.expiry = tokens.expires_at;
+    integration.refresh_expiry = tokens.refresh_expires_at;
+    store.update_integration(&integration)?;
+    Ok(())
+}
+
+/// The process-wide ledger of accepted states, locked only for the insert itself.
+struct SharedLedger<'a>(&'a Mutex<UsedStates>, DateTime<Utc>);
+
+impl StateLedger for SharedLedger<'_> {
+    type Error = Infallible;
+
+    fn mark_used(&mut self, id: &StateId, expires_at: DateTime<Utc>) -> Result<bool, Infallible> {
+        let mut used = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Entries past their expiry can go: an expired state is refused before the ledger is asked.
+        used.prune(self.1);
+        used.mark_used(id, expires_at)
+    }
+}
+
+fn client<'a>(state: &'a AppState, service: &str) -> Result<&'a OAuthClient, ApiError> {
+    if state.registry.get(service).is_none() {
+        return Err(ApiError::not_found(format!("unknown service `{service}`")));
+    }
+    state.oauth.get(service).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no OAuth app is configured for `{service}`"),
+        )
+    })
+}
+
+fn redirect(location: &str) -> Result<Response, ApiError> {
+    Ok((StatusCode::FOUND, [(header::LOCATION, header_value(location)?)]).into_response())
+}
+
+fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(text).map_err(ApiError::internal)
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}

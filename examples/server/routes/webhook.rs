@@ -1,0 +1,133 @@
+//! `POST /webhook/{service}/{routing_secret}`: verify, convert, ingest.
+//!
+//! The routing secret only says which integration a delivery is for; authenticity comes from the provider's
+//! signature, checked with the app-level secret (`--github-webhook-secret`, `--slack-signing-secret`). Nothing is
+//! stored for a refused request. A redelivery (same `X-GitHub-Delivery` or Slack `event_id`) is a success with
+//! `"duplicates":1`: events are unique per integration and source id.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::to_bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use spark_integrations::convert::{Conversion, ConvertContext};
+use spark_integrations::providers::github::GithubVerifier;
+use spark_integrations::providers::slack::SlackVerifier;
+use spark_integrations::providers::{github, slack};
+use spark_integrations::store::{IntegrationStore, ingest_conversion};
+use spark_integrations::webhook::{Intake, WebhookError, WebhookSecret, WebhookVerifier, intake};
+
+use super::{ApiError, blocking};
+use crate::app::{AppState, MAX_WEBHOOK_BODY, routing_secret};
+use crate::db::note;
+
+static GITHUB: GithubVerifier = GithubVerifier::new().with_max_body_len(MAX_WEBHOOK_BODY);
+static SLACK: SlackVerifier = SlackVerifier::new().with_max_body_len(MAX_WEBHOOK_BODY);
+
+/// The verifier and the app-level signing secret of a service; `None` for a service without webhooks.
+fn verifier<'a>(
+    state: &'a AppState,
+    service: &str,
+) -> Option<(&'static dyn WebhookVerifier, Option<&'a WebhookSecret>)> {
+    match service {
+        github::SERVICE => Some((&GITHUB, state.config.github_webhook_secret.as_ref())),
+        slack::SERVICE => Some((&SLACK, state.config.slack_signing_secret.as_ref())),
+        _ => None,
+    }
+}
+
+/// The handler. 200 `{"status":"ok","inserted":N,"duplicates":M}`, the challenge for Slack's `url_verification`,
+/// 401 for a bad or missing signature, 404 for an unknown service or routing secret, 413 over 25 MB.
+pub(crate) async fn deliver(
+    State(state): State<Arc<AppState>>,
+    Path((service, secret)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if verifier(&state, &service).is_none() {
+        return Err(ApiError::not_found(format!("no webhooks for service `{service}`")));
+    }
+    // Refuse by the announced length before reading anything; then read with the same cap (chunked bodies).
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_WEBHOOK_BODY as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, MAX_WEBHOOK_BODY).await.map_err(|_| too_large())?;
+
+    blocking(move || {
+        let now = state.clock.now();
+        let (verifier, signing_secret) =
+            verifier(&state, &service).ok_or_else(|| ApiError::not_found("no such service"))?;
+        let integration = state
+            .db
+            .read()
+            .find_by_routing_secret(&service, &routing_secret(&secret))
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found("unknown webhook URL"))?;
+        let secrets = signing_secret.map(std::slice::from_ref).unwrap_or_default();
+        let delivery = match intake(verifier, secrets, &parts.headers, &body, now) {
+            Ok(Intake::Convert(delivery)) => delivery,
+            Ok(Intake::Challenge(challenge)) => {
+                return Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    challenge.into_owned(),
+                )
+                    .into_response());
+            }
+            Ok(_) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported delivery")),
+            Err(error) => {
+                note(&format!("webhook for {} refused: {error}", integration.id));
+                return Err(ApiError::new(status(&error), error.to_string()));
+            }
+        };
+        let plugin = state
+            .registry
+            .get(&service)
+            .ok_or_else(|| ApiError::not_found("no such service"))?;
+        let converter = plugin
+            .converter()
+            .ok_or_else(|| ApiError::internal("the plugin has no converter"))?;
+        let context = ConvertContext::new(now).with_integration(&integration.id);
+        let conversion = converter
+            .convert(delivery.payload, &context)
+            .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, error.to_string()))?;
+        let report =
+            ingest_conversion(&mut *state.db.write(), &integration.id, &conversion).map_err(ApiError::internal)?;
+        let mut answer = json!({"status": "ok", "inserted": report.inserted, "duplicates": report.duplicates});
+        if let (Conversion::Skipped(reason), Some(object)) = (&conversion, answer.as_object_mut()) {
+            object.insert("skipped".into(), json!(reason.to_string()));
+        }
+        Ok(Json(answer).into_response())
+    })
+    .await
+}
+
+/// The library's status for a refusal, except that a missing or malformed signature is a 401 like a wrong one:
+/// the request failed to authenticate, whatever the reason.
+fn status(error: &WebhookError) -> StatusCode {
+    match error {
+        WebhookError::MissingHeader { header }
+        | WebhookError::DuplicateHeader { header }
+        | WebhookError::MalformedHeader { header, .. }
+            if header.to_ascii_lowercase().contains("signature") =>
+        {
+            StatusCode::UNAUTHORIZED
+        }
+        other => other.status(),
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body is over {MAX_WEBHOOK_BODY} bytes"),
+    )
+}

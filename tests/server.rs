@@ -1,0 +1,564 @@
+//! The example host (`examples/server/`) end to end: started in-process on an ephemeral 127.0.0.1 port with a
+//! temporary SQLite database, talking to a scripted fake GitHub and Slack on another loopback port. One scenario
+//! walks every route, in the order a user meets them.
+
+#![allow(
+    dead_code,
+    reason = "the host's modules are compiled in whole; this test uses most, not all, of them"
+)]
+
+#[path = "../examples/server/app.rs"]
+mod app;
+#[path = "../examples/server/config.rs"]
+mod config;
+#[path = "../examples/server/db.rs"]
+mod db;
+#[path = "../examples/server/http_client.rs"]
+mod http_client;
+#[path = "../examples/server/page.rs"]
+mod page;
+#[path = "../examples/server/poller.rs"]
+mod poller;
+#[path = "../examples/server/routes/mod.rs"]
+mod routes;
+mod server_support;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use server_support::{CLIENT_ID, CLIENT_SECRET, GITHUB_TOKEN, REFUSED_CODE, REPOSITORY, SLACK_TOKEN, Shared};
+
+const GITHUB_WEBHOOK_SECRET: &str = "github webhook secret for the test";
+const SLACK_SIGNING_SECRET: &str = "slack signing secret for the test";
+
+/// A response, read whole.
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The host and the fake providers, running on their own runtime; the test drives them with a blocking client.
+struct Harness {
+    base: String,
+    fake: String,
+    state: Arc<app::AppState>,
+    seen: Shared,
+    agent: ureq::Agent,
+    db_dir: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Harness {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let db_dir = std::env::temp_dir().join(format!("spark-server-test-{}", std::process::id()));
+        std::fs::create_dir_all(&db_dir).unwrap();
+        let seen = Shared::default();
+        let (host_listener, fake_listener) = runtime.block_on(async {
+            let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+            (bind().await.unwrap(), bind().await.unwrap())
+        });
+        let base = format!("http://{}", host_listener.local_addr().unwrap());
+        let fake = format!("http://{}", fake_listener.local_addr().unwrap());
+        let fake_router = server_support::router(Arc::clone(&seen));
+        runtime.spawn(async move { axum::serve(fake_listener, fake_router).await });
+
+        let args = [
+            "--listen",
+            &host_listener.local_addr().unwrap().to_string(),
+            "--db",
+            db_dir.join("spark.sqlite3").to_str().unwrap(),
+            "--github-client-id",
+            CLIENT_ID,
+            "--github-client-secret",
+            CLIENT_SECRET,
+            "--github-webhook-secret",
+            GITHUB_WEBHOOK_SECRET,
+            "--slack-client-id",
+            CLIENT_ID,
+            "--slack-client-secret",
+            CLIENT_SECRET,
+            "--slack-signing-secret",
+            SLACK_SIGNING_SECRET,
+            "--github-web-url",
+            &format!("{fake}/github"),
+            "--github-api-url",
+            &format!("{fake}/github-api"),
+            "--slack-web-url",
+            &format!("{fake}/slack"),
+            "--slack-api-url",
+            &format!("{fake}/slack-api"),
+            // The scheduler stays out of the way: this test polls through the fetch route.
+            "--poll-every",
+            "3600",
+        ]
+        .map(String::from);
+        let config = config::Config::parse(args, |_| None).unwrap();
+        let state = app::AppState::new(config).unwrap();
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let host_state = Arc::clone(&state);
+        runtime.spawn(async move {
+            app::serve(host_listener, host_state, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Self {
+            base,
+            fake,
+            state,
+            seen,
+            agent,
+            db_dir,
+            shutdown: Some(shutdown),
+            runtime,
+        }
+    }
+
+    fn send(&self, request: http::Request<Vec<u8>>) -> Answer {
+        let response = self.agent.run(request).unwrap();
+        let (parts, mut body) = response.into_parts();
+        Answer {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.read_to_string().unwrap(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        self.send(http::Request::get(self.url(path)).body(Vec::new()).unwrap())
+    }
+
+    fn get_with_cookie(&self, path: &str, cookie: &str) -> Answer {
+        self.send(
+            http::Request::get(self.url(path))
+                .header("cookie", cookie)
+                .body(Vec::new())
+                .unwrap(),
+        )
+    }
+
+    fn post(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> Answer {
+        let mut request = http::Request::post(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.send(request.body(body.to_vec()).unwrap())
+    }
+
+    fn put_json(&self, path: &str, body: &Value) -> Answer {
+        let request = http::Request::put(self.url(path)).header("content-type", "application/json");
+        self.send(request.body(body.to_string().into_bytes()).unwrap())
+    }
+
+    fn token_requests(&self, service: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .token_requests
+            .get(service)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn integration(&self, service: &str) -> Value {
+        let list = self.get("/api/integrations").json();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["service"] == service)
+            .cloned()
+            .unwrap()
+    }
+
+    fn events(&self, query: &str) -> Vec<Value> {
+        self.get(&format!("/api/events{query}"))
+            .json()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Starts an OAuth flow and approves it at the fake provider: the callback URL the browser would be sent to,
+    /// and the cookie the host set.
+    fn authorize(&self, service: &str) -> (String, String) {
+        let start = self.get(&format!("/integrations/{service}/oauth"));
+        assert_eq!(start.status, 302, "{}", start.body);
+        let cookie = start.header("set-cookie").to_owned();
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/integrations"] {
+            assert!(cookie.contains(attribute), "cookie lacks {attribute}: {cookie}");
+        }
+        let location = start.header("location").to_owned();
+        assert!(location.starts_with(&format!("{}/{service}/", self.fake)), "{location}");
+        assert!(location.contains("code_challenge_method=S256"), "{location}");
+        let approved = self.get(&location);
+        assert_eq!(approved.status, 302, "{}", approved.body);
+        let callback = approved.header("location").to_owned();
+        assert!(
+            callback.starts_with(&format!("{}/integrations/{service}/callback?", self.base)),
+            "{callback}"
+        );
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        (callback, cookie)
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.db_dir);
+    }
+}
+
+/// The callback URL with one query parameter replaced.
+fn with_param(url: &str, name: &str, value: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(key, old)| {
+            (
+                key.to_string(),
+                if key == name { value.to_owned() } else { old.to_string() },
+            )
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+/// Sends a request with a `Content-Length` over the limit and no body: the host must refuse before reading.
+fn declared_too_large(base: &str, path: &str) -> String {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 30000000\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+fn github_delivery(harness: &Harness, url: &str, delivery: &str, body: &[u8], signed: &[u8]) -> Answer {
+    let headers = [
+        ("x-github-event", "push".to_owned()),
+        ("x-github-delivery", delivery.to_owned()),
+        (
+            "x-hub-signature-256",
+            server_support::github_signature(GITHUB_WEBHOOK_SECRET, signed),
+        ),
+        ("content-type", "application/json".to_owned()),
+    ];
+    harness.post(url, &headers, body)
+}
+
+fn slack_delivery(harness: &Harness, url: &str, timestamp: i64, body: &[u8], retry: bool) -> Answer {
+    let mut headers = vec![
+        ("x-slack-request-timestamp", timestamp.to_string()),
+        (
+            "x-slack-signature",
+            server_support::slack_signature(SLACK_SIGNING_SECRET, timestamp, body),
+        ),
+        ("content-type", "application/json".to_owned()),
+    ];
+    if retry {
+        headers.push(("x-slack-retry-num", "1".to_owned()));
+        headers.push(("x-slack-retry-reason", "http_timeout".to_owned()));
+    }
+    harness.post(url, &headers, body)
+}
+
+#[test]
+fn the_host_walks_every_route() {
+    let harness = Harness::start();
+
+    // Plugins.
+    let plugins = harness.get("/api/plugins").json();
+    let identifiers: Vec<&str> = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(identifiers, ["github", "slack"]);
+    assert_eq!(plugins[0]["type"], json!(["oauth", "polling", "webhook"]));
+    assert_eq!(plugins[0]["configuration_schema"]["fields"][0]["name"], "repositories");
+
+    // Initializing is idempotent: one integration per service.
+    let created = harness.post("/api/integrations/slack", &[], b"");
+    assert_eq!(created.status, 201);
+    let again = harness.post("/api/integrations/slack", &[], b"");
+    assert_eq!(
+        (again.status, again.json()["id"].clone()),
+        (200, created.json()["id"].clone())
+    );
+    assert_eq!(harness.post("/api/integrations/jira", &[], b"").status, 404);
+
+    // OAuth with GitHub: the route creates the integration; the fake checks PKCE at its token endpoint.
+    let (callback, cookie) = harness.authorize("github");
+    let connected = harness.get_with_cookie(&callback, &cookie);
+    assert_eq!(
+        (connected.status, connected.header("location")),
+        (302, "/"),
+        "{}",
+        connected.body
+    );
+    assert_eq!(harness.token_requests("github"), 1);
+    assert_eq!(harness.seen.lock().unwrap().pkce_failures, 0);
+    let github = harness.integration("github");
+    assert_eq!(
+        (github["account_id"].as_str(), github["connected"].as_bool()),
+        (Some("octocat"), Some(true))
+    );
+    let listed = harness.get("/api/integrations").body;
+    assert!(!listed.contains(GITHUB_TOKEN), "tokens never leave the host: {listed}");
+
+    // The same callback again: a reused state is refused before any token request.
+    let replayed = harness.get_with_cookie(&callback, &cookie);
+    assert_eq!(replayed.status, 400, "{}", replayed.body);
+    assert_eq!(harness.token_requests("github"), 1);
+
+    // A tampered state: 400, and no token request.
+    let (callback, cookie) = harness.authorize("github");
+    let state = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let tampered_state = format!(
+        "{}{}",
+        &state[..state.len() - 1],
+        if state.ends_with('A') { 'B' } else { 'A' }
+    );
+    let tampered = harness.get_with_cookie(&with_param(&callback, "state", &tampered_state), &cookie);
+    assert_eq!(tampered.status, 400, "{}", tampered.body);
+    assert!(tampered.body.contains("state"), "{}", tampered.body);
+    assert_eq!(harness.token_requests("github"), 1);
+    // Without the cookie there is no flow to finish.
+    assert_eq!(harness.get(&callback).status, 400);
+
+    // OAuth with Slack: a refused code (Slack's `ok:false`) stores nothing; then a good round trip.
+    let (callback, cookie) = harness.authorize("slack");
+    let refused = harness.get_with_cookie(&with_param(&callback, "code", REFUSED_CODE), &cookie);
+    assert_eq!(refused.status, 302);
+    assert!(
+        refused.header("location").starts_with("/?error="),
+        "{}",
+        refused.header("location")
+    );
+    assert_eq!(harness.integration("slack")["connected"], false);
+    let page = harness.get(refused.header("location"));
+    assert!(page.body.contains("Authorization failed"), "the page shows the error");
+    let (callback, cookie) = harness.authorize("slack");
+    let connected = harness.get_with_cookie(&callback, &cookie);
+    assert_eq!(
+        (connected.status, connected.header("location")),
+        (302, "/"),
+        "{}",
+        connected.body
+    );
+    let slack = harness.integration("slack");
+    assert_eq!(
+        (slack["account_id"].as_str(), slack["connected"].as_bool()),
+        (Some("T123/UBOT"), Some(true))
+    );
+    assert_eq!(harness.seen.lock().unwrap().pkce_failures, 0);
+    assert!(!harness.get("/api/integrations").body.contains(SLACK_TOKEN));
+
+    // Configuration: every field error at once, then a valid one.
+    let github_id = github["id"].as_str().unwrap().to_owned();
+    let configure = format!("/api/integrations/{github_id}/configuration");
+    let invalid = harness.put_json(&configure, &json!({"repositories": ["octocat"]}));
+    assert_eq!(invalid.status, 422, "{}", invalid.body);
+    let paths: Vec<Value> = invalid.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].clone())
+        .collect();
+    assert_eq!(paths, [json!("repositories[0]"), json!("events")]);
+    let valid = json!({"repositories": [REPOSITORY], "events": ["PushEvent", "WatchEvent", "IssuesEvent"]});
+    let stored = harness.put_json(&configure, &valid);
+    assert_eq!((stored.status, stored.json()), (200, valid.clone()));
+    assert_eq!(harness.integration("github")["configuration"], valid);
+    assert_eq!(
+        harness.put_json("/api/integrations/nope/configuration", &valid).status,
+        404
+    );
+
+    // GitHub webhooks: a signed push delivered twice is stored once.
+    let webhook = github["webhook_url"].as_str().unwrap().to_owned();
+    let push = server_support::fixture("github-webhooks/push.default.4.json");
+    let first = github_delivery(&harness, &webhook, "delivery-1", push.as_bytes(), push.as_bytes());
+    assert_eq!(
+        (first.status, first.json()),
+        (200, json!({"status": "ok", "inserted": 1, "duplicates": 0}))
+    );
+    let redelivered = github_delivery(&harness, &webhook, "delivery-1", push.as_bytes(), push.as_bytes());
+    assert_eq!(
+        redelivered.json(),
+        json!({"status": "ok", "inserted": 0, "duplicates": 1})
+    );
+    assert_eq!(harness.events(&format!("?integration={github_id}")).len(), 1);
+
+    // Refused deliveries store nothing.
+    let tampered_body = push.replacen("Codertocat", "CodertocaT", 1);
+    let tampered = github_delivery(
+        &harness,
+        &webhook,
+        "delivery-2",
+        tampered_body.as_bytes(),
+        push.as_bytes(),
+    );
+    assert_eq!(tampered.status, 401, "{}", tampered.body);
+    let unsigned = harness.post(
+        &webhook,
+        &[("x-github-event", "push".into()), ("x-github-delivery", "d-3".into())],
+        push.as_bytes(),
+    );
+    assert_eq!(unsigned.status, 401);
+    let unknown = github_delivery(
+        &harness,
+        &format!("{}/webhook/github/not-a-routing-secret", harness.base),
+        "d-4",
+        push.as_bytes(),
+        push.as_bytes(),
+    );
+    assert_eq!(unknown.status, 404);
+    let unknown_service = github_delivery(
+        &harness,
+        &webhook.replace("/github/", "/jira/"),
+        "d-5",
+        push.as_bytes(),
+        push.as_bytes(),
+    );
+    assert_eq!(unknown_service.status, 404);
+    let path = webhook.trim_start_matches(&harness.base);
+    let too_large = declared_too_large(&harness.base, path);
+    assert!(too_large.starts_with("HTTP/1.1 413"), "{too_large}");
+    assert_eq!(harness.events(&format!("?integration={github_id}")).len(), 1);
+
+    // Slack: `url_verification` is answered with its challenge; a stale timestamp is refused; retries dedupe.
+    let slack_webhook = slack["webhook_url"].as_str().unwrap().to_owned();
+    let now = harness.state.clock.now().timestamp();
+    let verification = server_support::fixture("slack/url_verification.json");
+    let challenge = slack_delivery(&harness, &slack_webhook, now, verification.as_bytes(), false);
+    assert_eq!(
+        (challenge.status, challenge.body.as_str()),
+        (200, "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
+    );
+    let message = server_support::fixture("slack/message.json");
+    let stale = slack_delivery(&harness, &slack_webhook, now - 600, message.as_bytes(), false);
+    assert_eq!(stale.status, 401, "{}", stale.body);
+    assert!(stale.body.contains("timestamp"), "{}", stale.body);
+    let slack_id = slack["id"].as_str().unwrap();
+    assert!(harness.events(&format!("?integration={slack_id}")).is_empty());
+    let stored = slack_delivery(&harness, &slack_webhook, now, message.as_bytes(), false);
+    assert_eq!(stored.json(), json!({"status": "ok", "inserted": 1, "duplicates": 0}));
+    let retried = slack_delivery(&harness, &slack_webhook, now + 5, message.as_bytes(), true);
+    assert_eq!(retried.json(), json!({"status": "ok", "inserted": 0, "duplicates": 1}));
+
+    // Polling: two pages, then the provider's poll interval holds the next fetch back, then a 304.
+    let fetch = format!("/api/integrations/{github_id}/fetch");
+    let polled = harness.post(&fetch, &[], b"");
+    assert_eq!(polled.status, 200, "{}", polled.body);
+    assert_eq!(
+        (polled.json()["inserted"].clone(), polled.json()["duplicates"].clone()),
+        (json!(3), json!(0))
+    );
+    {
+        let seen = harness.seen.lock().unwrap();
+        let queries: Vec<&str> = seen.event_requests.iter().map(|(query, _)| query.as_str()).collect();
+        assert_eq!(queries, ["per_page=100", "per_page=100&page=2"]);
+    }
+    let held = harness.post(&fetch, &[], b"");
+    assert_eq!(held.status, 429, "{}", held.body);
+    assert!(held.header("retry-after").parse::<u32>().unwrap() > 0);
+    harness.state.clock.advance(61);
+    let unchanged = harness.post(&fetch, &[], b"");
+    assert_eq!(unchanged.status, 200, "{}", unchanged.body);
+    assert_eq!(unchanged.json()["inserted"], 0);
+    {
+        let seen = harness.seen.lock().unwrap();
+        assert_eq!(seen.not_modified, 1);
+        assert_eq!(
+            seen.event_requests.last().unwrap().1.as_deref(),
+            Some("W/\"events-v1\"")
+        );
+    }
+    assert_eq!(
+        harness
+            .post(&format!("/api/integrations/{slack_id}/fetch"), &[], b"")
+            .status,
+        422
+    );
+
+    // Events: newest first, per integration or all, with a bounded limit.
+    let all = harness.events("?limit=500");
+    assert_eq!(all.len(), 5);
+    assert_eq!(harness.events(&format!("?integration={github_id}")).len(), 4);
+    assert_eq!(harness.events("?limit=1").len(), 1);
+    assert_eq!(harness.get("/api/events?limit=100000").status, 400);
+    let times: Vec<&str> = all.iter().map(|event| event["time"].as_str().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+
+    // The page shows the integrations and the stored events, escaped, without scripts.
+    let page = harness.get("/");
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(!page.body.contains("<script"));
+    for expected in [
+        "octocat",
+        "T123/UBOT",
+        "Codertocat",
+        "chibuikemokoli",
+        "weltenwandler",
+        "LoneWolf4713",
+        "/webhook/github/",
+    ] {
+        assert!(page.body.contains(expected), "the page lacks {expected}");
+    }
+    assert_eq!(page.body.matches("<tr><td>20").count(), 5, "one row per event");
+}
