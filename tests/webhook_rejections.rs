@@ -60,7 +60,11 @@ fn sha256_with_0_63_or_65_hex_digits_is_malformed() {
     ] {
         let result = github(&github_with_signature(&signature), BODY);
         assert!(malformed("X-Hub-Signature-256")(&result), "{signature}: {result:?}");
-        assert_eq!(result.unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            result.unwrap_err().status(),
+            StatusCode::UNAUTHORIZED,
+            "a bad signature header authenticates nothing"
+        );
     }
 }
 
@@ -166,7 +170,15 @@ fn missing_headers_are_rejected_by_name() {
         for &header in required {
             let result = verify(&without(&headers, header), BODY);
             assert_eq!(result, Err(WebhookError::MissingHeader { header }));
-            assert_eq!(result.unwrap_err().status(), StatusCode::BAD_REQUEST);
+            // Without its signature or signed timestamp a delivery is unauthenticated (401); other headers are a
+            // malformed request (400).
+            let lower = header.to_ascii_lowercase();
+            let expected = if lower.contains("signature") || lower.contains("timestamp") {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            assert_eq!(result.unwrap_err().status(), expected, "{header}");
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::routes;
 pub(crate) const USER_ID: &str = "1";
 
 /// The largest webhook body accepted: GitHub caps deliveries at 25 MB.
-pub(crate) const MAX_WEBHOOK_BODY: usize = 25 * 1024 * 1024;
+pub(crate) const MAX_WEBHOOK_BODY: usize = spark_integrations::webhook::DEFAULT_MAX_BODY_LEN;
 
 /// What every request handler shares.
 #[derive(Debug)]

@@ -9,9 +9,9 @@ use super::{WebhookError, WebhookSecret};
 /// How far a signed timestamp may be from `now` by default, in seconds (Slack's and Standard Webhooks' 5 minutes).
 pub(crate) const DEFAULT_TOLERANCE_SECS: u64 = 300;
 
-/// The largest body accepted by default: GitHub caps webhook payloads at 25 MB. Larger bodies are refused before
-/// any hashing.
-pub(crate) const DEFAULT_MAX_BODY_LEN: usize = 25_000_000;
+/// The largest body the verifiers accept by default: 25 MB (25,000,000 bytes), GitHub's cap on webhook payloads.
+/// Larger bodies are refused before any hashing; hosts should refuse them before reading them, by `Content-Length`.
+pub const DEFAULT_MAX_BODY_LEN: usize = 25_000_000;
 
 /// A header a scheme reads: the name errors show, as the provider documents it, and the parsed lookup key.
 ///

@@ -81,9 +81,13 @@ impl WebhookError {
     /// The status to answer the delivery with.
     ///
     /// - `413 Payload Too Large` for [`BodyTooLarge`](Self::BodyTooLarge);
-    /// - `401 Unauthorized` when the signature or its timestamp does not hold;
+    /// - `401 Unauthorized` when the delivery is not authenticated: the signature does not match, its timestamp is
+    ///   stale, or a header that carries a signature or a signed timestamp (any header whose name contains
+    ///   `signature` or `timestamp`: `X-Hub-Signature-256`, `X-Slack-Request-Timestamp`, `webhook-signature`, ...)
+    ///   is missing, repeated or malformed;
     /// - `404 Not Found` when the addressed service does not accept webhooks ([`NotAccepted`](Self::NotAccepted));
-    /// - `400 Bad Request` for missing, duplicated or malformed headers and malformed bodies;
+    /// - `400 Bad Request` for other missing, duplicated or malformed headers (`X-GitHub-Event`,
+    ///   `X-GitHub-Delivery`, ...) and malformed bodies;
     /// - `500 Internal Server Error` when the receiver's own secrets are missing or unusable (the sender did
     ///   nothing wrong, and will retry later).
     ///
@@ -94,11 +98,20 @@ impl WebhookError {
     /// let error = WebhookError::SignatureMismatch { header: "X-Hub-Signature-256" };
     /// assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
     /// assert_eq!(error.to_string(), "signature in header `X-Hub-Signature-256` does not match the body");
+    /// assert_eq!(WebhookError::MissingHeader { header: "X-Hub-Signature-256" }.status(), StatusCode::UNAUTHORIZED);
+    /// assert_eq!(WebhookError::MissingHeader { header: "X-GitHub-Event" }.status(), StatusCode::BAD_REQUEST);
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SignatureMismatch { .. } | Self::StaleTimestamp { .. } => StatusCode::UNAUTHORIZED,
+            Self::MissingHeader { header }
+            | Self::DuplicateHeader { header }
+            | Self::MalformedHeader { header, .. }
+                if authenticates(header) =>
+            {
+                StatusCode::UNAUTHORIZED
+            }
             Self::MissingHeader { .. }
             | Self::DuplicateHeader { .. }
             | Self::MalformedHeader { .. }
@@ -107,4 +120,11 @@ impl WebhookError {
             Self::NoSecret | Self::InvalidSecret { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
+
+/// Whether `header` carries a signature or a signed timestamp: what authenticates a delivery in every scheme here
+/// (GitHub, Slack, Standard Webhooks) and in the usual naming of others.
+fn authenticates(header: &str) -> bool {
+    let lower = header.to_ascii_lowercase();
+    lower.contains("signature") || lower.contains("timestamp")
 }

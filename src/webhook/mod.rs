@@ -59,6 +59,7 @@ use http::HeaderMap;
 use crate::convert::Payload;
 use crate::secret::secret_type;
 
+pub use check::DEFAULT_MAX_BODY_LEN;
 pub use error::WebhookError;
 pub use standard::StandardWebhooksVerifier;
 

@@ -14,29 +14,29 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use spark_integrations::convert::{Conversion, ConvertContext};
-use spark_integrations::providers::github::GithubVerifier;
-use spark_integrations::providers::slack::SlackVerifier;
 use spark_integrations::providers::{github, slack};
 use spark_integrations::store::{IntegrationStore, ingest_conversion};
-use spark_integrations::webhook::{Intake, WebhookError, WebhookSecret, WebhookVerifier, intake};
+use spark_integrations::webhook::{Intake, WebhookSecret, intake_for};
 
 use super::{ApiError, blocking};
 use crate::app::{AppState, MAX_WEBHOOK_BODY, routing_secret};
 use crate::db::note;
 
-static GITHUB: GithubVerifier = GithubVerifier::new().with_max_body_len(MAX_WEBHOOK_BODY);
-static SLACK: SlackVerifier = SlackVerifier::new().with_max_body_len(MAX_WEBHOOK_BODY);
-
-/// The verifier and the app-level signing secret of a service; `None` for a service without webhooks.
-fn verifier<'a>(
-    state: &'a AppState,
-    service: &str,
-) -> Option<(&'static dyn WebhookVerifier, Option<&'a WebhookSecret>)> {
+/// The app-level signing secret of a service's webhooks: GitHub's webhook secret, Slack's signing secret.
+fn signing_secret<'a>(state: &'a AppState, service: &str) -> Option<&'a WebhookSecret> {
     match service {
-        github::SERVICE => Some((&GITHUB, state.config.github_webhook_secret.as_ref())),
-        slack::SERVICE => Some((&SLACK, state.config.slack_signing_secret.as_ref())),
+        github::SERVICE => state.config.github_webhook_secret.as_ref(),
+        slack::SERVICE => state.config.slack_signing_secret.as_ref(),
         _ => None,
     }
+}
+
+/// Whether `service` is a registered plugin that accepts webhooks.
+fn accepts_webhooks(state: &AppState, service: &str) -> bool {
+    state
+        .registry
+        .get(service)
+        .is_some_and(|plugin| plugin.webhook_verifier().is_some())
 }
 
 /// The handler. 200 `{"status":"ok","inserted":N,"duplicates":M}`, the challenge for Slack's `url_verification`,
@@ -46,7 +46,7 @@ pub(crate) async fn deliver(
     Path((service, secret)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if verifier(&state, &service).is_none() {
+    if !accepts_webhooks(&state, &service) {
         return Err(ApiError::not_found(format!("no webhooks for service `{service}`")));
     }
     // Refuse by the announced length before reading anything; then read with the same cap (chunked bodies).
@@ -63,16 +63,20 @@ pub(crate) async fn deliver(
 
     blocking(move || {
         let now = state.clock.now();
-        let (verifier, signing_secret) =
-            verifier(&state, &service).ok_or_else(|| ApiError::not_found("no such service"))?;
+        let plugin = state
+            .registry
+            .get(&service)
+            .ok_or_else(|| ApiError::not_found("no such service"))?;
         let integration = state
             .db
             .read()
             .find_by_routing_secret(&service, &routing_secret(&secret))
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::not_found("unknown webhook URL"))?;
-        let secrets = signing_secret.map(std::slice::from_ref).unwrap_or_default();
-        let delivery = match intake(verifier, secrets, &parts.headers, &body, now) {
+        let secrets = signing_secret(&state, &service)
+            .map(std::slice::from_ref)
+            .unwrap_or_default();
+        let delivery = match intake_for(plugin.as_ref(), secrets, &parts.headers, &body, now) {
             Ok(Intake::Convert(delivery)) => delivery,
             Ok(Intake::Challenge(challenge)) => {
                 return Ok((
@@ -85,13 +89,9 @@ pub(crate) async fn deliver(
             Ok(_) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported delivery")),
             Err(error) => {
                 note(&format!("webhook for {} refused: {error}", integration.id));
-                return Err(ApiError::new(status(&error), error.to_string()));
+                return Err(ApiError::new(error.status(), error.to_string()));
             }
         };
-        let plugin = state
-            .registry
-            .get(&service)
-            .ok_or_else(|| ApiError::not_found("no such service"))?;
         let converter = plugin
             .converter()
             .ok_or_else(|| ApiError::internal("the plugin has no converter"))?;
@@ -108,21 +108,6 @@ pub(crate) async fn deliver(
         Ok(Json(answer).into_response())
     })
     .await
-}
-
-/// The library's status for a refusal, except that a missing or malformed signature is a 401 like a wrong one:
-/// the request failed to authenticate, whatever the reason.
-fn status(error: &WebhookError) -> StatusCode {
-    match error {
-        WebhookError::MissingHeader { header }
-        | WebhookError::DuplicateHeader { header }
-        | WebhookError::MalformedHeader { header, .. }
-            if header.to_ascii_lowercase().contains("signature") =>
-        {
-            StatusCode::UNAUTHORIZED
-        }
-        other => other.status(),
-    }
 }
 
 fn too_large() -> ApiError {
