@@ -114,6 +114,15 @@ fn issue_object(issue: &Issue<'_>) -> Object {
     object
 }
 
+/// An issue or review comment event with its comment: ids in the metadata, the comment as the block.
+fn with_comment(mut event: Event, comment: Option<&Comment<'_>>) -> Event {
+    if let Some(comment) = comment {
+        comment_metadata(&mut event.event_metadata, comment.id, comment.path.as_ref());
+        event.blocks.push(comment_block(comment));
+    }
+    event
+}
+
 fn comment_block(comment: &Comment<'_>) -> Block {
     Block {
         time: comment.created_at.0,
@@ -213,16 +222,12 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
         ),
         Activity::Issues(p) => event("issue", action_or(p.action.as_ref(), "updated"), issue_object(&p.issue)),
         Activity::IssueComment(p) => {
-            let mut event = event(
+            let event = event(
                 "issue_comment",
                 action_or(p.action.as_ref(), "created"),
                 issue_object(&p.issue),
             );
-            if let Some(comment) = &p.comment {
-                comment_metadata(&mut event.event_metadata, comment.id, comment.path.as_ref());
-                event.blocks.push(comment_block(comment));
-            }
-            event
+            with_comment(event, p.comment.as_ref())
         }
         Activity::Create(p) => {
             let target = ref_target(&p, &repo, &repository, false, payload_path)?;
@@ -315,16 +320,12 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             event
         }
         Activity::ReviewComment(p) => {
-            let mut event = event(
+            let event = event(
                 "pull_request_review_comment",
                 action_or(p.action.as_ref(), "created"),
                 pull_request_object(&p.pull_request),
             );
-            if let Some(comment) = &p.comment {
-                comment_metadata(&mut event.event_metadata, comment.id, comment.path.as_ref());
-                event.blocks.push(comment_block(comment));
-            }
-            event
+            with_comment(event, p.comment.as_ref())
         }
         Activity::CommitComment(p) => {
             let sha = p.comment.commit_id.as_str();
