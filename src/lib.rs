@@ -135,7 +135,7 @@
 //! | [`webhook`] | webhook intake: signature verification (GitHub, Slack, Standard Webhooks), challenges, dedupe keys |
 //! | [`oauth`] | OAuth 2.0 authorization-code flows with PKCE: start, callback, tokens, refresh, authenticated requests |
 //! | [`poll`] | polling activity APIs: the round's steps, its outcome, the cursor kept between rounds |
-//! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store and (feature `sqlite`) SQLite |
+//! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store, SQLite (feature `sqlite`) and Postgres (feature `postgres`) |
 //! | [`schedule`] | the scheduler step: which integrations are due for a poll, recording each result |
 //! | [`webhook`] | webhook intake: signature verification (GitHub, Slack, Standard Webhooks), challenges, dedupe keys |
 //! | [`Secret`] | redacted holders for secrets and tokens |
