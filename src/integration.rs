@@ -31,6 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::oauth::TokenSet;
 use crate::plugin::{Configuration, Connection, Plugin};
 use crate::secret::{secret_type, serde_as_string};
 use crate::{AccessToken, RefreshToken};
@@ -125,6 +126,41 @@ impl Integration {
             configuration: None,
             routing_secret: None,
         }
+    }
+
+    /// The stored tokens as a [`TokenSet`], for the OAuth client's refresh steps
+    /// ([`refresh_due`](crate::oauth::OAuthClient::refresh_due),
+    /// [`refresh_request`](crate::oauth::OAuthClient::refresh_request)); `None` before the integration is
+    /// authorized. The record keeps the access and refresh tokens and their expiries, so only those are filled in:
+    /// the token type is `bearer`, and scopes and ids are empty.
+    ///
+    /// ```
+    /// use spark_integrations::oauth::TokenSet;
+    /// use spark_integrations::providers::github::GithubPlugin;
+    /// use spark_integrations::{AccessToken, Integration};
+    ///
+    /// let mut integration = Integration::initialize(&GithubPlugin::new(), "g1", "user-1", &[7; 32]);
+    /// assert!(integration.tokens().is_none());
+    /// integration.set_tokens(&TokenSet::new(AccessToken::new("gho_example")));
+    /// let tokens = integration.tokens().expect("authorized");
+    /// assert_eq!(tokens.access_token.expose_secret(), "gho_example");
+    /// ```
+    pub fn tokens(&self) -> Option<TokenSet> {
+        let mut tokens = TokenSet::new(self.access_token.clone()?);
+        tokens.expires_at = self.expiry;
+        tokens.refresh_token.clone_from(&self.refresh_token);
+        tokens.refresh_expires_at = self.refresh_expiry;
+        Some(tokens)
+    }
+
+    /// Takes the access and refresh tokens of `tokens` and their expiries, replacing those held (a refresh
+    /// response without a refresh token has kept the old one in `tokens` already). Call it with the tokens an
+    /// authorization or a refresh produced, then store the record.
+    pub fn set_tokens(&mut self, tokens: &TokenSet) {
+        self.access_token = Some(tokens.access_token.clone());
+        self.refresh_token.clone_from(&tokens.refresh_token);
+        self.expiry = tokens.expires_at;
+        self.refresh_expiry = tokens.refresh_expires_at;
     }
 
     /// The URL the service should deliver webhooks to: `{base_url}/webhook/{service}/{routing_secret}`.

@@ -194,3 +194,28 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn tokens_round_trip_between_the_record_and_a_token_set() {
+    let integration = connected();
+    let tokens = integration.tokens().expect("a connected integration has tokens");
+    assert_eq!(tokens.access_token.expose_secret(), ACCESS);
+    assert_eq!(tokens.refresh_token.as_ref().map(RefreshToken::expose_secret), Some(REFRESH));
+    assert_eq!(tokens.expires_at, integration.expiry);
+    assert_eq!(tokens.refresh_expires_at, None);
+
+    let mut refreshed = tokens;
+    refreshed.access_token = AccessToken::new("ghu_new");
+    refreshed.refresh_token = None;
+    refreshed.refresh_expires_at = Some(Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap());
+    let mut updated = integration.clone();
+    updated.set_tokens(&refreshed);
+    assert_eq!(updated.access_token, Some(AccessToken::new("ghu_new")));
+    assert_eq!(updated.refresh_token, None, "the token set is taken as it is");
+    assert_eq!(updated.refresh_expiry, refreshed.refresh_expires_at);
+    assert_eq!(updated.configuration, integration.configuration, "nothing else changes");
+    assert_eq!(updated.account_id, integration.account_id);
+
+    let fresh = Integration::initialize(&GithubPlugin::new(), "int_2", "user_1", &random());
+    assert!(fresh.tokens().is_none(), "not authorized yet");
+}

@@ -375,6 +375,49 @@ where
     assert_eq!(ids, ["g1", "g2", "s1"], "creation order");
 }
 
+/// A record read before another instance refreshed the tokens, saved back with a new configuration: the
+/// configuration lands, the fresh tokens stay.
+fn saving_details_keeps_the_stored_tokens<S: IntegrationStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    store.create_integration(&github("g1", 1)).expect("create");
+    let mut authorized = github("g1", 1);
+    authorized.access_token = Some(AccessToken::new("gho_old"));
+    authorized.refresh_token = Some(RefreshToken::new("ghr_old"));
+    assert!(store.update_integration(&authorized).expect("authorize"));
+    let stale = store.find_integration("g1").expect("find").expect("stored");
+
+    // Another instance refreshes.
+    let mut refreshed = stale.clone();
+    refreshed.access_token = Some(AccessToken::new("gho_new"));
+    refreshed.refresh_token = Some(RefreshToken::new("ghr_new"));
+    refreshed.expiry = Some(at(28_800, 0));
+    assert!(store.replace_tokens("g1", 1, &refreshed).expect("refresh"));
+
+    let mut edited = stale;
+    edited.display_name = "Work GitHub".to_owned();
+    edited.account_id = Some("octocat".to_owned());
+    edited.configuration = Some(
+        spark_integrations::Plugin::configuration_schema(&GithubPlugin::new())
+            .validate(&json!({"repositories": ["octocat/Hello-World"], "events": ["PushEvent"]}))
+            .expect("valid configuration"),
+    );
+    assert!(store.update_details(&edited).expect("save details"));
+
+    let stored = store.find_integration("g1").expect("find").expect("stored");
+    assert_eq!(stored.display_name, "Work GitHub");
+    assert_eq!(stored.account_id.as_deref(), Some("octocat"));
+    assert_eq!(stored.configuration, edited.configuration);
+    assert_eq!(stored.access_token, refreshed.access_token, "the refreshed token survives");
+    assert_eq!(stored.refresh_token, refreshed.refresh_token);
+    assert_eq!(stored.expiry, refreshed.expiry);
+    assert_eq!(store.token_version("g1").expect("version"), Some(2), "details leave the version alone");
+
+    edited.id = "nope".to_owned();
+    assert!(!store.update_details(&edited).expect("update of a missing integration"));
+}
+
 fn integrations_are_routed_by_their_secret<S: IntegrationStore>(mut store: S)
 where
     S::Error: fmt::Debug,
@@ -648,6 +691,11 @@ macro_rules! storage_suite {
             #[test]
             fn integrations_are_created_found_and_updated() {
                 super::integrations_are_created_found_and_updated($make);
+            }
+
+            #[test]
+            fn saving_details_keeps_the_stored_tokens() {
+                super::saving_details_keeps_the_stored_tokens($make);
             }
 
             #[test]

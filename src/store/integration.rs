@@ -34,6 +34,18 @@ pub trait IntegrationStore {
     /// When the store fails.
     fn update_integration(&mut self, integration: &Integration) -> Result<bool, Self::Error>;
 
+    /// Replaces the display name, account id and configuration of `integration.id`, leaving its tokens as they are
+    /// stored. Answers `false` when no such integration exists.
+    ///
+    /// Use it for every change that is not a new authorization (a configuration saved, the account looked up):
+    /// a record read before another instance refreshed its tokens still holds the old ones, and writing it back
+    /// with [`update_integration`](Self::update_integration) would put revoked tokens in place of fresh ones.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn update_details(&mut self, integration: &Integration) -> Result<bool, Self::Error>;
+
     /// The integration with this id.
     ///
     /// # Errors

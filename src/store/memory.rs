@@ -268,6 +268,19 @@ impl IntegrationStore for MemoryStore {
         })
     }
 
+    fn update_details(&mut self, integration: &Integration) -> Result<bool, MemoryError> {
+        Ok(match self.entry_mut(&integration.id) {
+            Some(entry) => {
+                let stored = &mut entry.integration;
+                stored.display_name.clone_from(&integration.display_name);
+                stored.account_id.clone_from(&integration.account_id);
+                stored.configuration.clone_from(&integration.configuration);
+                true
+            }
+            None => false,
+        })
+    }
+
     fn find_integration(&self, id: &str) -> Result<Option<Integration>, MemoryError> {
         Ok(self.entry(id).map(|entry| entry.integration.clone()))
     }

@@ -106,6 +106,19 @@ impl IntegrationStore for PostgresStore {
         Ok(changed > 0)
     }
 
+    fn update_details(&mut self, integration: &Integration) -> Result<bool, PostgresError> {
+        let changed = self.inner_mut().execute(
+            "UPDATE integrations SET display_name = $2, account_id = $3, configuration = $4 WHERE id = $1",
+            &[
+                &integration.id,
+                &integration.display_name,
+                &integration.account_id,
+                &integration.configuration.as_ref().map(Json),
+            ],
+        )?;
+        Ok(changed > 0)
+    }
+
     fn find_integration(&self, id: &str) -> Result<Option<Integration>, PostgresError> {
         Ok(self
             .lock()

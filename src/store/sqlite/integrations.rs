@@ -107,6 +107,19 @@ impl IntegrationStore for SqliteStore {
         Ok(changed > 0)
     }
 
+    fn update_details(&mut self, integration: &Integration) -> Result<bool, SqliteError> {
+        let changed = self
+            .connection
+            .prepare_cached("UPDATE integrations SET display_name = ?2, account_id = ?3, configuration = ?4 WHERE id = ?1")?
+            .execute(params![
+                integration.id,
+                integration.display_name,
+                integration.account_id,
+                integration.configuration.as_ref().map(write_json).transpose()?,
+            ])?;
+        Ok(changed > 0)
+    }
+
     fn find_integration(&self, id: &str) -> Result<Option<Integration>, SqliteError> {
         let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE id = ?1");
         Ok(self.query_integrations(&sql, [id])?.pop())
