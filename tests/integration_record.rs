@@ -200,7 +200,10 @@ fn tokens_round_trip_between_the_record_and_a_token_set() {
     let integration = connected();
     let tokens = integration.tokens().expect("a connected integration has tokens");
     assert_eq!(tokens.access_token.expose_secret(), ACCESS);
-    assert_eq!(tokens.refresh_token.as_ref().map(RefreshToken::expose_secret), Some(REFRESH));
+    assert_eq!(
+        tokens.refresh_token.as_ref().map(RefreshToken::expose_secret),
+        Some(REFRESH)
+    );
     assert_eq!(tokens.expires_at, integration.expiry);
     assert_eq!(tokens.refresh_expires_at, None);
 

@@ -1,6 +1,7 @@
 //! The example host (`examples/server/`) end to end: started in-process on an ephemeral 127.0.0.1 port with a
-//! temporary SQLite database, talking to a scripted fake GitHub and Slack on another loopback port. One scenario
-//! walks every route, in the order a user meets them.
+//! temporary SQLite database (or a fresh Postgres schema), talking to a scripted fake GitHub and Slack on another
+//! loopback port. One scenario walks every route, in the order a user meets them, on each database; another runs
+//! two hosts on one Postgres database and checks that each delivery, poll and token refresh happens once.
 
 #![allow(
     dead_code,
@@ -19,17 +20,25 @@ mod http_client;
 mod page;
 #[path = "../examples/server/poller.rs"]
 mod poller;
+#[path = "postgres_support/mod.rs"]
+mod postgres_support;
 #[path = "../examples/server/routes/mod.rs"]
 mod routes;
 mod server_support;
+#[path = "../examples/server/store.rs"]
+mod store;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
-use server_support::{CLIENT_ID, CLIENT_SECRET, GITHUB_TOKEN, REFUSED_CODE, REPOSITORY, SLACK_TOKEN, Shared};
+use server_support::{
+    CLIENT_ID, CLIENT_SECRET, GITHUB_TOKEN, GITHUB_TOKEN_LIFETIME, REFUSED_CODE, REPOSITORY, SLACK_TOKEN, Shared,
+};
+use spark_integrations::store::IntegrationStore;
 
 const GITHUB_WEBHOOK_SECRET: &str = "github webhook secret for the test";
 const SLACK_SIGNING_SECRET: &str = "slack signing secret for the test";
@@ -67,29 +76,49 @@ struct Harness {
 }
 
 impl Harness {
+    /// A host on a SQLite database in a temporary directory, with fake providers of its own.
     fn start() -> Self {
+        Self::start_on(None, None)
+    }
+
+    /// A host on the Postgres database at `postgres_url` (SQLite when `None`), with fake providers of its own or,
+    /// to run beside another host, those of `beside`.
+    fn start_on(postgres_url: Option<&str>, beside: Option<&Self>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let db_dir = std::env::temp_dir().join(format!("spark-server-test-{}", std::process::id()));
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let db_dir = std::env::temp_dir().join(format!(
+            "spark-server-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&db_dir).unwrap();
-        let seen = Shared::default();
-        let (host_listener, fake_listener) = runtime.block_on(async {
-            let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
-            (bind().await.unwrap(), bind().await.unwrap())
-        });
+        let host_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let base = format!("http://{}", host_listener.local_addr().unwrap());
-        let fake = format!("http://{}", fake_listener.local_addr().unwrap());
-        let fake_router = server_support::router(Arc::clone(&seen));
-        runtime.spawn(async move { axum::serve(fake_listener, fake_router).await });
+        let (fake, seen) = match beside {
+            Some(other) => (other.fake.clone(), Arc::clone(&other.seen)),
+            None => {
+                let seen = Shared::default();
+                let fake_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+                let fake = format!("http://{}", fake_listener.local_addr().unwrap());
+                let fake_router = server_support::router(Arc::clone(&seen));
+                runtime.spawn(async move { axum::serve(fake_listener, fake_router).await });
+                (fake, seen)
+            }
+        };
+        let db = postgres_url.map_or_else(
+            || db_dir.join("spark.sqlite3").to_str().unwrap().to_owned(),
+            str::to_owned,
+        );
 
         let args = [
             "--listen",
             &host_listener.local_addr().unwrap().to_string(),
             "--db",
-            db_dir.join("spark.sqlite3").to_str().unwrap(),
+            &db,
             "--github-client-id",
             CLIENT_ID,
             "--github-client-secret",
@@ -308,8 +337,18 @@ fn slack_delivery(harness: &Harness, url: &str, timestamp: i64, body: &[u8], ret
 
 #[test]
 fn the_host_walks_every_route() {
-    let harness = Harness::start();
+    walk_every_route(&Harness::start());
+}
 
+#[test]
+fn the_host_walks_every_route_on_postgres() {
+    let Some(url) = postgres_support::fresh_schema_url("the_host_walks_every_route_on_postgres") else {
+        return;
+    };
+    walk_every_route(&Harness::start_on(Some(&url), None));
+}
+
+fn walk_every_route(harness: &Harness) {
     // Plugins.
     let plugins = harness.get("/api/plugins").json();
     let identifiers: Vec<&str> = plugins
@@ -429,12 +468,12 @@ fn the_host_walks_every_route() {
     // GitHub webhooks: a signed push delivered twice is stored once.
     let webhook = github["webhook_url"].as_str().unwrap().to_owned();
     let push = server_support::fixture("github-webhooks/push.default.4.json");
-    let first = github_delivery(&harness, &webhook, "delivery-1", push.as_bytes(), push.as_bytes());
+    let first = github_delivery(harness, &webhook, "delivery-1", push.as_bytes(), push.as_bytes());
     assert_eq!(
         (first.status, first.json()),
         (200, json!({"status": "ok", "inserted": 1, "duplicates": 0}))
     );
-    let redelivered = github_delivery(&harness, &webhook, "delivery-1", push.as_bytes(), push.as_bytes());
+    let redelivered = github_delivery(harness, &webhook, "delivery-1", push.as_bytes(), push.as_bytes());
     assert_eq!(
         redelivered.json(),
         json!({"status": "ok", "inserted": 0, "duplicates": 1})
@@ -444,7 +483,7 @@ fn the_host_walks_every_route() {
     // Refused deliveries store nothing.
     let tampered_body = push.replacen("Codertocat", "CodertocaT", 1);
     let tampered = github_delivery(
-        &harness,
+        harness,
         &webhook,
         "delivery-2",
         tampered_body.as_bytes(),
@@ -458,7 +497,7 @@ fn the_host_walks_every_route() {
     );
     assert_eq!(unsigned.status, 401);
     let unknown = github_delivery(
-        &harness,
+        harness,
         &format!("{}/webhook/github/not-a-routing-secret", harness.base),
         "d-4",
         push.as_bytes(),
@@ -466,7 +505,7 @@ fn the_host_walks_every_route() {
     );
     assert_eq!(unknown.status, 404);
     let unknown_service = github_delivery(
-        &harness,
+        harness,
         &webhook.replace("/github/", "/jira/"),
         "d-5",
         push.as_bytes(),
@@ -482,20 +521,20 @@ fn the_host_walks_every_route() {
     let slack_webhook = slack["webhook_url"].as_str().unwrap().to_owned();
     let now = harness.state.clock.now().timestamp();
     let verification = server_support::fixture("slack/url_verification.json");
-    let challenge = slack_delivery(&harness, &slack_webhook, now, verification.as_bytes(), false);
+    let challenge = slack_delivery(harness, &slack_webhook, now, verification.as_bytes(), false);
     assert_eq!(
         (challenge.status, challenge.body.as_str()),
         (200, "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
     );
     let message = server_support::fixture("slack/message.json");
-    let stale = slack_delivery(&harness, &slack_webhook, now - 600, message.as_bytes(), false);
+    let stale = slack_delivery(harness, &slack_webhook, now - 600, message.as_bytes(), false);
     assert_eq!(stale.status, 401, "{}", stale.body);
     assert!(stale.body.contains("timestamp"), "{}", stale.body);
     let slack_id = slack["id"].as_str().unwrap();
     assert!(harness.events(&format!("?integration={slack_id}")).is_empty());
-    let stored = slack_delivery(&harness, &slack_webhook, now, message.as_bytes(), false);
+    let stored = slack_delivery(harness, &slack_webhook, now, message.as_bytes(), false);
     assert_eq!(stored.json(), json!({"status": "ok", "inserted": 1, "duplicates": 0}));
-    let retried = slack_delivery(&harness, &slack_webhook, now + 5, message.as_bytes(), true);
+    let retried = slack_delivery(harness, &slack_webhook, now + 5, message.as_bytes(), true);
     assert_eq!(retried.json(), json!({"status": "ok", "inserted": 0, "duplicates": 1}));
 
     // Polling: two pages, then the provider's poll interval holds the next fetch back, then a 304.
@@ -561,4 +600,112 @@ fn the_host_walks_every_route() {
         assert!(page.body.contains(expected), "the page lacks {expected}");
     }
     assert_eq!(page.body.matches("<tr><td>20").count(), 5, "one row per event");
+}
+
+/// Two hosts behind one load balancer, on one Postgres database: the provider's retries and redeliveries reach
+/// both, both schedulers run, and the GitHub token expires while both want it.
+#[test]
+fn two_hosts_on_one_postgres_database_act_once() {
+    let Some(url) = postgres_support::fresh_schema_url("two_hosts_on_one_postgres_database_act_once") else {
+        return;
+    };
+    let a = Harness::start_on(Some(&url), None);
+    let b = Harness::start_on(Some(&url), Some(&a));
+
+    // One database: connected through one host, configured through the other, seen by both.
+    let (callback, cookie) = a.authorize("github");
+    assert_eq!(a.get_with_cookie(&callback, &cookie).status, 302);
+    let github = b.integration("github");
+    assert_eq!(github["account_id"], "octocat");
+    let id = github["id"].as_str().unwrap().to_owned();
+    let valid = json!({"repositories": [REPOSITORY], "events": ["PushEvent", "WatchEvent", "IssuesEvent"]});
+    let configured = b.put_json(&format!("/api/integrations/{id}/configuration"), &valid);
+    assert_eq!(configured.status, 200, "{}", configured.body);
+    assert_eq!(a.integration("github")["configuration"], valid);
+
+    // Every delivery reaches both hosts at the same moment: each is stored once, with its commit.
+    let webhook = github["webhook_url"].as_str().unwrap();
+    let path = webhook.trim_start_matches(&a.base);
+    let push = server_support::fixture("github-webhooks/push.default.4.json");
+    let deliveries = 20;
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let senders: Vec<_> = [&a, &b]
+            .map(|host| {
+                let push = &push;
+                scope.spawn(move || {
+                    (0..deliveries)
+                        .map(|n| {
+                            let answer =
+                                github_delivery(host, path, &format!("delivery-{n}"), push.as_bytes(), push.as_bytes());
+                            assert_eq!(answer.status, 200, "{}", answer.body);
+                            answer.json()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .into_iter()
+            .collect();
+        senders.into_iter().flat_map(|sender| sender.join().unwrap()).collect()
+    });
+    let count = |key: &str| answers.iter().map(|answer| answer[key].as_u64().unwrap()).sum::<u64>();
+    assert_eq!((count("inserted"), count("duplicates")), (20, 20));
+    let stored = a.events(&format!("?integration={id}&limit=500"));
+    assert_eq!(stored.len(), 20);
+    assert!(
+        stored
+            .iter()
+            .all(|event| event["blocks"].as_array().unwrap().len() == 1)
+    );
+
+    // Both schedulers run at once: the due integration is polled by one of them.
+    std::thread::scope(|scope| {
+        for host in [&a, &b] {
+            scope.spawn(move || poller::poll_due(&host.state));
+        }
+    });
+    let first_pages = |seen: &Shared| {
+        let seen = seen.lock().unwrap();
+        seen.event_requests
+            .iter()
+            .filter(|(query, _)| query == "per_page=100")
+            .count()
+    };
+    assert_eq!(first_pages(&a.seen), 1);
+    assert_eq!(a.events(&format!("?integration={id}&limit=500")).len(), 23);
+    let poll = b.state.db.read().poll_state(&id).unwrap();
+    assert_eq!(poll.last_error, None);
+
+    // The token expires; two pollers on each host want it at once. GitHub's refresh tokens are single use, so a
+    // second refresh would fail and revoke the first: exactly one is sent, and everyone gets its new token.
+    for host in [&a, &b] {
+        host.state.clock.advance(GITHUB_TOKEN_LIFETIME);
+    }
+    let integration = a.state.db.read().find_integration(&id).unwrap().unwrap();
+    let tokens: Vec<String> = std::thread::scope(|scope| {
+        let askers: Vec<_> = [&a, &a, &b, &b]
+            .map(|host| {
+                let integration = &integration;
+                scope.spawn(move || {
+                    let now = host.state.clock.now();
+                    let token = poller::fresh_token(&host.state, integration, now).unwrap().unwrap();
+                    token.expose_secret().to_owned()
+                })
+            })
+            .into_iter()
+            .collect();
+        askers.into_iter().map(|asker| asker.join().unwrap()).collect()
+    });
+    let (refreshes, refused, current) = {
+        let seen = a.seen.lock().unwrap();
+        (seen.refreshes, seen.refused_refreshes, seen.github_tokens().0)
+    };
+    assert_eq!((refreshes, refused), (1, 0));
+    assert_eq!(tokens, vec![current.clone(); 4]);
+    assert_ne!(current, GITHUB_TOKEN);
+
+    // The next poll, on either host, uses the stored new token.
+    let polled = b.post(&format!("/api/integrations/{id}/fetch"), &[], b"");
+    assert_eq!(polled.status, 200, "{}", polled.body);
+    assert_eq!(polled.json()["errors"], json!([]));
+    assert_eq!(a.seen.lock().unwrap().refreshes, 1);
 }

@@ -409,10 +409,17 @@ where
     assert_eq!(stored.display_name, "Work GitHub");
     assert_eq!(stored.account_id.as_deref(), Some("octocat"));
     assert_eq!(stored.configuration, edited.configuration);
-    assert_eq!(stored.access_token, refreshed.access_token, "the refreshed token survives");
+    assert_eq!(
+        stored.access_token, refreshed.access_token,
+        "the refreshed token survives"
+    );
     assert_eq!(stored.refresh_token, refreshed.refresh_token);
     assert_eq!(stored.expiry, refreshed.expiry);
-    assert_eq!(store.token_version("g1").expect("version"), Some(2), "details leave the version alone");
+    assert_eq!(
+        store.token_version("g1").expect("version"),
+        Some(2),
+        "details leave the version alone"
+    );
 
     edited.id = "nope".to_owned();
     assert!(!store.update_details(&edited).expect("update of a missing integration"));

@@ -44,6 +44,8 @@ pub(crate) struct AppState {
     /// issued before a restart fails its HMAC check anyway and the ledger only has to cover this process's life.
     pub(crate) used_states: Mutex<UsedStates>,
     pub(crate) clock: Clock,
+    /// This process's id among the instances sharing the database: it holds poll and refresh leases by it.
+    pub(crate) instance: String,
 }
 
 /// The wall clock, plus an offset that tests move forward instead of sleeping.
@@ -103,6 +105,7 @@ impl AppState {
             oauth.insert(slack::SERVICE, OAuthClient::new(provider, registration, state_key)?);
         }
         let db = Db::open(&config.db)?;
+        let instance = format!("spark-server-{}", hex::encode(random::<8>()?));
         Ok(Arc::new(Self {
             config,
             registry,
@@ -111,6 +114,7 @@ impl AppState {
             oauth,
             used_states: Mutex::new(UsedStates::new()),
             clock: Clock::default(),
+            instance,
         }))
     }
 

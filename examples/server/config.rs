@@ -17,8 +17,8 @@ use url::Url;
 pub(crate) struct Config {
     /// Where to listen (`127.0.0.1:8080`).
     pub(crate) listen: SocketAddr,
-    /// The SQLite database file.
-    pub(crate) db: PathBuf,
+    /// The database: a SQLite file, or a PostgreSQL server.
+    pub(crate) db: Database,
     /// The public URL of this host: OAuth callback and webhook URLs are built from it.
     pub(crate) base_url: Url,
     /// The GitHub OAuth app, when configured.
@@ -39,6 +39,76 @@ pub(crate) struct Config {
     pub(crate) slack_api_url: String,
     /// How often the background task looks for integrations due for a poll.
     pub(crate) poll_every: Duration,
+}
+
+/// Where the host stores integrations and activity: `--db` is a SQLite file path, or a `postgres://` (or
+/// `postgresql://`) URL for several instances on one shared database.
+#[derive(Clone)]
+pub(crate) enum Database {
+    Sqlite(PathBuf),
+    Postgres(PostgresUrl),
+}
+
+impl Database {
+    fn parse(text: &str) -> Result<Self, ConfigError> {
+        if !text.starts_with("postgres://") && !text.starts_with("postgresql://") {
+            return Ok(Self::Sqlite(PathBuf::from(text)));
+        }
+        // Checked here, so that a typo is a flag error at start-up and not a connection error later.
+        let url = Url::parse(text).map_err(|error| invalid("--db", error))?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("--db", "a postgres:// URL names a host"));
+        }
+        Ok(Self::Postgres(PostgresUrl(text.to_owned())))
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f.debug_tuple("Postgres").field(url).finish(),
+        }
+    }
+}
+
+/// A PostgreSQL connection URL. It may hold a password: `Debug` shows the URL with the password replaced.
+#[derive(Clone)]
+pub(crate) struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// The URL, password included, for connecting.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `Database::parse` checked that it parses and has a host, so the password can be replaced.
+        let Ok(mut url) = Url::parse(&self.0) else {
+            return f.write_str("\"postgres://(unreadable)\"");
+        };
+        if url.password().is_some() && url.set_password(Some("redacted")).is_err() {
+            return f.write_str("\"postgres://(unreadable)\"");
+        }
+        // Passwords can also come as a `password=` query parameter.
+        if url.query_pairs().any(|(key, _)| key == "password") {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(key, value)| {
+                    let value = if key == "password" {
+                        "redacted".into()
+                    } else {
+                        value.into_owned()
+                    };
+                    (key.into_owned(), value)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        write!(f, "{:?}", url.as_str())
+    }
 }
 
 /// An OAuth client registration.
@@ -76,7 +146,12 @@ const SETTINGS: &[Setting] = &[
         false,
         "address to listen on [127.0.0.1:8080]",
     ),
-    setting("--db", "SPARK_DB", false, "SQLite database file [./spark.sqlite3]"),
+    setting(
+        "--db",
+        "SPARK_DB",
+        false,
+        "SQLite database file, or a postgres:// URL [./spark.sqlite3]",
+    ),
     setting(
         "--base-url",
         "SPARK_BASE_URL",
@@ -226,7 +301,7 @@ impl Config {
         }
         Ok(Self {
             listen,
-            db: PathBuf::from(value("--db").unwrap_or_else(|| "./spark.sqlite3".to_owned())),
+            db: Database::parse(value("--db").as_deref().unwrap_or("./spark.sqlite3"))?,
             base_url,
             github_client: client(&value, "--github-client-id", "--github-client-secret")?,
             github_webhook_secret: value("--github-webhook-secret").map(WebhookSecret::new),
@@ -354,5 +429,28 @@ mod tests {
         assert_eq!(error.to_string(), "unknown flag `--bogus` (see --help)");
         let error = Config::parse(["--poll-every", "0"].map(String::from), env(&[])).unwrap_err();
         assert!(error.to_string().starts_with("invalid value for `--poll-every`"));
+        let error = Config::parse(["--db", "postgres://"].map(String::from), env(&[])).unwrap_err();
+        assert!(error.to_string().starts_with("invalid value for `--db`"), "{error}");
+    }
+
+    #[test]
+    fn the_database_is_a_file_or_a_postgres_url_whose_password_is_never_shown() {
+        let config = Config::parse([], env(&[])).unwrap();
+        assert!(matches!(&config.db, Database::Sqlite(path) if path.to_str() == Some("./spark.sqlite3")));
+
+        const URL: &str = "postgres://spark:hunter2@db.internal:5432/spark?sslmode=disable&password=hunter3";
+        let config = Config::parse([], env(&[("SPARK_DB", URL)])).unwrap();
+        let Database::Postgres(postgres) = &config.db else {
+            panic!("a postgres URL selects Postgres: {:?}", config.db);
+        };
+        assert_eq!(postgres.expose(), URL, "connected to as given");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter"), "{shown}");
+        assert!(
+            shown.contains(
+                r#"Postgres("postgres://spark:redacted@db.internal:5432/spark?sslmode=disable&password=redacted")"#
+            ),
+            "{shown}"
+        );
     }
 }

@@ -1,65 +1,111 @@
-//! The SQLite database: one writer connection behind a mutex, and a few reader connections beside it.
+//! The host's database: SQLite (a file) or PostgreSQL (a `postgres://` URL), as a few connections.
 //!
-//! SQLite allows one writer at a time; in WAL mode readers never wait for it. So every write (ingest, integration
-//! updates, poll state) takes the writer, and lookups (the routing secret of each webhook, the page, the API lists)
-//! take any free reader. `synchronous=NORMAL` in WAL mode fsyncs at checkpoints instead of every commit: a power
-//! loss can lose the last commits, never corrupt the file. All of it is blocking: call it from
-//! `tokio::task::spawn_blocking`.
+//! **SQLite** allows one writer at a time; in WAL mode readers never wait for it. So every write (ingest,
+//! integration updates, poll state) takes the one writer connection, and lookups (the routing secret of each
+//! webhook, the page, the API lists) take any free reader. `synchronous=NORMAL` in WAL mode fsyncs at checkpoints
+//! instead of every commit: a power loss can lose the last commits, never corrupt the file.
+//!
+//! **PostgreSQL** takes concurrent writers, and several host instances may share the database: every connection
+//! reads and writes, and the store's unique constraints, row locks and leases keep each event stored once, each
+//! refresh single-flight and each poll on one instance (see the library's `store::PostgresStore`).
+//!
+//! All of it is blocking: call it from `tokio::task::spawn_blocking`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use spark_integrations::store::rusqlite::Connection;
-use spark_integrations::store::{SqliteError, SqliteStore};
+use spark_integrations::store::{PostgresStore, SqliteError, SqliteStore};
 
-/// How many reader connections to keep.
-const READERS: usize = 4;
+use crate::config::Database;
+use crate::store::{Store, StoreError};
+
+/// How many reader connections to keep beside the SQLite writer, and how many connections to open to PostgreSQL.
+const CONNECTIONS: usize = 4;
 
 /// The host's database.
 #[derive(Debug)]
 pub(crate) struct Db {
-    writer: Mutex<SqliteStore>,
-    readers: Vec<Mutex<SqliteStore>>,
-    next_reader: AtomicUsize,
+    /// SQLite's one writer; `None` for PostgreSQL, where any connection writes.
+    writer: Option<Mutex<Store>>,
+    connections: Vec<Mutex<Store>>,
+    next: AtomicUsize,
 }
 
 impl Db {
-    /// Opens (or creates) the database at `path`, migrates it, and tunes it for a server.
-    pub(crate) fn open(path: &Path) -> Result<Self, SqliteError> {
+    /// Opens (or creates) the database, migrates it, and tunes it for a server.
+    pub(crate) fn open(database: &Database) -> Result<Self, StoreError> {
+        match database {
+            Database::Sqlite(path) => Self::open_sqlite(path).map_err(StoreError::from),
+            Database::Postgres(url) => {
+                let connections = (0..CONNECTIONS)
+                    .map(|_| {
+                        Ok(Mutex::new(Store::Postgres(Box::new(PostgresStore::connect(
+                            url.expose(),
+                        )?))))
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                Ok(Self {
+                    writer: None,
+                    connections,
+                    next: AtomicUsize::new(0),
+                })
+            }
+        }
+    }
+
+    fn open_sqlite(path: &Path) -> Result<Self, SqliteError> {
+        let open = || -> Result<Mutex<Store>, SqliteError> {
+            let store = SqliteStore::from_connection(tuned(Connection::open(path)?)?)?;
+            Ok(Mutex::new(Store::Sqlite(store)))
+        };
         // The writer first: it creates the file and runs the migrations.
-        let writer = SqliteStore::from_connection(tuned(Connection::open(path)?)?)?;
-        let readers = (0..READERS)
-            .map(|_| {
-                Ok(Mutex::new(SqliteStore::from_connection(tuned(Connection::open(
-                    path,
-                )?)?)?))
-            })
-            .collect::<Result<_, SqliteError>>()?;
+        let writer = open()?;
+        let connections = (0..CONNECTIONS).map(|_| open()).collect::<Result<_, _>>()?;
         Ok(Self {
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
+            writer: Some(writer),
+            connections,
+            next: AtomicUsize::new(0),
         })
     }
 
-    /// The writer connection. Hold it only for the writes themselves, never across an HTTP call.
-    pub(crate) fn write(&self) -> MutexGuard<'_, SqliteStore> {
-        // A panic while writing leaves SQLite consistent (the transaction rolls back on drop): keep going.
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A connection to write with. Hold it only for the writes themselves, never across an HTTP call.
+    pub(crate) fn write(&self) -> MutexGuard<'_, Store> {
+        match &self.writer {
+            // A panic while writing leaves the database consistent (the transaction rolls back on drop): go on.
+            Some(writer) => writer.lock().unwrap_or_else(PoisonError::into_inner),
+            None => self.any(),
+        }
     }
 
-    /// A reader connection: a free one if there is one, else the next in turn.
-    pub(crate) fn read(&self) -> MutexGuard<'_, SqliteStore> {
-        for reader in &self.readers {
-            if let Ok(guard) = reader.try_lock() {
+    /// A connection to read with.
+    pub(crate) fn read(&self) -> MutexGuard<'_, Store> {
+        self.any()
+    }
+
+    /// A free connection if there is one, else the next in turn.
+    fn any(&self) -> MutexGuard<'_, Store> {
+        for connection in &self.connections {
+            if let Ok(guard) = connection.try_lock() {
                 return guard;
             }
         }
-        let index = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len().max(1);
-        match self.readers.get(index) {
-            Some(reader) => reader.lock().unwrap_or_else(PoisonError::into_inner),
-            None => self.write(),
+        // `open` opens `CONNECTIONS` (at least one) connections.
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        self.connections[index].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Db {
+    /// Closes the connections on a thread of their own: closing a Postgres connection blocks on the client's
+    /// internal runtime, which panics inside the host's async runtime (where the last `AppState` is dropped).
+    fn drop(&mut self) {
+        let connections = std::mem::take(&mut self.connections);
+        let writer = self.writer.take();
+        let closing = std::thread::spawn(move || drop((connections, writer)));
+        if closing.join().is_err() {
+            note("closing the database connections failed");
         }
     }
 }

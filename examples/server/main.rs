@@ -1,4 +1,5 @@
-//! An integration host built on the library: webhooks, OAuth, polling and a page, over HTTP with SQLite.
+//! An integration host built on the library: webhooks, OAuth, polling and a page, over HTTP with SQLite or
+//! PostgreSQL.
 //!
 //! ```sh
 //! cargo run --example server --all-features -- --github-webhook-secret ... --github-client-id ... \
@@ -6,7 +7,7 @@
 //! ```
 //!
 //! Every flag also reads from its `SPARK_*` environment variable; `--help` lists them. The library is sans-IO: this
-//! program is where the I/O lives (axum serves, ureq calls out, SQLite stores, the clock and the OS random source
+//! program is where the I/O lives (axum serves, ureq calls out, SQLite or PostgreSQL stores, the clock and the OS random source
 //! are read here). `README.md` ("Running the example host") says how to register the GitHub and Slack apps.
 
 mod app;
@@ -16,6 +17,7 @@ mod http_client;
 mod page;
 mod poller;
 mod routes;
+mod store;
 
 use std::error::Error;
 use std::io::Write as _;

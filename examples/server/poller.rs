@@ -3,18 +3,20 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use std::error::Error;
+
+use chrono::{DateTime, TimeDelta, Utc};
 use spark_integrations::Integration;
-use spark_integrations::oauth::{Driver, TokenSet};
+use spark_integrations::oauth::{Driver, OAuthClient, TokenSet};
 use spark_integrations::poll::{PollCursor, Step};
 use spark_integrations::providers::github::{self, GithubPoller};
 use spark_integrations::schedule::{self, PollFailure, PollSuccess};
-use spark_integrations::store::{IntegrationStore, ingest_conversion};
+use spark_integrations::store::{IntegrationStore, RefreshClaim, ingest_conversion};
 use spark_integrations::{AccessToken, plugin::Connection};
 
 use crate::app::AppState;
 use crate::db::note;
-use crate::routes::oauth::store_tokens;
+use crate::store::StoreError;
 
 /// The `User-Agent` of the poller's requests (GitHub asks for the application's name).
 const USER_AGENT: &str = "spark-integrations-example-server";
@@ -135,37 +137,107 @@ pub(crate) fn poll_integration(
     Ok(fetched)
 }
 
-/// The integration's access token, refreshed (and the new tokens stored) first when it is due.
-fn fresh_token(
+/// How long a refresh lease lasts: longer than a token request can take (the HTTP client gives up sooner). An
+/// instance that crashes mid-refresh holds it this long at most.
+const REFRESH_LEASE: TimeDelta = TimeDelta::seconds(30);
+
+/// How long to wait between asks while another instance refreshes.
+const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The integration's access token, refreshed first when it is due: single-flight across every instance on the
+/// database, as `IntegrationStore::try_begin_refresh` describes. One instance sends the refresh request and stores
+/// the new tokens; the others wait for them and use them. Blocking.
+pub(crate) fn fresh_token(
     state: &AppState,
     integration: &Integration,
     now: DateTime<Utc>,
 ) -> Result<Option<AccessToken>, PollProblem> {
-    let Some(access_token) = integration.access_token.clone() else {
-        return Ok(None);
-    };
     let Some(client) = state.oauth.get(integration.service.as_str()) else {
-        return Ok(Some(access_token));
+        return Ok(integration.access_token.clone());
     };
-    let mut tokens = TokenSet::new(access_token);
-    tokens.expires_at = integration.expiry;
-    tokens.refresh_token = integration.refresh_token.clone();
-    tokens.refresh_expires_at = integration.refresh_expiry;
-    if !client.refresh_due(&tokens, now) {
-        return Ok(Some(tokens.access_token));
+    let removed = || PollProblem::Failed("the integration was removed".to_owned());
+    let give_up = now + REFRESH_LEASE * 2;
+    loop {
+        let now = state.clock.now();
+        // The stored tokens, not those of `integration`: another instance may have refreshed them meanwhile.
+        let (current, version) = {
+            let store = state.db.read();
+            let version = store
+                .token_version(&integration.id)
+                .map_err(internal)?
+                .ok_or_else(removed)?;
+            let current = store
+                .find_integration(&integration.id)
+                .map_err(internal)?
+                .ok_or_else(removed)?;
+            (current, version)
+        };
+        let Some(tokens) = current.tokens() else {
+            return Ok(None);
+        };
+        if !client.refresh_due(&tokens, now) {
+            return Ok(Some(tokens.access_token));
+        }
+        let claim = state
+            .db
+            .write()
+            .try_begin_refresh(&integration.id, version, &state.instance, now, REFRESH_LEASE)
+            .map_err(internal)?;
+        match claim {
+            RefreshClaim::Granted(record) => return refresh(state, client, &record, version, now),
+            // Newer tokens are stored: read them again.
+            RefreshClaim::Superseded { .. } => {}
+            RefreshClaim::Busy { .. } if now < give_up => std::thread::sleep(REFRESH_WAIT),
+            RefreshClaim::Busy { until } => {
+                return Err(PollProblem::Failed(format!(
+                    "another instance is refreshing the token (its lease runs until {until})"
+                )));
+            }
+            _ => return Err(removed()),
+        }
     }
-    let driver = Driver::new(client, |request| state.http.send(request));
-    let fresh = driver
-        .refresh(&tokens, now, |tokens: &TokenSet| {
-            store_tokens(state, &integration.id, tokens)
-        })
-        .map_err(|error| PollProblem::Failed(format!("refreshing the token: {error}")))?;
-    Ok(Some(fresh.access_token))
 }
 
-/// Every `--poll-every` seconds, polls the integrations that are due. Runs until aborted.
+/// Refreshes the tokens of `record` (version `version`, whose refresh lease this instance holds) and stores the
+/// new ones before using them; on failure, gives the lease up so that another instance may try.
+fn refresh(
+    state: &AppState,
+    client: &OAuthClient,
+    record: &Integration,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<AccessToken>, PollProblem> {
+    let Some(tokens) = record.tokens() else {
+        return Ok(None);
+    };
+    let persist = |fresh: &TokenSet| -> Result<(), Box<dyn Error + Send + Sync>> {
+        let mut updated = record.clone();
+        updated.set_tokens(fresh);
+        if state.db.write().replace_tokens(&record.id, version, &updated)? {
+            Ok(())
+        } else {
+            Err("another instance stored newer tokens first".into())
+        }
+    };
+    let driver = Driver::new(client, |request| state.http.send(request));
+    match driver.refresh(&tokens, now, persist) {
+        Ok(fresh) => Ok(Some(fresh.access_token)),
+        Err(error) => {
+            if let Err(release) = state.db.write().release_refresh(&record.id, &state.instance) {
+                note(&format!("releasing the refresh lease of {}: {release}", record.id));
+            }
+            Err(PollProblem::Failed(format!("refreshing the token: {error}")))
+        }
+    }
+}
+
+/// Every `--poll-every` seconds, polls the integrations that are due, beginning one period after the start.
+/// Runs until aborted.
 pub(crate) async fn run(state: Arc<AppState>) {
-    let mut interval = tokio::time::interval(state.config.poll_every);
+    // The first pass one period after the start, not at once: a restart does not poll ahead of schedule (the
+    // stored `next_poll_at` still holds), and integrations being set up are not polled half configured.
+    let start = tokio::time::Instant::now() + state.config.poll_every;
+    let mut interval = tokio::time::interval_at(start, state.config.poll_every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
@@ -176,27 +248,55 @@ pub(crate) async fn run(state: Arc<AppState>) {
     }
 }
 
-/// One scheduler pass: each due integration is polled; one failing never stops the others.
-fn poll_due(state: &AppState) {
+/// How long a poll lease lasts: longer than a poll can take. An instance that crashes mid-poll holds its
+/// integrations this long at most; then another instance polls them.
+const POLL_LEASE: TimeDelta = TimeDelta::minutes(10);
+
+/// The most integrations one scheduler pass takes; the rest wait for the next pass (or another instance).
+const POLLS_PER_PASS: usize = 100;
+
+/// One scheduler pass: takes a lease on the due integrations no other instance is polling, and polls each; one
+/// failing never stops the others. Recording each result releases its lease.
+pub(crate) fn poll_due(state: &AppState) {
     let now = state.clock.now();
-    let due = match schedule::due(&*state.db.read(), &state.registry, now) {
+    let due = schedule::acquire_due(
+        &mut *state.db.write(),
+        &state.registry,
+        &state.instance,
+        now,
+        POLL_LEASE,
+        POLLS_PER_PASS,
+    );
+    let due = match due {
         Ok(due) => due,
         Err(error) => return note(&format!("listing integrations due for a poll: {error}")),
     };
     for integration in due {
-        let failure = match poll_integration(state, &integration, now) {
-            Ok(_) | Err(PollProblem::HeldBack { .. }) => continue,
-            Err(problem) => problem.message(),
+        let result = match poll_integration(state, &integration, now) {
+            Ok(_) => continue,
+            // Not due after all: keep the stored state, and so give the lease back.
+            Err(PollProblem::HeldBack { .. }) => release_lease(state, &integration.id),
+            Err(problem) => {
+                let failure = problem.message();
+                note(&format!("polling {}: {failure}", integration.id));
+                schedule::record(
+                    &mut *state.db.write(),
+                    &integration.id,
+                    Err(PollFailure::new(failure)),
+                    now,
+                )
+                .map(drop)
+            }
         };
-        note(&format!("polling {}: {failure}", integration.id));
-        let result = schedule::record(
-            &mut *state.db.write(),
-            &integration.id,
-            Err(PollFailure::new(failure)),
-            now,
-        );
         if let Err(error) = result {
             note(&format!("recording the poll of {}: {error}", integration.id));
         }
     }
+}
+
+/// Gives back the poll lease on `id`, changing nothing else.
+fn release_lease(state: &AppState, id: &str) -> Result<(), StoreError> {
+    let mut store = state.db.write();
+    let poll = store.poll_state(id)?;
+    store.save_poll_state(id, &poll)
 }

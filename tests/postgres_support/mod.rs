@@ -15,6 +15,29 @@ pub(crate) const URL_VARIABLE: &str = "SPARK_TEST_POSTGRES_URL";
 /// The connection settings of a fresh, empty schema (set as the `search_path`), or `None` after printing why
 /// Postgres tests are skipped.
 pub(crate) fn fresh_schema(test: &str) -> Option<Config> {
+    let (_, mut config, schema) = create_schema(test)?;
+    config.options(&format!("-c search_path={schema}"));
+    Some(config)
+}
+
+/// Like [`fresh_schema`], as a connection URL (the `search_path` set through its `options` parameter), for
+/// programs configured with a URL.
+#[allow(dead_code, reason = "each test binary uses its own part of this module")]
+pub(crate) fn fresh_schema_url(test: &str) -> Option<String> {
+    let (url, _, schema) = create_schema(test)?;
+    if url::Url::parse(&url).is_err() {
+        return skip(
+            test,
+            &format!("{URL_VARIABLE} is in keyword form; the host needs a postgres:// URL"),
+        );
+    }
+    // Percent-encoded by hand: the client decodes `%20`, not the `+` of form encoding.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{separator}options=-c%20search_path%3D{schema}"))
+}
+
+/// Creates a fresh, empty schema on the server of [`URL_VARIABLE`]: its URL, settings and the schema's name.
+fn create_schema(test: &str) -> Option<(String, Config, String)> {
     let url = match std::env::var(URL_VARIABLE) {
         Ok(url) if !url.is_empty() => url,
         _ => return skip(test, &format!("{URL_VARIABLE} is not set")),
@@ -39,8 +62,7 @@ pub(crate) fn fresh_schema(test: &str) -> Option<Config> {
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
         ))
         .expect("the test user may create schemas");
-    config.options(&format!("-c search_path={schema}"));
-    Some(config)
+    Some((url, config, schema))
 }
 
 /// A store on a fresh schema, or `None` when Postgres tests are skipped.

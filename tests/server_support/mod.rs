@@ -1,5 +1,6 @@
 //! For `tests/server.rs`: a scripted fake GitHub and Slack on a loopback port (OAuth pages, token endpoints that
-//! check PKCE, the account lookups, and a paginated Events API with `ETag`s), and an independent signer (`ring`).
+//! check PKCE, GitHub's rotating refresh tokens, the account lookups, and a paginated Events API with `ETag`s), and
+//! an independent signer (`ring`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 pub(crate) const GITHUB_TOKEN: &str = "gho_fake_access_token";
+/// How long the fake's GitHub access tokens live, as GitHub App user tokens do.
+pub(crate) const GITHUB_TOKEN_LIFETIME: i64 = 8 * 3600;
 pub(crate) const SLACK_TOKEN: &str = "xoxb-fake-bot-token";
 pub(crate) const CLIENT_ID: &str = "fake-client-id";
 pub(crate) const CLIENT_SECRET: &str = "fake-client-secret";
@@ -37,6 +40,20 @@ pub(crate) struct Seen {
     pub(crate) event_requests: Vec<(String, Option<String>)>,
     /// Answers "304 Not Modified".
     pub(crate) not_modified: usize,
+    /// Refresh requests with a valid refresh token (each rotates the tokens), and with a revoked one.
+    pub(crate) refreshes: usize,
+    pub(crate) refused_refreshes: usize,
+    /// The GitHub tokens now valid: `None` means the first authorization's (`GITHUB_TOKEN`, `ghr_fake_0`).
+    github_tokens: Option<(String, String)>,
+}
+
+impl Seen {
+    /// The GitHub access and refresh tokens that are valid now; a refresh revokes both and issues new ones.
+    pub(crate) fn github_tokens(&self) -> (String, String) {
+        self.github_tokens
+            .clone()
+            .unwrap_or_else(|| (GITHUB_TOKEN.to_owned(), "ghr_fake_0".to_owned()))
+    }
 }
 
 pub(crate) type Shared = Arc<Mutex<Seen>>;
@@ -101,9 +118,41 @@ fn check_token_request(seen: &Shared, service: &'static str, body: &[u8]) -> Res
     Ok(())
 }
 
+/// Answers a `grant_type=refresh_token` request as GitHub Apps do: the refresh token is single use, and the new
+/// tokens revoke the old ones.
+fn github_refresh(seen: &Shared, form: &HashMap<String, String>) -> Value {
+    let mut seen = seen.lock().unwrap();
+    let (_, valid_refresh) = seen.github_tokens();
+    if form.get("refresh_token") != Some(&valid_refresh) {
+        seen.refused_refreshes += 1;
+        return json!({"error": "bad_refresh_token", "error_description": "The refresh token passed is incorrect or expired."});
+    }
+    seen.refreshes += 1;
+    let tokens = (
+        format!("gho_fake_refreshed_{}", seen.refreshes),
+        format!("ghr_fake_{}", seen.refreshes),
+    );
+    seen.github_tokens = Some(tokens.clone());
+    json!({
+        "access_token": tokens.0, "refresh_token": tokens.1, "token_type": "bearer", "scope": "",
+        "expires_in": GITHUB_TOKEN_LIFETIME, "refresh_token_expires_in": 15_897_600
+    })
+}
+
 async fn github_token(State(seen): State<Shared>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return axum::Json(github_refresh(&seen, &form)).into_response();
+    }
     let answer = match check_token_request(&seen, "github", &body) {
-        Ok(()) => json!({"access_token": GITHUB_TOKEN, "token_type": "bearer", "scope": "read:user,repo"}),
+        Ok(()) => {
+            // A new authorization revokes the tokens issued before it.
+            seen.lock().unwrap().github_tokens = None;
+            json!({
+            "access_token": GITHUB_TOKEN, "refresh_token": "ghr_fake_0", "token_type": "bearer",
+            "scope": "read:user,repo", "expires_in": GITHUB_TOKEN_LIFETIME, "refresh_token_expires_in": 15_897_600
+            })
+        }
         // GitHub reports token errors with HTTP 200.
         Err(code) => json!({"error": code, "error_description": "refused by the fake"}),
     };
@@ -130,8 +179,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-async fn github_user(headers: HeaderMap) -> Response {
-    if bearer(&headers) != Some(GITHUB_TOKEN) {
+async fn github_user(State(seen): State<Shared>, headers: HeaderMap) -> Response {
+    if bearer(&headers) != Some(seen.lock().unwrap().github_tokens().0.as_str()) {
         return (
             StatusCode::UNAUTHORIZED,
             axum::Json(json!({"message": "Bad credentials"})),
@@ -157,7 +206,7 @@ async fn github_events(State(seen): State<Shared>, headers: HeaderMap, RawQuery(
         .map(str::to_owned);
     let mut seen = seen.lock().unwrap();
     seen.event_requests.push((query.clone(), if_none_match.clone()));
-    if bearer(&headers) != Some(GITHUB_TOKEN) {
+    if bearer(&headers) != Some(seen.github_tokens().0.as_str()) {
         return (
             StatusCode::UNAUTHORIZED,
             axum::Json(json!({"message": "Bad credentials"})),

@@ -124,7 +124,8 @@ pub(crate) async fn configure(
             }
         };
         integration.configuration = Some(configuration);
-        store.update_integration(&integration).map_err(ApiError::internal)?;
+        // Not `update_integration`: the tokens read above may have been refreshed meanwhile by another instance.
+        store.update_details(&integration).map_err(ApiError::internal)?;
         Ok(Json(json!(integration.configuration)).into_response())
     })
     .await

@@ -109,7 +109,7 @@ pub(crate) async fn callback(
                     Some(team) => format!("{team}/{}", connected.account.id),
                     None => connected.account.id,
                 });
-                store.update_integration(&integration).map_err(ApiError::internal)?;
+                store.update_details(&integration).map_err(ApiError::internal)?;
                 redirect("/")
             }
             Err(error) => callback_failure(&error),
@@ -149,7 +149,7 @@ fn error_page(message: &str) -> String {
     format!("/?{query}")
 }
 
-/// Stores new tokens on the integration, before they are used (the provider may have revoked the old ones).
+/// Stores the tokens of a new authorization on the integration, before they are used.
 pub(crate) fn store_tokens(
     state: &AppState,
     integration_id: &str,
@@ -159,10 +159,9 @@ pub(crate) fn store_tokens(
     let mut integration = store
         .find_integration(integration_id)?
         .ok_or("the integration to store tokens on does not exist")?;
-    integration.access_token = Some(tokens.access_token.clone());
-    integration.refresh_token = tokens.refresh_token.clone();
-    integration.expiry = tokens.expires_at;
-    integration.refresh_expiry = tokens.refresh_expires_at;
+    integration.set_tokens(tokens);
+    // A new authorization: `update_integration` stores the tokens and moves their version, so that a refresh in
+    // flight elsewhere cannot overwrite them.
     store.update_integration(&integration)?;
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! client of rust-postgres ([`postgres`], re-exported as `store::postgres`). It runs its async core on a small
 //! runtime of its own, hidden inside the client: nothing async shows in this crate's API, and a host needs no
 //! runtime of its own. A host that is async already runs the store on a blocking thread (`spawn_blocking`), or
-//! implements the traits itself over its own pool.
+//! implements the traits itself over its own pool. Dropping a store closes its connection, which blocks too: drop
+//! it outside the async runtime as well (the client panics when closed on a runtime thread).
 //!
 //! [`PostgresStore::connect`] opens a connection without TLS (for a database on the same host or a private
 //! network); for TLS, connect a [`postgres::Client`] with the connector of your choice and hand it to

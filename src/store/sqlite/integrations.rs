@@ -110,7 +110,9 @@ impl IntegrationStore for SqliteStore {
     fn update_details(&mut self, integration: &Integration) -> Result<bool, SqliteError> {
         let changed = self
             .connection
-            .prepare_cached("UPDATE integrations SET display_name = ?2, account_id = ?3, configuration = ?4 WHERE id = ?1")?
+            .prepare_cached(
+                "UPDATE integrations SET display_name = ?2, account_id = ?3, configuration = ?4 WHERE id = ?1",
+            )?
             .execute(params![
                 integration.id,
                 integration.display_name,

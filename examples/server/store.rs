@@ -1,0 +1,173 @@
+//! [`Store`]: the library's SQLite or Postgres store, chosen by `--db` at start-up, behind one type.
+//!
+//! The storage traits have associated types (errors, transactions), so they are not object safe; a host that
+//! supports two databases wraps them in an enum and forwards each call, as here. A host with one database uses its
+//! store directly.
+
+use chrono::{DateTime, Duration, Utc};
+use spark_integrations::model::{Block, Event, Object};
+use spark_integrations::store::{
+    ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, PostgresError,
+    PostgresStore, PostgresTransaction, RefreshClaim, SqliteError, SqliteStore, SqliteTransaction, StoredEvent,
+};
+use spark_integrations::{Integration, RoutingSecret};
+
+/// One connection to the host's database.
+#[derive(Debug)]
+pub(crate) enum Store {
+    Sqlite(SqliteStore),
+    // Boxed: a Postgres client is three times the size of a SQLite connection.
+    Postgres(Box<PostgresStore>),
+}
+
+/// What goes wrong in either database.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error(transparent)]
+    Sqlite(#[from] SqliteError),
+    #[error(transparent)]
+    Postgres(#[from] PostgresError),
+}
+
+/// A transaction of either database.
+#[derive(Debug)]
+pub(crate) enum StoreTransaction<'a> {
+    Sqlite(SqliteTransaction<'a>),
+    Postgres(PostgresTransaction<'a>),
+}
+
+/// Forwards `$call` to the store inside `$value`, converting the error.
+macro_rules! forward {
+    ($value:expr, $inner:ident => $call:expr) => {
+        match $value {
+            Store::Sqlite($inner) => $call.map_err(StoreError::from),
+            Store::Postgres($inner) => $call.map_err(StoreError::from),
+        }
+    };
+}
+
+impl IntegrationStore for Store {
+    type Error = StoreError;
+
+    fn create_integration(&mut self, integration: &Integration) -> Result<(), StoreError> {
+        forward!(self, store => store.create_integration(integration))
+    }
+
+    fn update_integration(&mut self, integration: &Integration) -> Result<bool, StoreError> {
+        forward!(self, store => store.update_integration(integration))
+    }
+
+    fn update_details(&mut self, integration: &Integration) -> Result<bool, StoreError> {
+        forward!(self, store => store.update_details(integration))
+    }
+
+    fn find_integration(&self, id: &str) -> Result<Option<Integration>, StoreError> {
+        forward!(self, store => store.find_integration(id))
+    }
+
+    fn find_by_routing_secret(
+        &self,
+        service: &str,
+        routing_secret: &RoutingSecret,
+    ) -> Result<Option<Integration>, StoreError> {
+        forward!(self, store => store.find_by_routing_secret(service, routing_secret))
+    }
+
+    fn list_integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        forward!(self, store => store.list_integrations())
+    }
+
+    fn poll_state(&self, id: &str) -> Result<PollState, StoreError> {
+        forward!(self, store => store.poll_state(id))
+    }
+
+    fn save_poll_state(&mut self, id: &str, state: &PollState) -> Result<(), StoreError> {
+        forward!(self, store => store.save_poll_state(id, state))
+    }
+
+    fn due_for_polling(&self, services: &[&str], now: DateTime<Utc>) -> Result<Vec<Integration>, StoreError> {
+        forward!(self, store => store.due_for_polling(services, now))
+    }
+
+    fn acquire_due_for_polling(
+        &mut self,
+        services: &[&str],
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Integration>, StoreError> {
+        forward!(self, store => store.acquire_due_for_polling(services, holder, now, lease, limit))
+    }
+
+    fn token_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        forward!(self, store => store.token_version(id))
+    }
+
+    fn try_begin_refresh(
+        &mut self,
+        id: &str,
+        seen_version: i64,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<RefreshClaim, StoreError> {
+        forward!(self, store => store.try_begin_refresh(id, seen_version, holder, now, ttl))
+    }
+
+    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, StoreError> {
+        forward!(self, store => store.replace_tokens(id, expected_version, tokens))
+    }
+
+    fn release_refresh(&mut self, id: &str, holder: &str) -> Result<(), StoreError> {
+        forward!(self, store => store.release_refresh(id, holder))
+    }
+}
+
+impl ActivityStore for Store {
+    type Error = StoreError;
+    type Transaction<'a> = StoreTransaction<'a>;
+
+    fn begin(&mut self) -> Result<StoreTransaction<'_>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(store) => StoreTransaction::Sqlite(store.begin()?),
+            Self::Postgres(store) => StoreTransaction::Postgres(store.begin()?),
+        })
+    }
+
+    fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        forward!(self, store => store.recent_events(query))
+    }
+}
+
+/// Forwards `$call` to the transaction inside `$value`, converting the error.
+macro_rules! forward_transaction {
+    ($value:expr, $inner:ident => $call:expr) => {
+        match $value {
+            StoreTransaction::Sqlite($inner) => $call.map_err(StoreError::from),
+            StoreTransaction::Postgres($inner) => $call.map_err(StoreError::from),
+        }
+    };
+}
+
+impl ActivityTransaction for StoreTransaction<'_> {
+    type Error = StoreError;
+    // Both stores number events with their `BIGINT` / `INTEGER` row id.
+    type EventId = i64;
+
+    fn upsert_object(&mut self, integration_id: &str, object: &Object) -> Result<ObjectChange, StoreError> {
+        forward_transaction!(self, transaction => transaction.upsert_object(integration_id, object))
+    }
+
+    fn insert_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<i64>, StoreError> {
+        forward_transaction!(self, transaction => transaction.insert_event(integration_id, event))
+    }
+
+    fn insert_blocks(&mut self, event: i64, blocks: &[Block]) -> Result<(), StoreError> {
+        forward_transaction!(self, transaction => transaction.insert_blocks(event, blocks))
+    }
+
+    fn commit(self) -> Result<(), StoreError> {
+        forward_transaction!(self, transaction => transaction.commit())
+    }
+}
