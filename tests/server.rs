@@ -42,6 +42,8 @@ use spark_integrations::store::IntegrationStore;
 
 const GITHUB_WEBHOOK_SECRET: &str = "github webhook secret for the test";
 const SLACK_SIGNING_SECRET: &str = "slack signing secret for the test";
+/// Every host of a test signs OAuth states with this key, as instances behind one load balancer do.
+const STATE_KEY: &str = "the state key all test hosts share, 32+ bytes";
 
 /// A response, read whole.
 struct Answer {
@@ -131,6 +133,8 @@ impl Harness {
             CLIENT_SECRET,
             "--slack-signing-secret",
             SLACK_SIGNING_SECRET,
+            "--state-key",
+            STATE_KEY,
             "--github-web-url",
             &format!("{fake}/github"),
             "--github-api-url",
@@ -612,9 +616,23 @@ fn two_hosts_on_one_postgres_database_act_once() {
     let a = Harness::start_on(Some(&url), None);
     let b = Harness::start_on(Some(&url), Some(&a));
 
-    // One database: connected through one host, configured through the other, seen by both.
+    // One database and one state key: a flow started on one host finishes on the other, once.
     let (callback, cookie) = a.authorize("github");
-    assert_eq!(a.get_with_cookie(&callback, &cookie).status, 302);
+    let finished = b.get_with_cookie(&callback.replace(&a.base, &b.base), &cookie);
+    assert_eq!(
+        (finished.status, finished.header("location")),
+        (302, "/"),
+        "{}",
+        finished.body
+    );
+    let replayed = a.get_with_cookie(&callback, &cookie);
+    assert_eq!(
+        replayed.status, 400,
+        "the other host refuses the used state: {}",
+        replayed.body
+    );
+    assert_eq!(a.token_requests("github"), 1);
+    // Connected through one host, configured through the other, seen by both.
     let github = b.integration("github");
     assert_eq!(github["account_id"], "octocat");
     let id = github["id"].as_str().unwrap().to_owned();

@@ -9,6 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use spark_integrations::model::{Block, Event, Object};
+use spark_integrations::oauth::{StateId, StateLedger};
 use spark_integrations::plugin::Registry;
 use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
@@ -425,6 +426,31 @@ where
     assert!(!store.update_details(&edited).expect("update of a missing integration"));
 }
 
+/// The OAuth `state` ledger: each state is accepted once; entries are forgotten only once expired.
+fn oauth_states_are_accepted_once<S: StateLedger>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let id = |text: &str| -> StateId { serde_json::from_value(json!(text)).expect("a state id") };
+    assert!(store.mark_used(&id("s1"), at(600, 0)).expect("mark"));
+    assert!(
+        !store.mark_used(&id("s1"), at(600, 0)).expect("mark"),
+        "a second use is refused"
+    );
+    assert!(store.mark_used(&id("s2"), at(1_500, 0)).expect("mark"));
+
+    // A state issued at 1,200 s (expiring at 1,800 s): `s1` expired before it and may go; `s2` has not.
+    assert!(store.mark_used(&id("s3"), at(1_800, 0)).expect("mark"));
+    assert!(
+        !store.mark_used(&id("s2"), at(1_500, 0)).expect("mark"),
+        "an unexpired entry is kept"
+    );
+    assert!(
+        store.mark_used(&id("s1"), at(600, 0)).expect("mark"),
+        "an expired entry was forgotten (its state is refused as expired before the ledger is asked)"
+    );
+}
+
 fn integrations_are_routed_by_their_secret<S: IntegrationStore>(mut store: S)
 where
     S::Error: fmt::Debug,
@@ -706,6 +732,11 @@ macro_rules! storage_suite {
             }
 
             #[test]
+            fn oauth_states_are_accepted_once() {
+                super::oauth_states_are_accepted_once($make);
+            }
+
+            #[test]
             fn integrations_are_routed_by_their_secret() {
                 super::integrations_are_routed_by_their_secret($make);
             }
@@ -759,11 +790,11 @@ mod postgres_schema {
         };
         {
             let mut store = connect(&config);
-            assert_eq!(store.schema_version().expect("version"), 3);
+            assert_eq!(store.schema_version().expect("version"), 4);
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
         }
         let mut store = connect(&config);
-        assert_eq!(store.schema_version().expect("version"), 3);
+        assert_eq!(store.schema_version().expect("version"), 4);
         assert_eq!(
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
             report(0, 1, 0, 0)
@@ -783,10 +814,10 @@ mod postgres_schema {
         // Turn the schema back into version 1: activity only.
         let mut client = config.connect(NoTls).expect("connect");
         client
-            .batch_execute("DROP TABLE integrations; UPDATE schema_version SET version = 1;")
+            .batch_execute("DROP TABLE integrations, oauth_states; UPDATE schema_version SET version = 1;")
             .expect("downgrade");
         let mut store = connect(&config);
-        assert_eq!(store.schema_version().expect("version"), 3);
+        assert_eq!(store.schema_version().expect("version"), 4);
         assert_eq!(events_of(&store)[0].event, push("1", 0, 1));
         store.create_integration(&github("g1", 1)).expect("the new table works");
     }
@@ -808,7 +839,7 @@ mod postgres_schema {
                 error,
                 PostgresError::UnsupportedVersion {
                     found: 99,
-                    supported: 3
+                    supported: 4
                 }
             ),
             "{error}"
@@ -827,7 +858,7 @@ mod postgres_schema {
                     barrier.wait();
                     // Without the advisory lock, all but one fail on `CREATE TABLE objects`.
                     let store = connect(&config);
-                    assert_eq!(store.schema_version().expect("version"), 3);
+                    assert_eq!(store.schema_version().expect("version"), 4);
                 });
             }
         });
@@ -876,11 +907,11 @@ mod sqlite_file {
         let path = temp_path("reopen");
         {
             let mut store = SqliteStore::open(&path).expect("create");
-            assert_eq!(store.schema_version().expect("version"), 3);
+            assert_eq!(store.schema_version().expect("version"), 4);
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
         }
         let mut store = SqliteStore::open(&path).expect("reopen");
-        assert_eq!(store.schema_version().expect("version"), 3);
+        assert_eq!(store.schema_version().expect("version"), 4);
         assert_eq!(
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
             report(0, 1, 0, 0)
@@ -900,11 +931,11 @@ mod sqlite_file {
             // Turn the file back into a version 1 database: activity only.
             let connection = rusqlite::Connection::open(&path).expect("open");
             connection
-                .execute_batch("DROP TABLE integrations; PRAGMA user_version = 1;")
+                .execute_batch("DROP TABLE integrations; DROP TABLE oauth_states; PRAGMA user_version = 1;")
                 .expect("downgrade");
         }
         let mut store = SqliteStore::open(&path).expect("migrate");
-        assert_eq!(store.schema_version().expect("version"), 3);
+        assert_eq!(store.schema_version().expect("version"), 4);
         assert_eq!(events_of(&store)[0].event, push("1", 0, 1));
         store.create_integration(&github("g1", 1)).expect("the new table works");
         std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");

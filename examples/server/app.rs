@@ -3,15 +3,15 @@
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use spark_integrations::oauth::{ClientConfig, OAuthClient, StateKey, UsedStates};
+use spark_integrations::oauth::{ClientConfig, OAuthClient, StateKey};
 use spark_integrations::plugin::Registry;
 use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
@@ -40,9 +40,6 @@ pub(crate) struct AppState {
     pub(crate) http: HttpClient,
     /// The OAuth clients of the services whose app credentials are configured, by service.
     pub(crate) oauth: BTreeMap<&'static str, OAuthClient>,
-    /// OAuth `state`s already accepted. In memory: the state key is drawn afresh at every start, so a `state`
-    /// issued before a restart fails its HMAC check anyway and the ledger only has to cover this process's life.
-    pub(crate) used_states: Mutex<UsedStates>,
     pub(crate) clock: Clock,
     /// This process's id among the instances sharing the database: it holds poll and refresh leases by it.
     pub(crate) instance: String,
@@ -77,8 +74,12 @@ impl AppState {
         let mut registry = Registry::new();
         registry.register(GithubPlugin::new())?;
         registry.register(SlackPlugin::new())?;
-        // A fresh key per process: flows in progress at a restart fail their state check and start over.
-        let state_key = StateKey::new(hex::encode(random::<32>()?));
+        // Without a configured key, a fresh one per process: flows in progress at a restart fail their state check
+        // and start over, and callbacks must reach the instance that started the flow.
+        let state_key = match &config.state_key {
+            Some(key) => key.clone(),
+            None => StateKey::new(hex::encode(random::<32>()?)),
+        };
         let mut oauth = BTreeMap::new();
         if let Some(client) = &config.github_client {
             let provider = github::oauth::provider()
@@ -112,7 +113,6 @@ impl AppState {
             db,
             http: HttpClient::new(),
             oauth,
-            used_states: Mutex::new(UsedStates::new()),
             clock: Clock::default(),
             instance,
         }))

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use spark_integrations::oauth::ClientSecret;
+use spark_integrations::oauth::{ClientSecret, StateKey};
 use spark_integrations::webhook::WebhookSecret;
 use url::Url;
 
@@ -29,6 +29,9 @@ pub(crate) struct Config {
     pub(crate) slack_client: Option<Client>,
     /// The Slack app's signing secret (`X-Slack-Signature`).
     pub(crate) slack_signing_secret: Option<WebhookSecret>,
+    /// The key OAuth `state`s are signed with. Instances behind one load balancer share it, so that any of them
+    /// can finish a flow another started; `None` draws a fresh one at each start.
+    pub(crate) state_key: Option<StateKey>,
     /// `https://github.com`: the OAuth pages.
     pub(crate) github_web_url: String,
     /// `https://api.github.com`: the REST API (events, `/user`).
@@ -195,6 +198,12 @@ const SETTINGS: &[Setting] = &[
         "Slack app signing secret",
     ),
     setting(
+        "--state-key",
+        "SPARK_STATE_KEY",
+        true,
+        "key that signs OAuth states, 32+ bytes; the same on every instance [random at each start]",
+    ),
+    setting(
         "--github-web-url",
         "SPARK_GITHUB_WEB_URL",
         false,
@@ -307,6 +316,7 @@ impl Config {
             github_webhook_secret: value("--github-webhook-secret").map(WebhookSecret::new),
             slack_client: client(&value, "--slack-client-id", "--slack-client-secret")?,
             slack_signing_secret: value("--slack-signing-secret").map(WebhookSecret::new),
+            state_key: value("--state-key").map(StateKey::new),
             github_web_url: url_setting(&value, "--github-web-url", "https://github.com")?,
             github_api_url: url_setting(&value, "--github-api-url", "https://api.github.com")?,
             slack_web_url: url_setting(&value, "--slack-web-url", "https://slack.com")?,
@@ -403,9 +413,18 @@ mod tests {
         .map(String::from);
         let config = Config::parse(
             args,
-            env(&[("SPARK_GITHUB_CLIENT_SECRET", "shh"), ("SPARK_LISTEN", "127.0.0.1:1")]),
+            env(&[
+                ("SPARK_GITHUB_CLIENT_SECRET", "shh"),
+                ("SPARK_LISTEN", "127.0.0.1:1"),
+                ("SPARK_STATE_KEY", "a state key shared by the instances"),
+            ]),
         )
         .unwrap();
+        assert!(config.state_key.is_some());
+        assert!(
+            !format!("{config:?}").contains("shared by"),
+            "the state key is redacted"
+        );
         assert_eq!(
             config.listen.to_string(),
             "127.0.0.1:9000",

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use spark_integrations::model::{Block, Event, Object};
+use spark_integrations::oauth::{StateId, StateLedger};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, PostgresError,
     PostgresStore, PostgresTransaction, RefreshClaim, SqliteError, SqliteStore, SqliteTransaction, StoredEvent,
@@ -121,6 +122,14 @@ impl IntegrationStore for Store {
 
     fn release_refresh(&mut self, id: &str, holder: &str) -> Result<(), StoreError> {
         forward!(self, store => store.release_refresh(id, holder))
+    }
+}
+
+impl StateLedger for Store {
+    type Error = StoreError;
+
+    fn mark_used(&mut self, id: &StateId, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
+        forward!(self, store => store.mark_used(id, expires_at))
     }
 }
 

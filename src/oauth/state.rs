@@ -111,7 +111,9 @@ impl StateId {
 /// [`CallbackError::AlreadyUsed`](super::CallbackError::AlreadyUsed).
 ///
 /// Implement it with an insert-if-absent in the host's database (a unique key on the id); entries may be deleted
-/// once `expires_at` has passed, since an expired state is refused anyway.
+/// once `expires_at` has passed, since an expired state is refused anyway. The crate's stores implement it
+/// ([`MemoryStore`](crate::store::MemoryStore), and `SqliteStore` / `PostgresStore` behind their features), and
+/// [`UsedStates`] is one in memory.
 pub trait StateLedger {
     /// Why the record could not be written.
     type Error;

@@ -256,6 +256,16 @@ pub(crate) fn lease_end(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
     now.checked_add_signed(ttl).map_or(last, |end| end.min(last))
 }
 
+/// For the stores' [`StateLedger`](crate::oauth::StateLedger)s: ledger entries that expire before this time are
+/// of no use any more when a state expiring at `expires_at` is recorded. Every state lives exactly
+/// [`STATE_LIFETIME`](crate::oauth::STATE_LIFETIME), so this is when that state was issued: a moment already past,
+/// whatever the caller's clock.
+pub(crate) fn expired_before(expires_at: DateTime<Utc>) -> DateTime<Utc> {
+    expires_at
+        .checked_sub_signed(crate::oauth::STATE_LIFETIME)
+        .unwrap_or(expires_at)
+}
+
 /// The lookup key of a routing secret: the hex SHA-256 of its text. Stores index this instead of the secret.
 pub fn routing_key(secret: &RoutingSecret) -> String {
     hex::encode(Sha256::digest(secret.expose_secret().as_bytes()))

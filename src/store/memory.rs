@@ -5,13 +5,14 @@ use std::convert::Infallible;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::integration::{lease_end, routing_key};
+use super::integration::{expired_before, lease_end, routing_key};
 use super::{
     ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, RefreshClaim,
     StoredEvent,
 };
 use crate::integration::{Integration, RoutingSecret};
 use crate::model::{Block, Event, Object};
+use crate::oauth::{StateId, StateLedger, UsedStates};
 
 /// Keeps integrations and activity in memory. Activity transactions write through and keep an undo log that is
 /// replayed when they are dropped without `commit`.
@@ -23,6 +24,8 @@ pub struct MemoryStore {
     /// Events in insertion order; the actor and target are resolved by key when listed.
     events: Vec<Row>,
     event_ids: BTreeSet<(String, String)>,
+    /// OAuth states already accepted.
+    used_states: UsedStates,
 }
 
 #[derive(Debug, Clone)]
@@ -413,5 +416,19 @@ impl IntegrationStore for MemoryStore {
             entry.refresh_lease = None;
         }
         Ok(())
+    }
+}
+
+/// The ledger of accepted OAuth `state`s, beside the integrations (as the database stores keep it): entries that
+/// expired before the state being recorded was issued are forgotten on the way.
+impl StateLedger for MemoryStore {
+    type Error = MemoryError;
+
+    fn mark_used(&mut self, id: &StateId, expires_at: DateTime<Utc>) -> Result<bool, MemoryError> {
+        self.used_states.prune(expired_before(expires_at));
+        Ok(self
+            .used_states
+            .mark_used(id, expires_at)
+            .unwrap_or_else(|never| match never {}))
     }
 }

@@ -5,6 +5,10 @@
 //! implements them over its own database, or uses [`MemoryStore`], `SqliteStore` behind the `sqlite` feature, or
 //! `PostgresStore` behind the `postgres` feature (for several instances on one database).
 //!
+//! The three stores also implement the OAuth [`StateLedger`](crate::oauth::StateLedger) (the record of `state`s
+//! already accepted), so that hosts sharing a database accept each authorization once, whichever instance receives
+//! the callback.
+//!
 //! # Transaction boundary
 //!
 //! [`ingest`] stores each event in its own transaction: [`ActivityStore::begin`], then

@@ -4,11 +4,11 @@
 //! Its `state` is an HMAC over the provider, integration, user, expiry and nonce, so an edited cookie fails the
 //! check; the cookie is not encrypted, so nothing in it is relied on being secret from its holder (the PKCE
 //! verifier only proves that the token request comes from whoever started the flow). Single use is enforced by the
-//! in-memory ledger in [`AppState::used_states`] before the token request is released.
+//! ledger in the database (the store's `oauth_states` table) before the token request is released, so with a shared
+//! `--state-key` any instance on the database can finish a flow, and each flow finishes once.
 
-use std::convert::Infallible;
 use std::error::Error;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,14 +17,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use spark_integrations::oauth::{
-    CallbackError, Driver, DriverError, OAuthClient, PendingAuth, StateId, StateLedger, TokenSet, UsedStates,
+    CallbackError, Driver, DriverError, OAuthClient, PendingAuth, StateId, StateLedger, TokenSet,
 };
 use spark_integrations::store::IntegrationStore;
 
 use super::api::find_or_create;
 use super::{ApiError, blocking};
 use crate::app::{AppState, USER_ID, random};
-use crate::db::note;
+use crate::db::{Db, note};
+use crate::store::StoreError;
 
 /// The cookie that holds a service's pending authorization.
 fn cookie_name(service: &str) -> String {
@@ -94,7 +95,7 @@ pub(crate) async fn callback(
     let mut response = blocking(move || {
         let client = client(&state, &service)?;
         let now = state.clock.now();
-        let mut ledger = SharedLedger(&state.used_states, now);
+        let mut ledger = DbLedger(&state.db);
         let driver = Driver::new(client, |request| state.http.send(request));
         let integration_id = pending.integration_id().to_owned();
         let persist = |tokens: &TokenSet| store_tokens(&state, &integration_id, tokens);
@@ -166,17 +167,15 @@ pub(crate) fn store_tokens(
     Ok(())
 }
 
-/// The process-wide ledger of accepted states, locked only for the insert itself.
-struct SharedLedger<'a>(&'a Mutex<UsedStates>, DateTime<Utc>);
+/// The ledger of accepted states: the database, shared by every instance on it. Takes a connection only for the
+/// insert itself, never across the token request.
+struct DbLedger<'a>(&'a Db);
 
-impl StateLedger for SharedLedger<'_> {
-    type Error = Infallible;
+impl StateLedger for DbLedger<'_> {
+    type Error = StoreError;
 
-    fn mark_used(&mut self, id: &StateId, expires_at: DateTime<Utc>) -> Result<bool, Infallible> {
-        let mut used = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        // Entries past their expiry can go: an expired state is refused before the ledger is asked.
-        used.prune(self.1);
-        used.mark_used(id, expires_at)
+    fn mark_used(&mut self, id: &StateId, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.0.write().mark_used(id, expires_at)
     }
 }
 

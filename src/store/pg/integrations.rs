@@ -6,8 +6,9 @@ use postgres::types::{Json, ToSql};
 
 use super::{Inner, PostgresError, PostgresStore, column};
 use crate::integration::{Integration, RoutingSecret};
+use crate::oauth::{StateId, StateLedger};
 use crate::plugin::Configuration;
-use crate::store::integration::{lease_end, routing_key};
+use crate::store::integration::{expired_before, lease_end, routing_key};
 use crate::store::{IntegrationStore, PollState, RefreshClaim};
 use crate::{AccessToken, RefreshToken};
 
@@ -323,5 +324,25 @@ impl IntegrationStore for PostgresStore {
             &[&id, &holder],
         )?;
         Ok(())
+    }
+}
+
+/// The ledger of accepted OAuth `state`s, in the `oauth_states` table: a state is accepted once across every
+/// instance on the database (`ON CONFLICT DO NOTHING` on its id). Entries that expired before the state being
+/// recorded was issued are deleted on the way.
+impl StateLedger for PostgresStore {
+    type Error = PostgresError;
+
+    fn mark_used(&mut self, id: &StateId, expires_at: DateTime<Utc>) -> Result<bool, PostgresError> {
+        let inner = self.inner_mut();
+        inner.execute(
+            "DELETE FROM oauth_states WHERE expires_at < $1",
+            &[&expired_before(expires_at)],
+        )?;
+        let inserted = inner.execute(
+            "INSERT INTO oauth_states (state_id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&id.as_str(), &expires_at],
+        )?;
+        Ok(inserted == 1)
     }
 }

@@ -38,6 +38,8 @@
 //!   target cannot deadlock. A duplicate event is detected before any object is written when it is already
 //!   committed. The [`ObjectChange`](super::ObjectChange) an upsert reports is what the instance saw when it read
 //!   the stored object: two instances that create the same object at once may both count it as created.
+//! - **OAuth states once**: the store is a [`StateLedger`](crate::oauth::StateLedger) over `oauth_states`, whose
+//!   primary key accepts each `state` once across instances.
 //! - **Token refresh** and **poll leases**: row locks (`SELECT ... FOR UPDATE`, `FOR UPDATE SKIP LOCKED`) with
 //!   compare-and-swap updates; see [`IntegrationStore`](super::IntegrationStore).
 //!
@@ -175,6 +177,12 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN refresh_lease_until TIMESTAMPTZ,
         ADD COLUMN poll_holder TEXT,
         ADD COLUMN poll_lease_until TIMESTAMPTZ;",
+    // 4: OAuth states already accepted, for instances that share the ledger.
+    "CREATE TABLE oauth_states (
+        state_id TEXT PRIMARY KEY,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);",
 ];
 
 /// The first key of the advisory lock taken while migrating ("SPK1"); the second is the schema's name hashed.

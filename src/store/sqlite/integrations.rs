@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteError, SqliteStore, read_time, write_json, write_time};
 use crate::integration::{Integration, RoutingSecret};
-use crate::store::integration::{lease_end, routing_key};
+use crate::oauth::{StateId, StateLedger};
+use crate::store::integration::{expired_before, lease_end, routing_key};
 use crate::store::{IntegrationStore, PollState, RefreshClaim};
 use crate::{AccessToken, RefreshToken};
 
@@ -322,5 +323,24 @@ impl IntegrationStore for SqliteStore {
             )?
             .execute(params![id, holder])?;
         Ok(())
+    }
+}
+
+/// The ledger of accepted OAuth `state`s, in the `oauth_states` table: a state is accepted once across every
+/// connection to the database. Entries that expired before the state being recorded was issued are deleted on the
+/// way.
+impl StateLedger for SqliteStore {
+    type Error = SqliteError;
+
+    fn mark_used(&mut self, id: &StateId, expires_at: DateTime<Utc>) -> Result<bool, SqliteError> {
+        let transaction = self.connection.transaction()?;
+        transaction
+            .prepare_cached("DELETE FROM oauth_states WHERE expires_at < ?1")?
+            .execute([write_time(&expired_before(expires_at))])?;
+        let inserted = transaction
+            .prepare_cached("INSERT INTO oauth_states (state_id, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+            .execute(params![id.as_str(), write_time(&expires_at)])?;
+        transaction.commit()?;
+        Ok(inserted == 1)
     }
 }

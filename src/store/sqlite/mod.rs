@@ -5,7 +5,8 @@
 //! embeddings as JSON text, times as RFC 3339 text with nine fractional digits (so that text order is time order).
 //! Integrations live in `integrations`, one row each with their polling state, token version and leases; their
 //! routing secret is indexed by its [`routing_key`](super::routing_key) digest. Tokens are stored as given: encrypt
-//! the database file at rest if that matters. The schema version is kept in `PRAGMA user_version` and migrated
+//! the database file at rest if that matters. Accepted OAuth states go to `oauth_states` (the store is a
+//! [`StateLedger`](crate::oauth::StateLedger)). The schema version is kept in `PRAGMA user_version` and migrated
 //! forward when a store is opened.
 //!
 //! Several connections to one file work (leases and refresh claims are taken in `IMMEDIATE` transactions); set
@@ -128,6 +129,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE integrations ADD COLUMN refresh_lease_until TEXT;
     ALTER TABLE integrations ADD COLUMN poll_holder TEXT;
     ALTER TABLE integrations ADD COLUMN poll_lease_until TEXT;",
+    // 4: OAuth states already accepted, for instances that share the ledger.
+    "CREATE TABLE oauth_states (
+        state_id TEXT PRIMARY KEY,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);",
 ];
 
 /// The storage traits on one SQLite connection.
