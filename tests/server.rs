@@ -721,7 +721,22 @@ fn two_hosts_on_one_postgres_database_act_once() {
     assert_eq!(tokens, vec![current.clone(); 4]);
     assert_ne!(current, GITHUB_TOKEN);
 
-    // The next poll, on either host, uses the stored new token.
+    // "Poll now" while another instance polls the integration: 409, nothing polled twice; once that lease
+    // expires (its instance died), the poll goes ahead, with the stored new token.
+    let now = a.state.clock.now();
+    let elsewhere = a
+        .state
+        .db
+        .write()
+        .acquire_poll_lease(&id, "a-third-instance", now, chrono::TimeDelta::seconds(30));
+    assert!(elsewhere.unwrap().is_some());
+    let requests_before = a.seen.lock().unwrap().event_requests.len();
+    let busy = b.post(&format!("/api/integrations/{id}/fetch"), &[], b"");
+    assert_eq!(busy.status, 409, "{}", busy.body);
+    assert_eq!(a.seen.lock().unwrap().event_requests.len(), requests_before);
+    for host in [&a, &b] {
+        host.state.clock.advance(31);
+    }
     let polled = b.post(&format!("/api/integrations/{id}/fetch"), &[], b"");
     assert_eq!(polled.status, 200, "{}", polled.body);
     assert_eq!(polled.json()["errors"], json!([]));

@@ -688,6 +688,65 @@ where
     );
 }
 
+/// "Poll now": the lease on one integration, due or not, unless a poll holds it; schedulers skip it meanwhile.
+fn a_poll_on_demand_takes_the_lease_of_one_integration<S: IntegrationStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let mut registry = Registry::new();
+    registry.register(GithubPlugin::new()).expect("register");
+    store.create_integration(&github("a", 1)).expect("create");
+    let lease = Duration::seconds(60);
+    let scheduled = |store: &mut S, seconds: i64| -> Vec<String> {
+        schedule::acquire_due(store, &registry, "scheduler", at(seconds, 0), lease, 10)
+            .expect("acquire")
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    schedule::record(&mut store, "a", Ok(PollSuccess::new(at(600, 0))), at(0, 0)).expect("record");
+
+    let taken = store.acquire_poll_lease("a", "x", at(10, 0), lease).expect("acquire");
+    assert_eq!(
+        taken.map(|i| i.id).as_deref(),
+        Some("a"),
+        "not due, and taken all the same"
+    );
+    for holder in ["y", "x"] {
+        assert_eq!(
+            store
+                .acquire_poll_lease("a", holder, at(20, 0), lease)
+                .expect("acquire"),
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .acquire_poll_lease("nope", "x", at(20, 0), lease)
+            .expect("acquire"),
+        None
+    );
+
+    // `x` crashed; `y` takes the expired lease just before the integration falls due: the scheduler waits.
+    assert!(
+        store
+            .acquire_poll_lease("a", "y", at(590, 0), lease)
+            .expect("acquire")
+            .is_some()
+    );
+    assert!(
+        scheduled(&mut store, 600).is_empty(),
+        "due, but polled on demand until 650"
+    );
+    schedule::record(&mut store, "a", Ok(PollSuccess::new(at(600, 0))), at(595, 0)).expect("record");
+    assert_eq!(scheduled(&mut store, 600), ["a"], "recording released it");
+    assert_eq!(
+        store.acquire_poll_lease("a", "y", at(601, 0), lease).expect("acquire"),
+        None,
+        "and now the scheduler holds it"
+    );
+}
+
 macro_rules! storage_suite {
     ($module:ident, $make:expr) => {
         mod $module {
@@ -734,6 +793,11 @@ macro_rules! storage_suite {
             #[test]
             fn oauth_states_are_accepted_once() {
                 super::oauth_states_are_accepted_once($make);
+            }
+
+            #[test]
+            fn a_poll_on_demand_takes_the_lease_of_one_integration() {
+                super::a_poll_on_demand_takes_the_lease_of_one_integration($make);
             }
 
             #[test]

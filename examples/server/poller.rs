@@ -250,7 +250,7 @@ pub(crate) async fn run(state: Arc<AppState>) {
 
 /// How long a poll lease lasts: longer than a poll can take. An instance that crashes mid-poll holds its
 /// integrations this long at most; then another instance polls them.
-const POLL_LEASE: TimeDelta = TimeDelta::minutes(10);
+pub(crate) const POLL_LEASE: TimeDelta = TimeDelta::minutes(10);
 
 /// The most integrations one scheduler pass takes; the rest wait for the next pass (or another instance).
 const POLLS_PER_PASS: usize = 100;
@@ -272,26 +272,41 @@ pub(crate) fn poll_due(state: &AppState) {
         Err(error) => return note(&format!("listing integrations due for a poll: {error}")),
     };
     for integration in due {
-        let result = match poll_integration(state, &integration, now) {
-            Ok(_) => continue,
-            // Not due after all: keep the stored state, and so give the lease back.
-            Err(PollProblem::HeldBack { .. }) => release_lease(state, &integration.id),
-            Err(problem) => {
-                let failure = problem.message();
-                note(&format!("polling {}: {failure}", integration.id));
-                schedule::record(
-                    &mut *state.db.write(),
-                    &integration.id,
-                    Err(PollFailure::new(failure)),
-                    now,
-                )
-                .map(drop)
-            }
-        };
-        if let Err(error) = result {
-            note(&format!("recording the poll of {}: {error}", integration.id));
-        }
+        // Failures are recorded on the integration (and shown on the page); one never stops the others.
+        let _ = poll_leased(state, &integration, now);
     }
+}
+
+/// Polls `integration`, whose poll lease this instance holds, and gives the lease back whatever happens: recording
+/// the success or the failure releases it, and a poll that did not run leaves the stored state as it was.
+pub(crate) fn poll_leased(
+    state: &AppState,
+    integration: &Integration,
+    now: DateTime<Utc>,
+) -> Result<Fetched, PollProblem> {
+    let result = poll_integration(state, integration, now);
+    let released = match &result {
+        // `poll_integration` recorded it.
+        Ok(_) => Ok(()),
+        // Nothing was polled: the provider holds it back, or it cannot be polled as it is (not configured yet:
+        // recording that would hold the first poll back after the user configures it).
+        Err(PollProblem::HeldBack { .. } | PollProblem::Refused(_)) => release_lease(state, &integration.id),
+        Err(problem) => {
+            let failure = problem.message();
+            note(&format!("polling {}: {failure}", integration.id));
+            schedule::record(
+                &mut *state.db.write(),
+                &integration.id,
+                Err(PollFailure::new(failure)),
+                now,
+            )
+            .map(drop)
+        }
+    };
+    if let Err(error) = released {
+        note(&format!("recording the poll of {}: {error}", integration.id));
+    }
+    result
 }
 
 /// Gives back the poll lease on `id`, changing nothing else.

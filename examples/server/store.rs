@@ -101,6 +101,16 @@ impl IntegrationStore for Store {
         forward!(self, store => store.acquire_due_for_polling(services, holder, now, lease, limit))
     }
 
+    fn acquire_poll_lease(
+        &mut self,
+        id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Integration>, StoreError> {
+        forward!(self, store => store.acquire_poll_lease(id, holder, now, lease))
+    }
+
     fn token_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
         forward!(self, store => store.token_version(id))
     }

@@ -116,6 +116,23 @@ pub trait IntegrationStore {
         limit: usize,
     ) -> Result<Vec<Integration>, Self::Error>;
 
+    /// Takes the poll lease on the integration `id` for `holder` until `now + lease`, due or not: for a poll the
+    /// user asked for ("poll now") on a host where schedulers also run. Answers the integration, or `None`, taking
+    /// nothing, when no such integration exists or another poll holds its lease (the holder itself included, as in
+    /// [`acquire_due_for_polling`](Self::acquire_due_for_polling)). [`save_poll_state`](Self::save_poll_state)
+    /// releases it.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn acquire_poll_lease(
+        &mut self,
+        id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Integration>, Self::Error>;
+
     /// The version of an integration's tokens: 0 when created, one more each time
     /// [`replace_tokens`](Self::replace_tokens) or [`update_integration`](Self::update_integration) changes them.
     /// `None` when no such integration exists. See [`try_begin_refresh`](Self::try_begin_refresh) for its use.

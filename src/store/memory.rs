@@ -361,6 +361,22 @@ impl IntegrationStore for MemoryStore {
         Ok(acquired)
     }
 
+    fn acquire_poll_lease(
+        &mut self,
+        id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Integration>, MemoryError> {
+        Ok(self
+            .entry_mut(id)
+            .filter(|entry| lease_free(entry.poll_lease.as_ref(), now))
+            .map(|entry| {
+                entry.poll_lease = Some((holder.to_owned(), lease_end(now, lease)));
+                entry.integration.clone()
+            }))
+    }
+
     fn token_version(&self, id: &str) -> Result<Option<i64>, MemoryError> {
         Ok(self.entry(id).map(|entry| entry.token_version))
     }

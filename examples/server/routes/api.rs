@@ -164,17 +164,32 @@ pub(crate) async fn events(
 }
 
 /// `POST /api/integrations/{id}/fetch`: polls now. Only the provider's own limits hold it back (429 with
-/// `Retry-After` until then).
+/// `Retry-After` until then), or a poll of the same integration running here or on another instance (409).
 pub(crate) async fn fetch(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     blocking(move || {
-        let integration = state
-            .db
-            .read()
-            .find_integration(&id)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
         let now = state.clock.now();
-        match poller::poll_integration(&state, &integration, now) {
+        let leased = state
+            .db
+            .write()
+            .acquire_poll_lease(&id, &state.instance, now, poller::POLL_LEASE)
+            .map_err(ApiError::internal)?;
+        let Some(integration) = leased else {
+            let exists = state
+                .db
+                .read()
+                .find_integration(&id)
+                .map_err(ApiError::internal)?
+                .is_some();
+            return Err(if exists {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "a poll of this integration is running; try again shortly",
+                )
+            } else {
+                ApiError::not_found(format!("no integration `{id}`"))
+            });
+        };
+        match poller::poll_leased(&state, &integration, now) {
             Ok(fetched) => Ok(Json(json!({
                 "inserted": fetched.inserted,
                 "duplicates": fetched.duplicates,

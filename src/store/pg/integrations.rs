@@ -245,6 +245,28 @@ impl IntegrationStore for PostgresStore {
         Ok(acquired.into_iter().map(|(_, integration)| integration).collect())
     }
 
+    fn acquire_poll_lease(
+        &mut self,
+        id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Integration>, PostgresError> {
+        // One statement: the row lock it takes makes a concurrent taker wait, then see the lease and take nothing.
+        Ok(self
+            .inner_mut()
+            .query_integrations(
+                concat!(
+                    "UPDATE integrations SET poll_holder = $2, poll_lease_until = $3
+                     WHERE id = $1 AND (poll_lease_until IS NULL OR poll_lease_until <= $4)
+                     RETURNING ",
+                    integration_columns!()
+                ),
+                &[&id, &holder, &lease_end(now, lease), &now],
+            )?
+            .pop())
+    }
+
     fn token_version(&self, id: &str) -> Result<Option<i64>, PostgresError> {
         let mut inner = self.lock();
         let inner = &mut *inner;

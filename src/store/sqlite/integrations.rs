@@ -248,6 +248,24 @@ impl IntegrationStore for SqliteStore {
         Ok(acquired)
     }
 
+    fn acquire_poll_lease(
+        &mut self,
+        id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Option<Integration>, SqliteError> {
+        let sql = format!(
+            "UPDATE integrations SET poll_holder = ?2, poll_lease_until = ?3
+             WHERE id = ?1 AND (poll_lease_until IS NULL OR poll_lease_until <= ?4)
+             RETURNING {INTEGRATION_COLUMNS}"
+        );
+        let until = write_time(&lease_end(now, lease));
+        Ok(self
+            .query_integrations(&sql, params![id, holder, until, write_time(&now)])?
+            .pop())
+    }
+
     fn token_version(&self, id: &str) -> Result<Option<i64>, SqliteError> {
         Ok(self
             .connection
