@@ -36,17 +36,21 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     }
     let config = Config::parse(args, |name| std::env::var(name).ok())?;
     let listen = config.listen;
-    let state = app::AppState::new(config)?;
-
-    // One JSON line per existing integration, for scripts (and people) to find their webhook URLs.
-    let mut stdout = std::io::stdout().lock();
-    for integration in state.db.read().list_integrations()? {
-        let json = state.integration_json(&integration, None);
-        let line =
-            serde_json::json!({"id": json["id"], "service": json["service"], "webhook_url": json["webhook_url"]});
-        writeln!(stdout, "{line}")?;
-    }
-    drop(stdout);
+    // The database is blocking (the Postgres client even panics when used on a runtime thread): open it, and read
+    // it, on a blocking thread, as every handler does.
+    let state = tokio::task::spawn_blocking(move || -> Result<_, Box<dyn Error + Send + Sync>> {
+        let state = app::AppState::new(config)?;
+        // One JSON line per existing integration, for scripts (and people) to find their webhook URLs.
+        let mut stdout = std::io::stdout().lock();
+        for integration in state.db.read().list_integrations()? {
+            let json = state.integration_json(&integration, None);
+            let line =
+                serde_json::json!({"id": json["id"], "service": json["service"], "webhook_url": json["webhook_url"]});
+            writeln!(stdout, "{line}")?;
+        }
+        Ok(state)
+    })
+    .await??;
 
     let listener = TcpListener::bind(listen).await?;
     db::note(&format!("listening on http://{}", listener.local_addr()?));
