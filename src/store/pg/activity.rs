@@ -12,15 +12,21 @@ use crate::store::{ActivityStore, ActivityTransaction, EventQuery, ObjectChange,
 
 /// A transaction of [`PostgresStore`]; dropping it without `commit` rolls back.
 ///
-/// Objects passed to [`upsert_object`](ActivityTransaction::upsert_object) are written when the event is inserted
-/// (or at commit), all together in key order, so that concurrent transactions lock shared objects in one order.
+/// Objects passed to [`upsert_object`](ActivityTransaction::upsert_object) that are new or differ from the stored
+/// copy are written when the event is inserted (or at commit), all together in key order, so that concurrent
+/// transactions lock shared objects in one order. An object equal to the stored copy is not written at all, so it
+/// is not locked: ingests that share an unchanged actor or target (every push to one repository) do not wait for
+/// each other. (Skipping that write is the same as having written it just before whatever another transaction
+/// writes next, so no update is lost.)
 pub struct PostgresTransaction<'a> {
     transaction: postgres::Transaction<'a>,
     statements: &'a mut Statements,
     /// Objects to write, by (integration, key): sorted, which is the lock order.
     pending: BTreeMap<(String, String), Object>,
-    /// Ids of the objects written in this transaction.
+    /// Ids of the objects written in this transaction, or found unchanged.
     written: HashMap<(String, String), i64>,
+    /// The next block position of each event inserted in this transaction.
+    next_position: HashMap<i64, i32>,
 }
 
 impl std::fmt::Debug for PostgresTransaction<'_> {
@@ -42,6 +48,7 @@ impl ActivityStore for PostgresStore {
             statements: &mut inner.statements,
             pending: BTreeMap::new(),
             written: HashMap::new(),
+            next_position: HashMap::new(),
         })
     }
 
@@ -183,23 +190,27 @@ impl ActivityTransaction for PostgresTransaction<'_> {
         let mut object = object.clone();
         // What the column keeps, so that an object read back compares equal to the one written.
         object.time = object.time.map(to_micros);
-        let stored = match self.pending.get(&key) {
-            Some(pending) => Some(pending.clone()),
-            None => {
-                let statement = self.statements.get(
-                    &mut self.transaction,
-                    "SELECT key, concept, type, title, content, metadata, url, image_url, time, embeddings
-                     FROM objects WHERE integration_id = $1 AND key = $2",
-                )?;
-                match self.transaction.query_opt(&statement, &[&key.0, &key.1])? {
-                    Some(row) => Some(read_object(&row, 0)?),
-                    None => None,
-                }
-            }
-        };
-        let change = match stored {
+        if let Some(pending) = self.pending.get(&key) {
+            let change = if *pending == object {
+                ObjectChange::Unchanged
+            } else {
+                ObjectChange::Updated
+            };
+            self.pending.insert(key, object);
+            return Ok(change);
+        }
+        let statement = self.statements.get(
+            &mut self.transaction,
+            "SELECT id, key, concept, type, title, content, metadata, url, image_url, time, embeddings
+             FROM objects WHERE integration_id = $1 AND key = $2",
+        )?;
+        let change = match self.transaction.query_opt(&statement, &[&key.0, &key.1])? {
             None => ObjectChange::Created,
-            Some(stored) if stored == object => ObjectChange::Unchanged,
+            Some(row) if read_object(&row, 1)? == object => {
+                // Nothing to write, and so nothing to lock.
+                self.written.insert(key, column(&row, 0)?);
+                return Ok(ObjectChange::Unchanged);
+            }
             Some(_) => ObjectChange::Updated,
         };
         self.pending.insert(key, object);
@@ -253,7 +264,11 @@ impl ActivityTransaction for PostgresTransaction<'_> {
                 &event.embeddings,
             ],
         )?;
-        row.map(|row| column(&row, 0)).transpose()
+        let id = row.map(|row| column(&row, 0)).transpose()?;
+        if let Some(id) = id {
+            self.next_position.insert(id, 0);
+        }
+        Ok(id)
     }
 
     fn insert_blocks(&mut self, event: i64, blocks: &[Block]) -> Result<(), PostgresError> {
@@ -261,11 +276,21 @@ impl ActivityTransaction for PostgresTransaction<'_> {
             return Ok(());
         }
         // Blocks appended by an earlier call for the same event keep their places.
-        let statement = self.statements.get(
-            &mut self.transaction,
-            "SELECT COALESCE(MAX(position) + 1, 0) FROM blocks WHERE event_id = $1",
-        )?;
-        let first: i32 = column(&self.transaction.query_one(&statement, &[&event])?, 0)?;
+        let first = match self.next_position.get(&event) {
+            Some(next) => *next,
+            None => {
+                let statement = self.statements.get(
+                    &mut self.transaction,
+                    "SELECT COALESCE(MAX(position) + 1, 0) FROM blocks WHERE event_id = $1",
+                )?;
+                column(&self.transaction.query_one(&statement, &[&event])?, 0)?
+            }
+        };
+        let count = i32::try_from(blocks.len()).map_err(|_| PostgresError::Corrupt {
+            column: "blocks.position",
+            message: format!("{} blocks do not fit the position column", blocks.len()),
+        })?;
+        self.next_position.insert(event, first.saturating_add(count));
         let statement = self.statements.get(
             &mut self.transaction,
             "INSERT INTO blocks (event_id, position, time, title, content, url, media_url, value, value_multiplier,

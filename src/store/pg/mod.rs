@@ -35,8 +35,9 @@
 //! - **Objects lose no update**: objects are written with `ON CONFLICT (integration_id, key) DO UPDATE`, a single
 //!   atomic statement. A transaction keeps its objects until it inserts its event (or commits), then writes them
 //!   in key order: every transaction locks objects in the same order, so two ingests that share an actor and a
-//!   target cannot deadlock. A duplicate event is detected before any object is written when it is already
-//!   committed. The [`ObjectChange`](super::ObjectChange) an upsert reports is what the instance saw when it read
+//!   target cannot deadlock. An object equal to its stored copy is not written, and so not locked: ingests that
+//!   share an unchanged actor or target run side by side. A duplicate event is detected before any object is
+//!   written when it is already committed. The [`ObjectChange`](super::ObjectChange) an upsert reports is what the instance saw when it read
 //!   the stored object: two instances that create the same object at once may both count it as created.
 //! - **OAuth states once**: the store is a [`StateLedger`](crate::oauth::StateLedger) over `oauth_states`, whose
 //!   primary key accepts each `state` once across instances.
