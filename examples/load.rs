@@ -8,12 +8,16 @@
 //!     --secret s3cret --count 30000 --seconds 60 --connections 8
 //! ```
 //!
+//! Several instances on one Postgres database: give `--url` a comma-separated list (connections are spread over
+//! them in turn, so a redelivery often reaches another instance than the first delivery) and `--db` the same
+//! `postgres://` URL as the hosts.
+//!
 //! It creates (or reuses) the GitHub integration through `POST /api/integrations/github`, then sends `--count`
 //! deliveries of a recorded ~9 KB push body (`fixtures/github-webhooks/push.default.4.json`), each with a fresh
 //! `X-GitHub-Delivery` except every tenth, which redelivers an earlier one, for at most `--seconds`. Each of the
 //! `--connections` threads keeps one HTTP/1.1 connection open and sends requests one after another. At the end it
 //! prints throughput, latency percentiles, the status histogram and the number of distinct deliveries sent, then
-//! opens the host's database read-only and checks that each distinct delivery is stored exactly once.
+//! opens the host's database (read-only for SQLite) and checks that each distinct delivery is stored exactly once.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -29,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{KeyInit, Mac};
+use spark_integrations::store::postgres;
 use spark_integrations::store::rusqlite::{Connection, OpenFlags};
 
 /// The recorded push delivery every request carries.
@@ -38,7 +43,8 @@ const BODY: &[u8] = include_bytes!("../fixtures/github-webhooks/push.default.4.j
 const REDELIVER_EVERY: usize = 10;
 
 struct Options {
-    url: String,
+    /// The hosts' base URLs.
+    urls: Vec<String>,
     db: String,
     secret: String,
     count: usize,
@@ -48,7 +54,7 @@ struct Options {
 
 fn options() -> Result<Options, Box<dyn Error>> {
     let mut options = Options {
-        url: "http://127.0.0.1:8080".into(),
+        urls: vec!["http://127.0.0.1:8080".into()],
         db: "./spark.sqlite3".into(),
         secret: std::env::var("SPARK_GITHUB_WEBHOOK_SECRET").unwrap_or_default(),
         count: 20_000,
@@ -59,7 +65,12 @@ fn options() -> Result<Options, Box<dyn Error>> {
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
-            "--url" => options.url = value.trim_end_matches('/').to_owned(),
+            "--url" => {
+                options.urls = value
+                    .split(',')
+                    .map(|url| url.trim().trim_end_matches('/').to_owned())
+                    .collect();
+            }
             "--db" => options.db = value,
             "--secret" => options.secret = value,
             "--count" => options.count = value.parse()?,
@@ -71,9 +82,11 @@ fn options() -> Result<Options, Box<dyn Error>> {
     if options.secret.is_empty() {
         return Err("give the host's --github-webhook-secret with --secret (or SPARK_GITHUB_WEBHOOK_SECRET)".into());
     }
-    let host = options.url.trim_start_matches("http://");
-    if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
-        return Err("the load generator only targets loopback addresses".into());
+    for url in &options.urls {
+        let host = url.trim_start_matches("http://");
+        if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
+            return Err("the load generator only targets loopback addresses".into());
+        }
     }
     Ok(options)
 }
@@ -89,10 +102,15 @@ struct Measured {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let options = options()?;
-    let address = options.url.trim_start_matches("http://").to_owned();
+    let addresses: Vec<String> = options
+        .urls
+        .iter()
+        .map(|url| url.trim_start_matches("http://").to_owned())
+        .collect();
+    let first = addresses.first().ok_or("give at least one --url")?;
 
     // The integration to deliver to: the host answers with the existing one if there is one.
-    let mut connection = Client::connect(&address)?;
+    let mut connection = Client::connect(first)?;
     let (status, body) = connection.request("POST", "/api/integrations/github", &[], b"")?;
     if status != 200 && status != 201 {
         return Err(format!("creating the integration answered {status}").into());
@@ -121,11 +139,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let deadline = Instant::now() + Duration::from_secs(options.seconds);
     let started = Instant::now();
     let threads: Vec<_> = (0..options.connections)
-        .map(|_| {
+        .map(|thread| {
             let (next, results, address, path, signature, run) = (
                 Arc::clone(&next),
                 Arc::clone(&results),
-                address.clone(),
+                addresses[thread % addresses.len()].clone(),
                 path.clone(),
                 signature.clone(),
                 run.clone(),
@@ -206,9 +224,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             / 1000.0
     };
     println!(
-        "deliveries answered: {answered} in {:.2} s over {} connections",
+        "deliveries answered: {answered} in {:.2} s over {} connections to {} host(s)",
         elapsed.as_secs_f64(),
-        options.connections
+        options.connections,
+        addresses.len()
     );
     println!(
         "throughput:          {:.0} deliveries/s",
@@ -225,12 +244,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("distinct deliveries: {}", distinct.len());
 
     // Stored exactly once: the events table is unique on (integration, source_id); count this run's rows.
-    let db = Connection::open_with_flags(&options.db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let (rows, unique): (i64, i64) = db.query_row(
-        "SELECT count(*), count(DISTINCT source_id) FROM events WHERE integration_id = ?1 AND source_id LIKE ?2",
-        (&integration_id, format!("{run}-%")),
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+    let (rows, unique) = stored(&options.db, &integration_id, &format!("{run}-%"))?;
     println!(
         "stored:              {rows} events, {unique} distinct, for {} distinct deliveries sent",
         distinct.len()
@@ -241,6 +255,26 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("check:               every response 200, every distinct delivery stored exactly once");
     Ok(())
+}
+
+/// How many events of the integration have a `source_id` matching `pattern`, and how many distinct ones, in the
+/// hosts' database: a SQLite file (opened read-only) or a `postgres://` URL.
+fn stored(db: &str, integration_id: &str, pattern: &str) -> Result<(i64, i64), Box<dyn Error>> {
+    const COUNT: &str = "SELECT count(*), count(DISTINCT source_id) FROM events";
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        let mut client = postgres::Client::connect(db, postgres::NoTls)?;
+        let row = client.query_one(
+            &format!("{COUNT} WHERE integration_id = $1 AND source_id LIKE $2"),
+            &[&integration_id, &pattern],
+        )?;
+        return Ok((row.try_get(0)?, row.try_get(1)?));
+    }
+    let db = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(db.query_row(
+        &format!("{COUNT} WHERE integration_id = ?1 AND source_id LIKE ?2"),
+        (integration_id, pattern),
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?)
 }
 
 /// A minimal HTTP/1.1 client on one keep-alive connection: enough for a load generator, no more.
