@@ -417,3 +417,29 @@ fn channel_membership_and_settings_target_the_channel() {
         }
     }
 }
+
+#[test]
+fn a_link_preview_is_not_an_edit() {
+    let conversion = convert(&fixture("message.message_changed.unfurl.handwritten.json"));
+    assert_eq!(
+        conversion,
+        Ok(Conversion::Skipped(SkipReason::UnsupportedAction {
+            kind: "message".to_owned(),
+            action: "message_changed without an edit".to_owned(),
+        }))
+    );
+    // The same change with the text edited, or marked as edited, is an edit.
+    let mut envelope: Value =
+        serde_json::from_slice(&fixture("message.message_changed.unfurl.handwritten.json")).unwrap();
+    envelope["event"]["message"]["text"] = json!("Release notes, corrected");
+    let edited = single_event(&serde_json::to_vec(&envelope).unwrap());
+    assert_eq!(edited.action, "edited");
+    assert_eq!(
+        edited.event_metadata["previous_text"],
+        json!("Release notes: <https://github.com/octocat/Hello-World/releases/tag/v1.0.0>")
+    );
+    let mut envelope: Value =
+        serde_json::from_slice(&fixture("message.message_changed.unfurl.handwritten.json")).unwrap();
+    envelope["event"]["message"]["edited"] = json!({"user": "U123ABC456", "ts": "1358878755.000001"});
+    assert_eq!(single_event(&serde_json::to_vec(&envelope).unwrap()).action, "edited");
+}

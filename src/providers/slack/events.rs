@@ -90,6 +90,15 @@ fn message(callback: &Callback<'_>, event: &Inner<'_>) -> Conversion {
                     action: "message_changed without message".to_owned(),
                 });
             };
+            // Slack also sends `message_changed` when it adds link previews (unfurls) or language metadata: no
+            // `edited` mark and the same text. Nobody edited anything.
+            let previous = event.previous_message.get();
+            if new.edited.get().is_none() && previous.is_some_and(|previous| previous.text.text() == new.text.text()) {
+                return Conversion::Skipped(SkipReason::UnsupportedAction {
+                    kind: "message".to_owned(),
+                    action: "message_changed without an edit".to_owned(),
+                });
+            }
             let channel = event.channel.text().or_else(|| new.channel.text());
             let mut target = message_object(callback, new, channel);
             target.content = new.text.text().map(str::to_owned);
@@ -103,7 +112,7 @@ fn message(callback: &Callback<'_>, event: &Inner<'_>) -> Conversion {
             insert(&mut metadata, "channel_type", &event.channel_type);
             insert(&mut metadata, "subtype", &event.subtype);
             insert_thread(&mut metadata, callback, new, channel);
-            if let Some(previous) = event.previous_message.get() {
+            if let Some(previous) = previous {
                 insert(&mut metadata, "previous_text", &previous.text);
             }
             converted(callback, "message", "edited", actor, target, metadata)

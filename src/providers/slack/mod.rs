@@ -67,7 +67,9 @@
 //! Skipped message subtypes include `message_replied` (a notice that a thread got a reply: the reply arrives as its
 //! own message, so converting the notice would count it twice), `channel_archive`, `pinned_item`, `ekm_access_denied`
 //! and anything Slack adds later. A `message_changed` without its nested `message` names no message to edit and is
-//! skipped too. The author of a message is its `user`, else its `bot_id` (for `bot_message` the
+//! skipped too, and so is one that is not an edit: Slack also sends `message_changed` when it adds link previews
+//! (unfurls) or language metadata to a message, with no `edited` mark and the text unchanged; those are skipped as
+//! `message_changed without an edit`. The author of a message is its `user`, else its `bot_id` (for `bot_message` the
 //! bot comes first), else the workspace. Deleted messages keep no text: the user removed it.
 //!
 //! Event metadata holds `channel`, `channel_type` and `subtype` where present; for messages in a thread,
