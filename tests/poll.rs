@@ -409,3 +409,19 @@ mod no_panic {
         }
     }
 }
+
+#[test]
+fn cursors_of_repositories_no_longer_configured_are_dropped() {
+    let events = recorded(FIRST250);
+    let mut github = FakeGithub::new([("octo/feed", events)]);
+    github.arrive("octo/feed", 5);
+    let mut stored = state_with("octo/removed", ResourceCursor::new().with_etag("W/\"old\""));
+    stored
+        .resources
+        .insert("octo/feed".to_owned(), ResourceCursor::new().with_etag("W/\"feed\""));
+    let outcome = round(&poller(&["octo/feed"], &[]), stored, &mut github);
+    assert_eq!(github.seen.len(), 1, "only the configured repository is polled");
+    assert_eq!(github.seen[0].if_none_match.as_deref(), Some("W/\"feed\""));
+    let kept: Vec<&str> = outcome.cursor.resources.keys().map(String::as_str).collect();
+    assert_eq!(kept, ["octo/feed"]);
+}

@@ -53,6 +53,7 @@ const DEFAULT_POLL_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 ///   such round in a row (capped at an hour). The repositories not yet done keep their cursors.
 /// - Any other 403 is a permission error, a 404 names the repository: recorded, not retried this round, and the
 ///   other repositories are polled regardless.
+/// - Drops the cursors of repositories no longer configured: the outcome's cursor holds only configured ones.
 ///
 /// # The loop
 ///

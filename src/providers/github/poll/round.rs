@@ -73,7 +73,11 @@ struct Fetch {
 }
 
 impl GithubPollRound {
-    pub(super) fn new(poller: GithubPoller, cursor: PollCursor, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(poller: GithubPoller, mut cursor: PollCursor, now: DateTime<Utc>) -> Self {
+        // Repositories no longer configured: their cursors would only grow the stored state.
+        cursor
+            .resources
+            .retain(|repository, _| poller.repositories.contains(repository));
         Self {
             queue: poller.repositories.iter().cloned().collect(),
             poller,
