@@ -1,5 +1,9 @@
 //! A blocking driver that runs the steps against the host's HTTP client, for hosts that do not need to hold the
 //! requests themselves.
+//!
+//! There is no async driver: an async host calls the steps of the [module docs](super) itself, awaiting its own
+//! client (and its own ledger and token store) between them, which is what a driver would do with every one of
+//! those three made async; or it runs this one on a blocking thread, as `examples/server/` does.
 
 use chrono::{DateTime, Utc};
 
