@@ -1,9 +1,6 @@
 //! A blocking driver that runs the steps against the host's HTTP client, for hosts that do not need to hold the
 //! requests themselves.
-//!
-//! There is no async driver: an async host calls the steps of the [module docs](super) itself, awaiting its own
-//! client (and its own ledger and token store) between them, which is what a driver would do with every one of
-//! those three made async; or it runs this one on a blocking thread, as `examples/server/` does.
+
 
 use chrono::{DateTime, Utc};
 
@@ -89,6 +86,10 @@ pub struct Connected {
 /// Runs OAuth steps against an [`HttpClient`]: the callback to a connected account, refreshes, API calls.
 ///
 /// Every new token set goes through the `persist` callback before it is used; if `persist` fails, the flow stops.
+///
+/// It blocks. There is no async driver: an async host calls the steps of the [module docs](super) itself,
+/// awaiting its own client (and its own ledger and token store) between them, which is all a driver would do once
+/// those three were async; or it runs this one on a blocking thread, as `examples/server/` does.
 pub struct Driver<'a, H> {
     client: &'a OAuthClient,
     http: H,
