@@ -616,6 +616,41 @@ fn two_hosts_on_one_postgres_database_act_once() {
     let a = Harness::start_on(Some(&url), None);
     let b = Harness::start_on(Some(&url), Some(&a));
 
+    // One integration per service, even when both hosts are asked to create it at the same moment.
+    let creators = 16;
+    let start = std::sync::Barrier::new(creators);
+    let created: Vec<Answer> = std::thread::scope(|scope| {
+        let creators: Vec<_> = (0..creators)
+            .map(|n| {
+                let (host, start) = (if n % 2 == 0 { &a } else { &b }, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    host.post("/api/integrations/slack", &[], b"")
+                })
+            })
+            .collect();
+        creators.into_iter().map(|creator| creator.join().unwrap()).collect()
+    });
+    let bodies: Vec<&str> = created.iter().map(|answer| answer.body.as_str()).collect();
+    assert_eq!(
+        created.iter().filter(|answer| answer.status == 201).count(),
+        1,
+        "{bodies:?}"
+    );
+    assert!(
+        created
+            .iter()
+            .all(|answer| answer.status == 200 || answer.status == 201),
+        "{bodies:?}"
+    );
+    let listed = a.get("/api/integrations").json();
+    let slack = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|integration| integration["service"] == "slack");
+    assert_eq!(slack.count(), 1, "one Slack integration stored");
+
     // One database and one state key: a flow started on one host finishes on the other, once.
     let (callback, cookie) = a.authorize("github");
     let finished = b.get_with_cookie(&callback.replace(&a.base, &b.base), &cookie);

@@ -139,12 +139,14 @@ impl AppState {
         value
     }
 
-    /// A new integration of `service` for the user: a fresh id and routing secret.
+    /// A new integration of `service` for the user, with a fresh routing secret. Its id is `{service}-{user}`: one
+    /// integration per service and user, which the store's unique id enforces even when two instances create it at
+    /// the same moment.
     pub(crate) fn new_integration(&self, service: &str) -> Result<Option<Integration>, getrandom::Error> {
         let Some(plugin) = self.registry.get(service) else {
             return Ok(None);
         };
-        let id = format!("{service}-{}", hex::encode(random::<6>()?));
+        let id = format!("{service}-{USER_ID}");
         Ok(Some(Integration::initialize(
             plugin.as_ref(),
             id,

@@ -1,7 +1,6 @@
 //! A blocking driver that runs the steps against the host's HTTP client, for hosts that do not need to hold the
 //! requests themselves.
 
-
 use chrono::{DateTime, Utc};
 
 use super::authorize::CallbackError;

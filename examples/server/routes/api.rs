@@ -66,8 +66,9 @@ pub(crate) async fn create_integration(
     .await
 }
 
-/// The user's integration of `service` and whether it was just created. One per service and user; the writer
-/// lock makes the check and the insert one step.
+/// The user's integration of `service` and whether it was just created. One per service and user: the id is
+/// derived from both, so of two requests (on one instance or two) creating it at once, one inserts and the other
+/// finds the row it wrote.
 pub(crate) fn find_or_create(
     state: &AppState,
     service: &str,
@@ -88,8 +89,13 @@ pub(crate) fn find_or_create(
         .new_integration(service)
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("unknown service `{service}`")))?;
-    store.create_integration(&integration).map_err(ApiError::internal)?;
-    Ok((integration, true))
+    match store.create_integration(&integration) {
+        Ok(()) => Ok((integration, true)),
+        Err(error) => match store.find_integration(&integration.id).map_err(ApiError::internal)? {
+            Some(created) => Ok((created, false)),
+            None => Err(ApiError::internal(error)),
+        },
+    }
 }
 
 /// `PUT /api/integrations/{id}/configuration`: validates the body against the plugin's schema. 200 with the stored
