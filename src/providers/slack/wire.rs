@@ -284,6 +284,40 @@ impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
     }
 }
 
+/// The `visit_*` methods of a visitor whose `Value` is a [`Maybe`], for the JSON values it reads as absent: `null`
+/// and every scalar (strings, numbers, booleans).
+macro_rules! scalars_read_as_none {
+    () => {
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Maybe(None))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Maybe(None))
+        }
+
+        fn visit_bool<E: de::Error>(self, _value: bool) -> Result<Self::Value, E> {
+            Ok(Maybe(None))
+        }
+
+        fn visit_u64<E: de::Error>(self, _value: u64) -> Result<Self::Value, E> {
+            Ok(Maybe(None))
+        }
+
+        fn visit_i64<E: de::Error>(self, _value: i64) -> Result<Self::Value, E> {
+            Ok(Maybe(None))
+        }
+
+        fn visit_f64<E: de::Error>(self, _value: f64) -> Result<Self::Value, E> {
+            Ok(Maybe(None))
+        }
+
+        fn visit_str<E: de::Error>(self, _value: &str) -> Result<Self::Value, E> {
+            Ok(Maybe(None))
+        }
+    };
+}
+
 /// A nested JSON object read as `T`, or absent when the value is missing, `null` or not an object.
 #[derive(Debug)]
 pub(super) struct Maybe<T>(pub(super) Option<T>);
@@ -329,33 +363,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for MaybeVisitor<T> {
         Ok(Maybe(None))
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_bool<E: de::Error>(self, _value: bool) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_u64<E: de::Error>(self, _value: u64) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_i64<E: de::Error>(self, _value: i64) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_f64<E: de::Error>(self, _value: f64) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_str<E: de::Error>(self, _value: &str) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
+    scalars_read_as_none!();
 }
 
 /// A JSON array of objects read as `T`s; elements that are not objects are dropped, and a value that is not an
@@ -402,33 +410,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
         Ok(Maybe(None))
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_bool<E: de::Error>(self, _value: bool) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_u64<E: de::Error>(self, _value: u64) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_i64<E: de::Error>(self, _value: i64) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_f64<E: de::Error>(self, _value: f64) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
-
-    fn visit_str<E: de::Error>(self, _value: &str) -> Result<Self::Value, E> {
-        Ok(Maybe(None))
-    }
+    scalars_read_as_none!();
 }
 
 #[cfg(test)]
