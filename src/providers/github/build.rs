@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::SERVICE;
 use super::activity::Activity;
-use super::wire::{Comment, CommitComment, Issue, PullRequest, RefPayload, Repo, Str, User};
+use super::wire::{Comment, Issue, PullRequest, RefPayload, Repo, Str, User};
 use crate::convert::ConvertError;
 use crate::model::{Block, Event, Metadata, Object};
 
@@ -118,35 +118,23 @@ fn issue_object(issue: &Issue<'_>) -> Object {
 fn with_comment(mut event: Event, comment: Option<&Comment<'_>>) -> Event {
     if let Some(comment) = comment {
         comment_metadata(&mut event.event_metadata, comment.id, comment.path.as_ref());
-        event.blocks.push(comment_block(comment));
+        event.blocks.push(comment_block(
+            comment.id,
+            comment.created_at.0,
+            comment.body.as_ref(),
+            comment.html_url.as_ref(),
+        ));
     }
     event
 }
 
-fn comment_block(comment: &Comment<'_>) -> Block {
+/// A comment (issue, review or commit comment) as a block: its time, `Comment {id}`, its text and its URL.
+fn comment_block(id: Option<u64>, time: Option<DateTime<Utc>>, body: Option<&Str<'_>>, url: Option<&Str<'_>>) -> Block {
     Block {
-        time: comment.created_at.0,
-        title: Some(
-            comment
-                .id
-                .map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}")),
-        ),
-        content: text(comment.body.as_ref()),
-        url: text(comment.html_url.as_ref()),
-        ..Block::default()
-    }
-}
-
-fn commit_comment_block(comment: &CommitComment<'_>) -> Block {
-    Block {
-        time: comment.created_at.0,
-        title: Some(
-            comment
-                .id
-                .map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}")),
-        ),
-        content: text(comment.body.as_ref()),
-        url: text(comment.html_url.as_ref()),
+        time,
+        title: Some(id.map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}"))),
+        content: text(body),
+        url: text(url),
         ..Block::default()
     }
 }
@@ -335,7 +323,13 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             target.metadata.insert("sha".into(), sha.into());
             let mut event = event("commit_comment", action_or(p.action.as_ref(), "created"), target);
             comment_metadata(&mut event.event_metadata, p.comment.id, p.comment.path.as_ref());
-            event.blocks.push(commit_comment_block(&p.comment));
+            let comment = &p.comment;
+            event.blocks.push(comment_block(
+                comment.id,
+                comment.created_at.0,
+                comment.body.as_ref(),
+                comment.html_url.as_ref(),
+            ));
             event
         }
         Activity::Gollum(p) => {
