@@ -16,8 +16,10 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
-use spark_integrations::model::{Block, Event, Object};
+use spark_integrations::convert::{Conversion, ConvertContext, Converter, Payload};
+use spark_integrations::model::{Event, Object};
 use spark_integrations::plugin::Registry;
+use spark_integrations::providers::github::GithubConverter;
 use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::schedule::{self, PollSuccess};
 use spark_integrations::store::{ActivityStore, EventQuery, IngestReport, IntegrationStore, RefreshClaim, ingest};
@@ -60,48 +62,31 @@ fn user(id: usize) -> Object {
     object
 }
 
-fn repository(id: usize) -> Object {
-    let mut object = Object::new(format!("github:repository:{id}"), "repository", "github_repository");
-    object.title = Some(format!("org/repo-{id}"));
-    object.url = Some(format!("https://github.com/org/repo-{id}"));
-    object
-}
-
-/// 1,000 GitHub-shaped events built deterministically (the recorded GH Archive hour is not on main yet): pushes
-/// with 0 to 4 commit blocks by 40 users to 15 repositories, and member events from one user to another, in both
-/// directions, so that concurrent transactions share actors and targets in every order.
+/// The first 1,000 events of the recorded GH Archive hour (`fixtures/github-events/`), converted: real actors,
+/// repositories, issues and pull requests that many events share, and the blocks of comments and reviews.
 fn events() -> Vec<Event> {
-    let mut rng = Rng(0x5EED_0000_0000_0001);
-    (0..EVENTS)
-        .map(|n| {
-            let seconds = i64::try_from(n).expect("small");
-            let actor = user(rng.below(40));
-            let (action, target) = if n % 5 == 0 {
-                ("member_added", user(rng.below(40)))
-            } else {
-                ("push", repository(rng.below(15)))
-            };
-            let mut event = Event::new(
-                format!("{}", 44_000_000_000_u64 + u64::try_from(n).expect("small")),
-                at(seconds),
-                "github",
-                "repository",
-                action,
-                actor,
-                target,
-            );
-            event.event_metadata.insert("n".to_owned(), json!(n));
-            event.blocks = (0..rng.below(5))
-                .map(|index| Block {
-                    time: Some(at(seconds)),
-                    title: Some(format!("commit {index} of event {n}")),
-                    url: Some(format!("https://github.com/org/commit/{n}-{index}")),
-                    ..Block::default()
-                })
-                .collect();
-            event
-        })
-        .collect()
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/github-events/gharchive-2025-01-01-15.part1.jsonl"
+    );
+    let file = std::fs::read_to_string(path).expect("the recorded hour");
+    let context = ConvertContext::new(at(3_600)).with_integration("i1");
+    let events: Vec<Event> = file
+        .lines()
+        .take(EVENTS)
+        .flat_map(
+            |line| match GithubConverter.convert(Payload::Polled { body: line.as_bytes() }, &context) {
+                Ok(Conversion::Converted(events)) => events,
+                other => panic!("every GH Archive event converts, got {other:?}"),
+            },
+        )
+        .collect();
+    assert_eq!(events.len(), EVENTS);
+    assert!(
+        events.iter().filter(|event| !event.blocks.is_empty()).count() > 10,
+        "some events carry blocks"
+    );
+    events
 }
 
 /// What one worker is handed: every event, a quarter of them twice, in its own order.
@@ -160,13 +145,35 @@ where
         .map(|stored| (stored.event.source_id.clone(), stored.event))
         .collect();
     assert_eq!(stored.len(), EVENTS, "no source id twice");
+    // An object shared by several events (an issue, a repository) is stored once per key, as the version some
+    // ingest wrote last: whole, never a mix of two versions.
+    let mut versions: HashMap<&str, Vec<&Object>> = HashMap::new();
     for event in &events {
-        assert_eq!(
-            stored.get(&event.source_id),
-            Some(event),
-            "stored whole, blocks once and in order"
-        );
+        for object in [&event.actor, &event.target] {
+            versions.entry(object.key.as_str()).or_default().push(object);
+        }
     }
+    let mut changed_objects = 0;
+    for event in &events {
+        let found = stored.get(&event.source_id).expect("stored");
+        let mut expected = event.clone();
+        expected.actor = found.actor.clone();
+        expected.target = found.target.clone();
+        assert_eq!(found, &expected, "stored whole, blocks once and in order");
+        for (object, original) in [(&found.actor, &event.actor), (&found.target, &event.target)] {
+            assert_eq!(object.key, original.key);
+            assert!(
+                versions[object.key.as_str()].contains(&object),
+                "{} is one version that was written",
+                object.key
+            );
+            changed_objects += usize::from(object != original);
+        }
+    }
+    assert!(
+        changed_objects > 0,
+        "the recording has objects that change from event to event"
+    );
 }
 
 /// Two instances store, at the same moment, events that share two objects in opposite roles (`a` follows `b` while
