@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use spark_integrations::store::rusqlite::Connection;
 use spark_integrations::store::{PostgresStore, SqliteError, SqliteStore};
 
-use crate::config::Database;
+use crate::config::{Database, PostgresUrl};
 use crate::store::{Store, StoreError};
 
 /// How many reader connections to keep beside the SQLite writer, and how many connections to open to PostgreSQL.
@@ -31,6 +31,8 @@ pub(crate) struct Db {
     writer: Option<Mutex<Store>>,
     connections: Vec<Mutex<Store>>,
     next: AtomicUsize,
+    /// Where to reconnect to when the PostgreSQL server closed a connection.
+    postgres: Option<PostgresUrl>,
 }
 
 impl Db {
@@ -50,6 +52,7 @@ impl Db {
                     writer: None,
                     connections,
                     next: AtomicUsize::new(0),
+                    postgres: Some(url.clone()),
                 })
             }
         }
@@ -67,6 +70,7 @@ impl Db {
             writer: Some(writer),
             connections,
             next: AtomicUsize::new(0),
+            postgres: None,
         })
     }
 
@@ -86,14 +90,34 @@ impl Db {
 
     /// A free connection if there is one, else the next in turn.
     fn any(&self) -> MutexGuard<'_, Store> {
-        for connection in &self.connections {
-            if let Ok(guard) = connection.try_lock() {
-                return guard;
+        let free = self
+            .connections
+            .iter()
+            .find_map(|connection| connection.try_lock().ok());
+        let guard = free.unwrap_or_else(|| {
+            // `open` opens `CONNECTIONS` (at least one) connections.
+            let index = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+            self.connections[index].lock().unwrap_or_else(PoisonError::into_inner)
+        });
+        self.reconnected(guard)
+    }
+
+    /// `guard`, with its PostgreSQL connection replaced by a new one if the server closed it (a restart, a
+    /// failover). The request that met the dead connection failed; the ones after it work again. While the server
+    /// is still away the closed store stays, and its calls fail until it is back.
+    fn reconnected<'a>(&self, mut guard: MutexGuard<'a, Store>) -> MutexGuard<'a, Store> {
+        if let (Store::Postgres(store), Some(url)) = (&*guard, &self.postgres)
+            && store.is_closed()
+        {
+            match PostgresStore::connect(url.expose()) {
+                Ok(store) => {
+                    note("reconnected to PostgreSQL");
+                    *guard = Store::Postgres(Box::new(store));
+                }
+                Err(error) => note(&format!("reconnecting to PostgreSQL: {error}")),
             }
         }
-        // `open` opens `CONNECTIONS` (at least one) connections.
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
-        self.connections[index].lock().unwrap_or_else(PoisonError::into_inner)
+        guard
     }
 }
 

@@ -247,6 +247,14 @@ impl PostgresStore {
             .try_get(0)?)
     }
 
+    /// Whether the connection is gone: the server closed it (a restart, a failover, an administrator), or it
+    /// failed. A closed store answers every call with an error; a host that keeps stores open replaces a closed one
+    /// with a new [`connect`](Self::connect). The client notices only when it next talks to the server, so the call
+    /// that meets a dead connection fails, and this answers `true` after it.
+    pub fn is_closed(&self) -> bool {
+        self.lock().client.is_closed()
+    }
+
     /// The connection, for `&self` methods. A panic while it was held left no transaction open (a dropped
     /// `Transaction` rolls back), so a poisoned lock is still usable.
     fn lock(&self) -> MutexGuard<'_, Inner> {
