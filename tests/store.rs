@@ -887,6 +887,29 @@ mod postgres_schema {
     }
 
     #[test]
+    fn a_connection_closed_by_the_server_says_so() {
+        let Some(mut config) = fresh_schema("a_connection_closed_by_the_server_says_so") else {
+            return;
+        };
+        let name = format!("spark_closed_{}", std::process::id());
+        config.application_name(&name);
+        let store = connect(&config);
+        assert!(!store.is_closed());
+        let mut admin = config.connect(NoTls).expect("connect");
+        admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .expect("terminate");
+        assert!(
+            store.schema_version().is_err(),
+            "the call that meets the dead connection fails"
+        );
+        assert!(store.is_closed());
+    }
+
+    #[test]
     fn a_database_from_a_newer_version_is_refused() {
         let Some(config) = fresh_schema("a_database_from_a_newer_version_is_refused") else {
             return;
