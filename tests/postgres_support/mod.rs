@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use spark_integrations::store::PostgresStore;
-use spark_integrations::store::postgres::{Config, NoTls};
+use spark_integrations::store::postgres::{self, Config, NoTls};
 
 /// The variable holding the connection URL of a server the tests may create schemas on.
 pub(crate) const URL_VARIABLE: &str = "SPARK_TEST_POSTGRES_URL";
@@ -88,4 +88,34 @@ fn skip<T>(test: &str, why: &str) -> Option<T> {
     let line = format!("skipped {test}: {why} (see README, \"Running on Postgres\")\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
     None
+}
+
+/// Closes, from the server's side, every connection whose `application_name` is `name`, as a restart or a failover
+/// does, and waits until they are gone. Answers how many there were.
+#[allow(dead_code, reason = "each test binary uses its own part of this module")]
+pub(crate) fn terminate_connections(name: &str) -> usize {
+    let url = std::env::var(URL_VARIABLE).expect("only called when Postgres tests run");
+    let mut admin = postgres::Client::connect(&url, NoTls).expect("connect");
+    let closed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .expect("terminate")
+        .len();
+    // Terminating is asynchronous: wait until the backends are gone.
+    for _ in 0..500 {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .expect("count")
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    closed
 }

@@ -249,8 +249,9 @@ impl PostgresStore {
 
     /// Whether the connection is gone: the server closed it (a restart, a failover, an administrator), or it
     /// failed. A closed store answers every call with an error; a host that keeps stores open replaces a closed one
-    /// with a new [`connect`](Self::connect). The client notices only when it next talks to the server, so the call
-    /// that meets a dead connection fails, and this answers `true` after it.
+    /// with a new [`connect`](Self::connect). The client notices only by talking to the server: the call that
+    /// meets a dead connection fails (and sometimes the next one too, when the server's goodbye and the end of the
+    /// connection arrive apart), and after that this answers `true`.
     pub fn is_closed(&self) -> bool {
         self.lock().client.is_closed()
     }
