@@ -45,8 +45,9 @@ pub(crate) struct Config {
 }
 
 /// Where the host stores integrations and activity: `--db` is a SQLite file path, or a `postgres://` (or
-/// `postgresql://`) URL for several instances on one shared database.
-#[derive(Clone)]
+/// `postgresql://`) URL for several instances on one shared database. `Debug` hides the password (see
+/// [`PostgresUrl`]).
+#[derive(Clone, Debug)]
 pub(crate) enum Database {
     Sqlite(PathBuf),
     Postgres(PostgresUrl),
@@ -63,15 +64,6 @@ impl Database {
             return Err(invalid("--db", "a postgres:// URL names a host"));
         }
         Ok(Self::Postgres(PostgresUrl(text.to_owned())))
-    }
-}
-
-impl std::fmt::Debug for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
-            Self::Postgres(url) => f.debug_tuple("Postgres").field(url).finish(),
-        }
     }
 }
 
