@@ -3,30 +3,11 @@
 //! loopback port. One scenario walks every route, in the order a user meets them, on each database; another runs
 //! two hosts on one Postgres database and checks that each delivery, poll and token refresh happens once.
 
-#![allow(
-    dead_code,
-    reason = "the host's modules are compiled in whole; this test uses most, not all, of them"
-)]
-
-#[path = "../examples/server/app.rs"]
-mod app;
-#[path = "../examples/server/config.rs"]
-mod config;
-#[path = "../examples/server/db.rs"]
-mod db;
-#[path = "../examples/server/http_client.rs"]
-mod http_client;
-#[path = "../examples/server/page.rs"]
-mod page;
-#[path = "../examples/server/poller.rs"]
-mod poller;
-#[path = "postgres_support/mod.rs"]
+#[path = "../../../tests/postgres_support/mod.rs"]
 mod postgres_support;
-#[path = "../examples/server/routes/mod.rs"]
-mod routes;
 mod server_support;
-#[path = "../examples/server/store.rs"]
-mod store;
+
+use spark_host::{app, config, poller};
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -74,7 +55,8 @@ struct Harness {
     agent: ureq::Agent,
     db_dir: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    runtime: tokio::runtime::Runtime,
+    /// Keeps the host and the fakes running until the harness is dropped.
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl Harness {
@@ -171,7 +153,7 @@ impl Harness {
             agent,
             db_dir,
             shutdown: Some(shutdown),
-            runtime,
+            _runtime: runtime,
         }
     }
 

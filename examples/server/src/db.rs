@@ -26,7 +26,7 @@ const CONNECTIONS: usize = 4;
 
 /// The host's database.
 #[derive(Debug)]
-pub(crate) struct Db {
+pub struct Db {
     /// SQLite's one writer; `None` for PostgreSQL, where any connection writes.
     writer: Option<Mutex<Store>>,
     connections: Vec<Mutex<Store>>,
@@ -37,7 +37,7 @@ pub(crate) struct Db {
 
 impl Db {
     /// Opens (or creates) the database, migrates it, and tunes it for a server.
-    pub(crate) fn open(database: &Database) -> Result<Self, StoreError> {
+    pub fn open(database: &Database) -> Result<Self, StoreError> {
         match database {
             Database::Sqlite(path) => Self::open_sqlite(path).map_err(StoreError::from),
             Database::Postgres(url) => {
@@ -75,7 +75,7 @@ impl Db {
     }
 
     /// A connection to write with. Hold it only for the writes themselves, never across an HTTP call.
-    pub(crate) fn write(&self) -> MutexGuard<'_, Store> {
+    pub fn write(&self) -> MutexGuard<'_, Store> {
         match &self.writer {
             // A panic while writing leaves the database consistent (the transaction rolls back on drop): go on.
             Some(writer) => writer.lock().unwrap_or_else(PoisonError::into_inner),
@@ -84,7 +84,7 @@ impl Db {
     }
 
     /// A connection to read with.
-    pub(crate) fn read(&self) -> MutexGuard<'_, Store> {
+    pub fn read(&self) -> MutexGuard<'_, Store> {
         self.any()
     }
 
@@ -148,6 +148,6 @@ fn tuned(connection: Connection) -> Result<Connection, SqliteError> {
 
 /// Where the host's few operational notes go: standard error, one line each.
 #[allow(clippy::print_stderr, reason = "the example host logs to standard error")]
-pub(crate) fn note(message: &str) {
+pub fn note(message: &str) {
     eprintln!("spark-server: {message}");
 }

@@ -15,7 +15,7 @@ use spark_integrations::{Integration, RoutingSecret};
 
 /// One connection to the host's database.
 #[derive(Debug)]
-pub(crate) enum Store {
+pub enum Store {
     Sqlite(SqliteStore),
     // Boxed: a Postgres client is three times the size of a SQLite connection.
     Postgres(Box<PostgresStore>),
@@ -23,7 +23,7 @@ pub(crate) enum Store {
 
 /// What goes wrong in either database.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
+pub enum StoreError {
     #[error(transparent)]
     Sqlite(#[from] SqliteError),
     #[error(transparent)]
@@ -32,7 +32,7 @@ pub(crate) enum StoreError {
 
 /// A transaction of either database.
 #[derive(Debug)]
-pub(crate) enum StoreTransaction<'a> {
+pub enum StoreTransaction<'a> {
     Sqlite(SqliteTransaction<'a>),
     Postgres(PostgresTransaction<'a>),
 }

@@ -243,7 +243,7 @@ async fn github_events(State(seen): State<Shared>, headers: HeaderMap, RawQuery(
 
 /// A fixture file's text.
 pub(crate) fn fixture(path: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!("{}/../../fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 /// `sha256=<hex>` of HMAC-SHA256(secret, message), as GitHub signs.

@@ -26,51 +26,47 @@ use crate::http_client::HttpClient;
 use crate::routes;
 
 /// The one user of this host (it has no login system).
-pub(crate) const USER_ID: &str = "1";
+pub const USER_ID: &str = "1";
 
 /// The largest webhook body accepted: GitHub caps deliveries at 25 MB.
-pub(crate) const MAX_WEBHOOK_BODY: usize = spark_integrations::webhook::DEFAULT_MAX_BODY_LEN;
+pub const MAX_WEBHOOK_BODY: usize = spark_integrations::webhook::DEFAULT_MAX_BODY_LEN;
 
 /// What every request handler shares.
 #[derive(Debug)]
-pub(crate) struct AppState {
-    pub(crate) config: Config,
-    pub(crate) registry: Registry,
-    pub(crate) db: Db,
-    pub(crate) http: HttpClient,
+pub struct AppState {
+    pub config: Config,
+    pub registry: Registry,
+    pub db: Db,
+    pub http: HttpClient,
     /// The OAuth clients of the services whose app credentials are configured, by service.
-    pub(crate) oauth: BTreeMap<&'static str, OAuthClient>,
-    pub(crate) clock: Clock,
+    pub oauth: BTreeMap<&'static str, OAuthClient>,
+    pub clock: Clock,
     /// This process's id among the instances sharing the database: it holds poll and refresh leases by it.
-    pub(crate) instance: String,
+    pub instance: String,
 }
 
 /// The wall clock, plus an offset that tests move forward instead of sleeping.
 #[derive(Debug, Default)]
-pub(crate) struct Clock {
+pub struct Clock {
     offset_secs: AtomicI64,
 }
 
 impl Clock {
     /// The current time.
-    pub(crate) fn now(&self) -> DateTime<Utc> {
+    pub fn now(&self) -> DateTime<Utc> {
         let now: DateTime<Utc> = std::time::SystemTime::now().into();
         now + TimeDelta::seconds(self.offset_secs.load(Ordering::Relaxed))
     }
 
     /// Moves this clock `seconds` ahead of the wall clock.
-    #[allow(
-        dead_code,
-        reason = "the integration test moves the clock instead of sleeping; the server never does"
-    )]
-    pub(crate) fn advance(&self, seconds: i64) {
+    pub fn advance(&self, seconds: i64) {
         self.offset_secs.fetch_add(seconds, Ordering::Relaxed);
     }
 }
 
 impl AppState {
     /// Opens the database and builds the plugins and OAuth clients from `config`.
-    pub(crate) fn new(config: Config) -> Result<Arc<Self>, Box<dyn Error + Send + Sync>> {
+    pub fn new(config: Config) -> Result<Arc<Self>, Box<dyn Error + Send + Sync>> {
         let mut registry = Registry::new();
         registry.register(GithubPlugin::new())?;
         registry.register(SlackPlugin::new())?;
@@ -120,7 +116,7 @@ impl AppState {
 
     /// The JSON the API and the start-up lines show for an integration: never a token, and no secret other than
     /// the routing secret inside `webhook_url`.
-    pub(crate) fn integration_json(&self, integration: &Integration, poll: Option<&PollState>) -> Value {
+    pub fn integration_json(&self, integration: &Integration, poll: Option<&PollState>) -> Value {
         let webhook_url = integration.webhook_url(&self.config.base_url).ok().map(String::from);
         let mut value = json!({
             "id": integration.id,
@@ -142,7 +138,7 @@ impl AppState {
     /// A new integration of `service` for the user, with a fresh routing secret. Its id is `{service}-{user}`: one
     /// integration per service and user, which the store's unique id enforces even when two instances create it at
     /// the same moment.
-    pub(crate) fn new_integration(&self, service: &str) -> Result<Option<Integration>, getrandom::Error> {
+    pub fn new_integration(&self, service: &str) -> Result<Option<Integration>, getrandom::Error> {
         let Some(plugin) = self.registry.get(service) else {
             return Ok(None);
         };
@@ -162,7 +158,7 @@ fn registration(config: &Config, client: &Client, service: &str) -> ClientConfig
 }
 
 /// Every route of the host.
-pub(crate) fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(crate::page::index))
         .route("/api/plugins", get(routes::api::plugins))
@@ -182,7 +178,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, with the background poller running.
-pub(crate) async fn serve(
+pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -196,13 +192,13 @@ pub(crate) async fn serve(
 }
 
 /// `N` bytes from the operating system's secure random source.
-pub(crate) fn random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
+pub fn random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
     let mut bytes = [0; N];
     getrandom::fill(&mut bytes)?;
     Ok(bytes)
 }
 
 /// The routing secret of a webhook URL path segment.
-pub(crate) fn routing_secret(segment: &str) -> RoutingSecret {
+pub fn routing_secret(segment: &str) -> RoutingSecret {
     RoutingSecret::new(segment)
 }

@@ -3,8 +3,8 @@
 //! Start the host with a webhook secret, then point this at it (both on 127.0.0.1):
 //!
 //! ```sh
-//! cargo run --release --example server --all-features -- --db /tmp/load.sqlite3 --github-webhook-secret s3cret &
-//! cargo run --release --example load --all-features -- --url http://127.0.0.1:8080 --db /tmp/load.sqlite3 \
+//! cargo run --release -p spark-host -- --db /tmp/load.sqlite3 --github-webhook-secret s3cret &
+//! cargo run --release -p spark-host --example load -- --url http://127.0.0.1:8080 --db /tmp/load.sqlite3 \
 //!     --secret s3cret --count 30000 --seconds 60 --connections 8
 //! ```
 //!
@@ -37,7 +37,7 @@ use spark_integrations::store::postgres;
 use spark_integrations::store::rusqlite::{Connection, OpenFlags};
 
 /// The recorded push delivery every request carries.
-const BODY: &[u8] = include_bytes!("../fixtures/github-webhooks/push.default.4.json");
+const BODY: &[u8] = include_bytes!("../../../fixtures/github-webhooks/push.default.4.json");
 
 /// Every `REDELIVER_EVERY`th request redelivers an earlier delivery id (10 %).
 const REDELIVER_EVERY: usize = 10;

@@ -1,8 +1,8 @@
 //! The request handlers, one file per area, and the error answer they share.
 
-pub(crate) mod api;
-pub(crate) mod oauth;
-pub(crate) mod webhook;
+pub mod api;
+pub mod oauth;
+pub mod webhook;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -13,25 +13,25 @@ use crate::db::note;
 
 /// An error answer: a status and a JSON body `{"error": message}`. Messages never hold a secret.
 #[derive(Debug)]
-pub(crate) struct ApiError {
-    pub(crate) status: StatusCode,
-    pub(crate) message: String,
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
         }
     }
 
-    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+    pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, what)
     }
 
     /// A 500 whose detail goes to the log, not to the client.
-    pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
+    pub fn internal(error: impl std::fmt::Display) -> Self {
         note(&format!("internal error: {error}"));
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     }
@@ -44,7 +44,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Runs blocking work (SQLite, ureq) off the async workers.
-pub(crate) async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+pub async fn blocking<T, F>(work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,

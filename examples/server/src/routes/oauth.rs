@@ -34,10 +34,7 @@ fn cookie_name(service: &str) -> String {
 
 /// `GET /integrations/{service}/oauth`: creates the integration if missing, then 302 to the provider with `state`
 /// and a PKCE challenge; the pending authorization goes into the cookie.
-pub(crate) async fn start(
-    State(state): State<Arc<AppState>>,
-    Path(service): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn start(State(state): State<Arc<AppState>>, Path(service): Path<String>) -> Result<Response, ApiError> {
     blocking(move || {
         let client = client(&state, &service)?;
         let (integration, _) = find_or_create(&state, &service)?;
@@ -68,7 +65,7 @@ pub(crate) async fn start(
 /// `GET /integrations/{service}/callback?code&state`: checks the state, exchanges the code, stores the tokens and
 /// the account, 302 to `/`. A bad, reused or expired state answers 400 and sends nothing; a provider error
 /// redirects to `/?error=...` and stores no token.
-pub(crate) async fn callback(
+pub async fn callback(
     State(state): State<Arc<AppState>>,
     Path(service): Path<String>,
     RawQuery(query): RawQuery,
@@ -151,7 +148,7 @@ fn error_page(message: &str) -> String {
 }
 
 /// Stores the tokens of a new authorization on the integration, before they are used.
-pub(crate) fn store_tokens(
+pub fn store_tokens(
     state: &AppState,
     integration_id: &str,
     tokens: &TokenSet,

@@ -2,7 +2,7 @@
 //! PostgreSQL.
 //!
 //! ```sh
-//! cargo run --example server --all-features -- --github-webhook-secret ... --github-client-id ... \
+//! cargo run --release -p spark-host -- --github-webhook-secret ... --github-client-id ... \
 //!     --github-client-secret ... --slack-signing-secret ...
 //! ```
 //!
@@ -10,22 +10,14 @@
 //! program is where the I/O lives (axum serves, ureq calls out, SQLite or PostgreSQL stores, the clock and the OS random source
 //! are read here). `README.md` ("Running the example host") says how to register the GitHub and Slack apps.
 
-mod app;
-mod config;
-mod db;
-mod http_client;
-mod page;
-mod poller;
-mod routes;
-mod store;
-
 use std::error::Error;
 use std::io::Write as _;
 
 use spark_integrations::store::IntegrationStore;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use spark_host::config::{self, Config};
+use spark_host::{app, db};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {

@@ -17,7 +17,7 @@ use crate::routes::{ApiError, blocking};
 const EVENTS_SHOWN: usize = 50;
 
 /// The page: plugins, integrations, and the latest events; an `?error=` from a failed OAuth callback on top.
-pub(crate) async fn index(
+pub async fn index(
     State(state): State<Arc<AppState>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Html<String>, ApiError> {
@@ -129,7 +129,7 @@ fn object(object: &Object) -> String {
 }
 
 /// `text` with the five HTML-special characters escaped: safe in element content and quoted attributes.
-pub(crate) fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {

@@ -14,41 +14,41 @@ use url::Url;
 
 /// Everything the host is configured with.
 #[derive(Debug, Clone)]
-pub(crate) struct Config {
+pub struct Config {
     /// Where to listen (`127.0.0.1:8080`).
-    pub(crate) listen: SocketAddr,
+    pub listen: SocketAddr,
     /// The database: a SQLite file, or a PostgreSQL server.
-    pub(crate) db: Database,
+    pub db: Database,
     /// The public URL of this host: OAuth callback and webhook URLs are built from it.
-    pub(crate) base_url: Url,
+    pub base_url: Url,
     /// The GitHub OAuth app, when configured.
-    pub(crate) github_client: Option<Client>,
+    pub github_client: Option<Client>,
     /// The secret GitHub signs webhook deliveries with (`X-Hub-Signature-256`).
-    pub(crate) github_webhook_secret: Option<WebhookSecret>,
+    pub github_webhook_secret: Option<WebhookSecret>,
     /// The Slack app, when configured.
-    pub(crate) slack_client: Option<Client>,
+    pub slack_client: Option<Client>,
     /// The Slack app's signing secret (`X-Slack-Signature`).
-    pub(crate) slack_signing_secret: Option<WebhookSecret>,
+    pub slack_signing_secret: Option<WebhookSecret>,
     /// The key OAuth `state`s are signed with. Instances behind one load balancer share it, so that any of them
     /// can finish a flow another started; `None` draws a fresh one at each start.
-    pub(crate) state_key: Option<StateKey>,
+    pub state_key: Option<StateKey>,
     /// `https://github.com`: the OAuth pages.
-    pub(crate) github_web_url: String,
+    pub github_web_url: String,
     /// `https://api.github.com`: the REST API (events, `/user`).
-    pub(crate) github_api_url: String,
+    pub github_api_url: String,
     /// `https://slack.com`: the authorize page.
-    pub(crate) slack_web_url: String,
+    pub slack_web_url: String,
     /// `https://slack.com/api`: the Web API (`oauth.v2.access`, `auth.test`).
-    pub(crate) slack_api_url: String,
+    pub slack_api_url: String,
     /// How often the background task looks for integrations due for a poll.
-    pub(crate) poll_every: Duration,
+    pub poll_every: Duration,
 }
 
 /// Where the host stores integrations and activity: `--db` is a SQLite file path, or a `postgres://` (or
 /// `postgresql://`) URL for several instances on one shared database. `Debug` hides the password (see
 /// [`PostgresUrl`]).
 #[derive(Clone, Debug)]
-pub(crate) enum Database {
+pub enum Database {
     Sqlite(PathBuf),
     Postgres(PostgresUrl),
 }
@@ -69,11 +69,11 @@ impl Database {
 
 /// A PostgreSQL connection URL. It may hold a password: `Debug` shows the URL with the password replaced.
 #[derive(Clone)]
-pub(crate) struct PostgresUrl(String);
+pub struct PostgresUrl(String);
 
 impl PostgresUrl {
     /// The URL, password included, for connecting.
-    pub(crate) fn expose(&self) -> &str {
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -108,14 +108,14 @@ impl std::fmt::Debug for PostgresUrl {
 
 /// An OAuth client registration.
 #[derive(Debug, Clone)]
-pub(crate) struct Client {
-    pub(crate) id: String,
-    pub(crate) secret: ClientSecret,
+pub struct Client {
+    pub id: String,
+    pub secret: ClientSecret,
 }
 
 /// Why the settings could not be read. Never holds a secret's value.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ConfigError {
+pub enum ConfigError {
     #[error("unknown flag `{0}` (see --help)")]
     UnknownFlag(String),
     #[error("flag `{0}` needs a value")]
@@ -237,7 +237,7 @@ const fn setting(flag: &'static str, env: &'static str, secret: bool, help: &'st
 }
 
 /// The usage text for `--help`.
-pub(crate) fn usage() -> String {
+pub fn usage() -> String {
     let mut text =
         String::from("usage: server [FLAG VALUE]...\n\nEach flag may also come from its environment variable.\n\n");
     for setting in SETTINGS {
@@ -257,7 +257,7 @@ pub(crate) fn usage() -> String {
 
 impl Config {
     /// Reads the settings from `args` (without the program name) and then `env` for what the flags leave out.
-    pub(crate) fn parse(
+    pub fn parse(
         args: impl IntoIterator<Item = String>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
@@ -318,7 +318,7 @@ impl Config {
     }
 
     /// `{base_url}/{path}`, with exactly one `/` between them.
-    pub(crate) fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!(
             "{}/{}",
             self.base_url.as_str().trim_end_matches('/'),

@@ -41,7 +41,7 @@ fn accepts_webhooks(state: &AppState, service: &str) -> bool {
 
 /// The handler. 200 `{"status":"ok","inserted":N,"duplicates":M}`, the challenge for Slack's `url_verification`,
 /// 401 for a bad or missing signature, 404 for an unknown service or routing secret, 413 over 25 MB.
-pub(crate) async fn deliver(
+pub async fn deliver(
     State(state): State<Arc<AppState>>,
     Path((service, secret)): Path<(String, String)>,
     request: Request,

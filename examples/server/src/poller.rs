@@ -23,17 +23,17 @@ const USER_AGENT: &str = "spark-integrations-example-server";
 
 /// What one poll did.
 #[derive(Debug)]
-pub(crate) struct Fetched {
-    pub(crate) inserted: usize,
-    pub(crate) duplicates: usize,
-    pub(crate) next_poll_at: DateTime<Utc>,
+pub struct Fetched {
+    pub inserted: usize,
+    pub duplicates: usize,
+    pub next_poll_at: DateTime<Utc>,
     /// Repositories that failed this round (the others were polled regardless).
-    pub(crate) errors: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 /// Why a poll did not run or did not finish.
 #[derive(Debug)]
-pub(crate) enum PollProblem {
+pub enum PollProblem {
     /// The provider asked to wait (`X-Poll-Interval`, a rate limit) until then.
     HeldBack { until: DateTime<Utc> },
     /// The integration cannot be polled as it is: its service does not poll, or it is not configured.
@@ -59,7 +59,7 @@ fn internal(error: impl std::fmt::Display) -> PollProblem {
 
 /// Polls `integration` now, unless the provider's own limits say to wait: runs the poller through the real
 /// client, stores the events, then the cursor. Blocking.
-pub(crate) fn poll_integration(
+pub fn poll_integration(
     state: &AppState,
     integration: &Integration,
     now: DateTime<Utc>,
@@ -147,7 +147,7 @@ const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 /// The integration's access token, refreshed first when it is due: single-flight across every instance on the
 /// database, as `IntegrationStore::try_begin_refresh` describes. One instance sends the refresh request and stores
 /// the new tokens; the others wait for them and use them. Blocking.
-pub(crate) fn fresh_token(
+pub fn fresh_token(
     state: &AppState,
     integration: &Integration,
     now: DateTime<Utc>,
@@ -233,7 +233,7 @@ fn refresh(
 
 /// Every `--poll-every` seconds, polls the integrations that are due, beginning one period after the start.
 /// Runs until aborted.
-pub(crate) async fn run(state: Arc<AppState>) {
+pub async fn run(state: Arc<AppState>) {
     // The first pass one period after the start, not at once: a restart does not poll ahead of schedule (the
     // stored `next_poll_at` still holds), and integrations being set up are not polled half configured.
     let start = tokio::time::Instant::now() + state.config.poll_every;
@@ -250,14 +250,14 @@ pub(crate) async fn run(state: Arc<AppState>) {
 
 /// How long a poll lease lasts: longer than a poll can take. An instance that crashes mid-poll holds its
 /// integrations this long at most; then another instance polls them.
-pub(crate) const POLL_LEASE: TimeDelta = TimeDelta::minutes(10);
+pub const POLL_LEASE: TimeDelta = TimeDelta::minutes(10);
 
 /// The most integrations one scheduler pass takes; the rest wait for the next pass (or another instance).
 const POLLS_PER_PASS: usize = 100;
 
 /// One scheduler pass: takes a lease on the due integrations no other instance is polling, and polls each; one
 /// failing never stops the others. Recording each result releases its lease.
-pub(crate) fn poll_due(state: &AppState) {
+pub fn poll_due(state: &AppState) {
     let now = state.clock.now();
     let due = schedule::acquire_due(
         &mut *state.db.write(),
@@ -279,11 +279,7 @@ pub(crate) fn poll_due(state: &AppState) {
 
 /// Polls `integration`, whose poll lease this instance holds, and gives the lease back whatever happens: recording
 /// the success or the failure releases it, and a poll that did not run leaves the stored state as it was.
-pub(crate) fn poll_leased(
-    state: &AppState,
-    integration: &Integration,
-    now: DateTime<Utc>,
-) -> Result<Fetched, PollProblem> {
+pub fn poll_leased(state: &AppState, integration: &Integration, now: DateTime<Utc>) -> Result<Fetched, PollProblem> {
     let result = poll_integration(state, integration, now);
     let released = match &result {
         // `poll_integration` recorded it.

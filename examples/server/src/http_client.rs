@@ -7,14 +7,14 @@ use std::time::Duration;
 
 /// A shared ureq agent (it pools keep-alive connections per host).
 #[derive(Debug, Clone)]
-pub(crate) struct HttpClient {
+pub struct HttpClient {
     agent: ureq::Agent,
 }
 
 impl HttpClient {
     /// An agent with timeouts short enough for a request handler, and redirects off (the library follows what
     /// it means to follow, such as `Link: rel="next"`).
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -26,7 +26,7 @@ impl HttpClient {
     }
 
     /// Sends `request` and reads the whole response body. Blocking.
-    pub(crate) fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, ureq::Error> {
+    pub fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, ureq::Error> {
         let (parts, mut body) = self.agent.run(request)?.into_parts();
         let body = body.with_config().limit(32 * 1024 * 1024).read_to_vec()?;
         Ok(http::Response::from_parts(parts, body))

@@ -17,10 +17,10 @@ use crate::app::{AppState, USER_ID};
 use crate::poller::{self, PollProblem};
 
 /// The most events `GET /api/events` lists at once.
-pub(crate) const MAX_EVENTS: usize = 500;
+pub const MAX_EVENTS: usize = 500;
 
 /// `GET /api/plugins`: what can be connected, with each configuration form.
-pub(crate) async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
     let plugins: Vec<Value> = state
         .registry
         .iter()
@@ -39,7 +39,7 @@ pub(crate) async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 /// `GET /api/integrations`: the user's integrations, without tokens.
-pub(crate) async fn integrations(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub async fn integrations(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let store = state.db.read();
         let mut list = Vec::new();
@@ -54,7 +54,7 @@ pub(crate) async fn integrations(State(state): State<Arc<AppState>>) -> Result<J
 
 /// `POST /api/integrations/{service}`: the user's integration of `service`, created if there is none (201), else
 /// the existing one (200).
-pub(crate) async fn create_integration(
+pub async fn create_integration(
     State(state): State<Arc<AppState>>,
     Path(service): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -69,10 +69,7 @@ pub(crate) async fn create_integration(
 /// The user's integration of `service` and whether it was just created. One per service and user: the id is
 /// derived from both, so of two requests (on one instance or two) creating it at once, one inserts and the other
 /// finds the row it wrote.
-pub(crate) fn find_or_create(
-    state: &AppState,
-    service: &str,
-) -> Result<(spark_integrations::Integration, bool), ApiError> {
+pub fn find_or_create(state: &AppState, service: &str) -> Result<(spark_integrations::Integration, bool), ApiError> {
     if state.registry.get(service).is_none() {
         return Err(ApiError::not_found(format!("unknown service `{service}`")));
     }
@@ -100,7 +97,7 @@ pub(crate) fn find_or_create(
 
 /// `PUT /api/integrations/{id}/configuration`: validates the body against the plugin's schema. 200 with the stored
 /// configuration, or 422 with every field error.
-pub(crate) async fn configure(
+pub async fn configure(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: Bytes,
@@ -138,7 +135,7 @@ pub(crate) async fn configure(
 }
 
 /// `GET /api/events?integration=ID&limit=N`: the latest events, newest first, as the model's JSON.
-pub(crate) async fn events(
+pub async fn events(
     State(state): State<Arc<AppState>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -171,7 +168,7 @@ pub(crate) async fn events(
 
 /// `POST /api/integrations/{id}/fetch`: polls now. Only the provider's own limits hold it back (429 with
 /// `Retry-After` until then), or a poll of the same integration running here or on another instance (409).
-pub(crate) async fn fetch(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn fetch(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     blocking(move || {
         let now = state.clock.now();
         let leased = state
