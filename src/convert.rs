@@ -149,8 +149,18 @@ pub enum ConvertError {
 }
 
 impl ConvertError {
-    /// Builds the error for a serde failure, given the path at which it happened.
-    pub(crate) fn from_serde(path: String, error: &serde_json::Error) -> Self {
+    /// The error for a serde_json failure at `path` (a dotted path such as `payload.pull_request.id`, `.` for the
+    /// payload itself): [`Syntax`](Self::Syntax) for bytes that are not JSON, [`MissingField`](Self::MissingField)
+    /// for an absent or `null` field, [`InvalidField`](Self::InvalidField) for the rest. For converters that parse
+    /// with serde themselves; [`from_slice`] does it for them, naming the path.
+    ///
+    /// ```
+    /// use spark_integrations::ConvertError;
+    ///
+    /// let error = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+    /// assert!(matches!(ConvertError::from_serde(".".into(), &error), ConvertError::Syntax { line: 1, .. }));
+    /// ```
+    pub fn from_serde(path: String, error: &serde_json::Error) -> Self {
         use serde_json::error::Category;
         match error.classify() {
             Category::Syntax | Category::Eof | Category::Io => Self::Syntax {
@@ -187,9 +197,25 @@ fn strip_position(error: &serde_json::Error) -> String {
     }
 }
 
-/// Deserializes `T` from `body`, the fast way first; only when that fails is the body parsed again with path
-/// tracking, so that the error names the offending field without slowing down the common case.
-pub(crate) fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ConvertError> {
+/// Deserializes `T` from `body` for a converter, with a [`ConvertError`] naming the offending field on failure.
+///
+/// The fast way first; only when that fails is the body parsed again with path tracking, so that the error names the
+/// field without slowing down the common case.
+///
+/// ```
+/// use serde::Deserialize;
+/// use spark_integrations::convert::from_slice;
+/// use spark_integrations::ConvertError;
+///
+/// #[derive(Debug, Deserialize)]
+/// struct Item { id: u64, actor: Actor }
+/// #[derive(Debug, Deserialize)]
+/// struct Actor { login: String }
+///
+/// let error = from_slice::<Item>(br#"{"id": 7, "actor": {"login": 42}}"#).unwrap_err();
+/// assert!(matches!(error, ConvertError::InvalidField { path, .. } if path == "actor.login"));
+/// ```
+pub fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ConvertError> {
     match serde_json::from_slice(body) {
         Ok(value) => Ok(value),
         Err(fast_error) => {

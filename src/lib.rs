@@ -11,13 +11,14 @@
 //! Three paths run through it, each a sequence of pure steps the host drives:
 //!
 //! - **Webhook**: the host receives `(service, routing secret, headers, raw body)`, finds the [`Integration`] by its
-//!   routing secret, and calls [`webhook::intake_for`] with the plugin and the provider's signing secret; it gets a
+//!   routing secret, and calls [`plugin::intake_for`] with the plugin and the provider's signing secret; it gets a
 //!   challenge to echo or payloads to convert, then [`store::ingest`]s the [`Conversion`].
 //! - **OAuth**: [`oauth::OAuthClient::start`] gives the authorize URL and a [`oauth::PendingAuth`] to keep in the
 //!   user's session; the callback gives the token request; its response gives tokens the host must store before
 //!   using them. The [`oauth`] module docs walk through the whole loop.
-//! - **Poll**: [`schedule::due`] names the integrations to poll; each plugin's [`poll::Poller`] yields the requests
-//!   to send and takes the responses back; the outcome holds conversions, a new cursor and the next poll time.
+//! - **Poll**: [`schedule::due`] names the integrations to poll; each plugin's [`poll::Poller`] starts a round from
+//!   a [`poll::PollContext`] (the integration's id, configuration and token) that yields the requests to send and
+//!   takes the responses back; the outcome holds conversions, a new cursor and the next poll time.
 //!
 //! ## Plugins: register, configure, convert
 //!
@@ -70,7 +71,8 @@
 //! use chrono::{TimeZone, Utc};
 //! use http::HeaderMap;
 //! use spark_integrations::providers::slack::SlackPlugin;
-//! use spark_integrations::webhook::{intake_for, Intake, WebhookSecret};
+//! use spark_integrations::plugin::intake_for;
+//! use spark_integrations::webhook::{Intake, WebhookSecret};
 //!
 //! // A signed Slack `url_verification` request (from the slack-ruby-client test suite).
 //! let body = br#"{"token":"X34FAqCu8tmGEkEEpoDncnja","challenge":"P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF","type":"url_verification"}"#;
@@ -99,7 +101,7 @@
 //! ```
 //! use chrono::{TimeZone, Utc};
 //! use serde_json::json;
-//! use spark_integrations::poll::{PollCursor, Step};
+//! use spark_integrations::poll::{PollContext, PollCursor, Step};
 //! use spark_integrations::providers::github::GithubPlugin;
 //! use spark_integrations::{Integration, Plugin};
 //!
@@ -109,7 +111,8 @@
 //! integration.configuration = Some(plugin.configuration_schema().validate(&submitted)?);
 //!
 //! let now = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
-//! let mut round = plugin.poller().expect("GitHub is polled").start(&integration, PollCursor::default(), now)?;
+//! let context = PollContext::of(&integration).expect("configured above");
+//! let mut round = plugin.poller().expect("GitHub is polled").start(&context, PollCursor::default(), now)?;
 //! while let Step::Send(request) = round.step() {
 //!     assert_eq!(request.uri().path(), "/repos/octocat/Hello-World/events");
 //!     // The host sends `request` with its HTTP client; here GitHub answers "nothing new".
@@ -125,23 +128,27 @@
 //!
 //! ## Map of the crate
 //!
+//! From the bottom up; each layer uses only those above it in this table.
+//!
 //! | module | what it holds |
 //! |---|---|
 //! | [`model`] | `Event`, `Object`, `Block`: plain data with a fixed JSON shape |
+//! | [`Secret`] | redacted holders for secrets and tokens |
 //! | [`convert`] | the converter contract: `Payload` and `ConvertContext` in, `Conversion` or `ConvertError` out |
-//! | [`plugin`] | the `Plugin` contract, the `Registry`, configuration `Schema`s and their validation |
-//! | [`Integration`] | one user's connection to one service: tokens, configuration, webhook routing secret |
-//! | [`providers`] | GitHub and Slack: plugins, converters, and the provider rules as data |
-//! | [`webhook`] | webhook intake: signature verification (GitHub, Slack, Standard Webhooks), challenges, dedupe keys |
-//! | [`oauth`] | OAuth 2.0 authorization-code flows with PKCE: start, callback, tokens, refresh, authenticated requests |
+//! | [`oauth`] | OAuth 2.0 authorization-code flows with PKCE: provider rules as data, start, callback, tokens, refresh, authenticated requests |
+//! | [`Integration`] | one user's connection to one service, as stored: tokens, its [`Configuration`], the webhook routing secret |
+//! | [`webhook`] | webhook intake: verifiers (Standard Webhooks built in) and the public building blocks of any scheme |
 //! | [`poll`] | polling activity APIs: the round's steps, its outcome, the cursor kept between rounds |
+//! | [`plugin`] | the `Plugin` contract over all of the above, the `Registry`, configuration `Schema`s and their validation |
 //! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store, SQLite (feature `sqlite`) and Postgres (feature `postgres`) |
 //! | [`schedule`] | the scheduler step: which integrations are due for a poll, recording each result |
-//! | [`webhook`] | webhook intake: signature verification (GitHub, Slack, Standard Webhooks), challenges, dedupe keys |
-//! | [`Secret`] | redacted holders for secrets and tokens |
+//! | [`providers`] | GitHub and Slack: plugins written against the public contract only, as another crate's would be |
 //!
-//! Dependencies point down: providers use the generic mechanisms, everything uses `model`, and `model` uses nothing
-//! of ours.
+//! [`chrono`] and [`http`] types appear in the public API; both crates are re-exported so that a user's versions
+//! always match.
+
+pub use chrono;
+pub use http;
 
 pub mod convert;
 mod integration;
@@ -156,7 +163,7 @@ pub mod store;
 pub mod webhook;
 
 pub use convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
-pub use integration::{Integration, RoutingSecret, WebhookUrlError};
+pub use integration::{Configuration, Integration, RoutingSecret, WebhookUrlError};
 pub use model::{Block, Event, Object};
 pub use plugin::{Plugin, Registry};
 pub use secret::{AccessToken, RefreshToken, Secret};

@@ -2,7 +2,8 @@
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
-use spark_integrations::plugin::{Connection, Connections, Plugin, Schema};
+use spark_integrations::oauth::Provider;
+use spark_integrations::plugin::{Connection, Plugin, Schema};
 use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
 use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret, WebhookUrlError};
@@ -65,7 +66,7 @@ fn the_routing_secret_is_256_bits_of_base64url_without_padding() {
 
 #[test]
 fn services_without_webhooks_get_no_routing_secret() {
-    struct OauthOnly(Schema);
+    struct OauthOnly(Schema, Provider);
     impl Plugin for OauthOnly {
         fn identifier(&self) -> &str {
             "oauth-only"
@@ -76,14 +77,16 @@ fn services_without_webhooks_get_no_routing_secret() {
         fn description(&self) -> &str {
             "Polled after OAuth."
         }
-        fn connections(&self) -> Connections {
-            Connection::OAuth | Connection::Polling
-        }
         fn configuration_schema(&self) -> &Schema {
             &self.0
         }
+        fn oauth_provider(&self) -> Option<&Provider> {
+            Some(&self.1)
+        }
     }
-    let integration = Integration::initialize(&OauthOnly(Schema::new()), "int_2", "user_1", &random());
+    let plugin = OauthOnly(Schema::new(), spark_integrations::providers::github::oauth::provider());
+    assert_eq!((&plugin as &dyn Plugin).connections(), Connection::OAuth.into());
+    let integration = Integration::initialize(&plugin, "int_2", "user_1", &random());
     assert!(integration.routing_secret.is_none());
     let base = Url::parse("https://spark.example").unwrap();
     assert_eq!(integration.webhook_url(&base), Err(WebhookUrlError::NoRoutingSecret));

@@ -6,13 +6,18 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use spark_integrations::convert::from_slice;
 use spark_integrations::model::{Event, Object};
-use spark_integrations::plugin::{Connection, Connections, Field, FieldType, Plugin, Registry, RegistryError, Schema};
-use spark_integrations::poll::{PollCursor, PollSetupError, Step};
+use spark_integrations::plugin::{Connection, Field, FieldType, Plugin, Registry, RegistryError, Schema, intake_for};
+use spark_integrations::poll::{PollContext, PollCursor, PollSetupError, Step};
 use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
-use spark_integrations::webhook::{WebhookError, WebhookSecret, intake_for};
-use spark_integrations::{Conversion, ConvertContext, ConvertError, Converter, Integration, Payload, SkipReason};
+use spark_integrations::webhook::{
+    self, Header, VerifiedDelivery, WebhookError, WebhookSecret, WebhookVerifier, token_matches_any,
+};
+use spark_integrations::{
+    Configuration, Conversion, ConvertContext, ConvertError, Converter, Integration, Payload, SkipReason,
+};
 
 /// A made-up running-log service that pushes activities to a webhook: `{"id", "athlete", "kind", "meters", "at"}`.
 struct RunlogPlugin {
@@ -41,14 +46,37 @@ impl Plugin for RunlogPlugin {
     fn description(&self) -> &str {
         "Record runs."
     }
-    fn connections(&self) -> Connections {
-        Connections::only(Connection::Webhook)
-    }
     fn configuration_schema(&self) -> &Schema {
         &self.schema
     }
     fn converter(&self) -> Option<&dyn Converter> {
         Some(&RunlogConverter)
+    }
+    fn webhook_verifier(&self) -> Option<&dyn WebhookVerifier> {
+        Some(&RunlogVerifier)
+    }
+}
+
+/// Runlog sends its shared secret in `X-Runlog-Token`: built from the crate's public building blocks.
+struct RunlogVerifier;
+
+const TOKEN: Header = Header::credential("X-Runlog-Token", "x-runlog-token");
+
+impl WebhookVerifier for RunlogVerifier {
+    fn verify<'a>(
+        &self,
+        secrets: &[WebhookSecret],
+        headers: &'a http::HeaderMap,
+        body: &'a [u8],
+        _now: DateTime<Utc>,
+    ) -> Result<VerifiedDelivery<'a>, WebhookError> {
+        webhook::check_body_len(body, 1024)?;
+        let keys = webhook::secret_keys(secrets)?;
+        let token = webhook::required_header(headers, &TOKEN)?;
+        if !token_matches_any(token.as_bytes(), &keys) {
+            return Err(WebhookError::TokenMismatch { header: TOKEN.name() });
+        }
+        Ok(VerifiedDelivery::new(body))
     }
 }
 
@@ -65,11 +93,7 @@ struct Activity {
 
 impl Converter for RunlogConverter {
     fn convert(&self, payload: Payload<'_>, _context: &ConvertContext) -> Result<Conversion, ConvertError> {
-        let activity: Activity =
-            serde_json::from_slice(payload.body()).map_err(|error| ConvertError::InvalidField {
-                path: ".".to_owned(),
-                message: error.to_string(),
-            })?;
+        let activity: Activity = from_slice(payload.body())?;
         if activity.kind != "run" {
             return Ok(Conversion::Skipped(SkipReason::UnsupportedType(activity.kind)));
         }
@@ -90,8 +114,8 @@ impl Converter for RunlogConverter {
     }
 }
 
-/// A plugin with any identifier, for the registry's checks.
-struct Named(&'static str, Connections);
+/// A plugin with any identifier and no capabilities, for the registry's checks.
+struct Named(&'static str);
 
 impl Plugin for Named {
     fn identifier(&self) -> &str {
@@ -102,9 +126,6 @@ impl Plugin for Named {
     }
     fn description(&self) -> &str {
         "A test plugin."
-    }
-    fn connections(&self) -> Connections {
-        self.1
     }
     fn configuration_schema(&self) -> &Schema {
         const { &Schema::new() }
@@ -135,6 +156,25 @@ fn a_third_service_registers_configures_and_converts() {
         integration.routing_secret.is_some(),
         "webhook services get a routing secret"
     );
+    let connections = plugin.connections();
+    assert!(connections.contains(Connection::Webhook) && !connections.contains(Connection::OAuth));
+
+    // Its own scheme, refused as the scheme says: a missing or wrong token is unauthenticated (401).
+    let now = Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap();
+    let secrets = [WebhookSecret::new("runlog-shared-token")];
+    let mut headers = http::HeaderMap::new();
+    let refused = intake_for(plugin.as_ref(), &secrets, &headers, b"{}", now).unwrap_err();
+    assert_eq!(refused.status(), http::StatusCode::UNAUTHORIZED, "{refused}");
+    headers.insert("x-runlog-token", "guess".parse().expect("header"));
+    let refused = intake_for(plugin.as_ref(), &secrets, &headers, b"{}", now).unwrap_err();
+    assert_eq!(
+        refused,
+        WebhookError::TokenMismatch {
+            header: "X-Runlog-Token"
+        }
+    );
+    headers.insert("x-runlog-token", "runlog-shared-token".parse().expect("header"));
+    assert!(intake_for(plugin.as_ref(), &secrets, &headers, b"{}", now).is_ok());
 
     let body = br#"{"id":77,"athlete":5,"kind":"run","meters":10500,"at":"2025-03-01T07:30:00Z"}"#;
     let context = ConvertContext::new(Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap());
@@ -204,15 +244,21 @@ fn the_github_poller_polls_the_configured_repositories_with_the_token() {
     let mut integration = Integration::initialize(&plugin, "i1", "u1", &[3; 32]);
     let now = Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap();
     let poller = plugin.poller().expect("GitHub is polled");
+    assert!(
+        PollContext::of(&integration).is_none(),
+        "nothing to poll before it is configured"
+    );
+    let empty = Configuration::default();
     assert!(matches!(
-        poller.start(&integration, PollCursor::default(), now),
+        poller.start(&PollContext::new("i1", &empty), PollCursor::default(), now),
         Err(PollSetupError::NotConfigured)
     ));
 
     let configuration = json!({"repositories": ["octo/a", "octo/b"], "events": ["PushEvent"]});
     integration.configuration = Some(plugin.configuration_schema().validate(&configuration).expect("valid"));
     integration.access_token = Some(spark_integrations::AccessToken::new("gho_token"));
-    let Ok(mut round) = poller.start(&integration, PollCursor::default(), now) else {
+    let context = PollContext::of(&integration).expect("configured");
+    let Ok(mut round) = poller.start(&context, PollCursor::default(), now) else {
         panic!("configured")
     };
     let mut paths = Vec::new();
@@ -237,20 +283,22 @@ fn webhook_intake_through_a_plugin_without_a_verifier_is_not_found() {
     let headers = http::HeaderMap::new();
     let now = Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap();
     let secrets = [WebhookSecret::new("secret")];
-    let error = intake_for(&RunlogPlugin::new(), &secrets, &headers, b"{}", now).unwrap_err();
+    let error = intake_for(&Named("plain"), &secrets, &headers, b"{}", now).unwrap_err();
     assert_eq!(error, WebhookError::NotAccepted);
     assert_eq!(error.status(), http::StatusCode::NOT_FOUND);
 }
 
 #[test]
 fn plugins_without_a_converter_say_so() {
-    assert!(Named("plain", Connections::NONE).converter().is_none());
+    let plain: &dyn Plugin = &Named("plain");
+    assert!(plain.converter().is_none());
+    assert!(plain.connections().is_empty(), "no capability, no connection");
 }
 
 #[test]
 fn a_duplicate_identifier_is_refused_and_the_registry_is_unchanged() {
     let mut registry = full_registry();
-    let error = registry.register(Named("slack", Connections::NONE)).unwrap_err();
+    let error = registry.register(Named("slack")).unwrap_err();
     assert_eq!(
         error,
         RegistryError::Duplicate {
@@ -266,7 +314,7 @@ fn a_duplicate_identifier_is_refused_and_the_registry_is_unchanged() {
 fn identifiers_must_be_lowercase_letters_digits_underscores_and_hyphens() {
     let mut registry = Registry::new();
     for bad in ["", "GitHub", "git hub", "git/hub", "gïthub", "github.com", "slack\n"] {
-        let error = registry.register(Named(bad, Connections::NONE)).unwrap_err();
+        let error = registry.register(Named(bad)).unwrap_err();
         assert_eq!(
             error,
             RegistryError::InvalidIdentifier {
@@ -277,11 +325,11 @@ fn identifiers_must_be_lowercase_letters_digits_underscores_and_hyphens() {
     }
     assert!(registry.is_empty());
     insta::assert_snapshot!(
-        registry.register(Named("Git Hub", Connections::NONE)).unwrap_err(),
+        registry.register(Named("Git Hub")).unwrap_err(),
         @"invalid plugin identifier `Git Hub`: use one or more of `a-z`, `0-9`, `_` and `-`"
     );
     for good in ["a", "github", "google-calendar", "o365_mail", "x2"] {
-        registry.register(Named(good, Connections::NONE)).expect(good);
+        registry.register(Named(good)).expect(good);
     }
     assert_eq!(registry.len(), 5);
 }
@@ -290,9 +338,7 @@ fn identifiers_must_be_lowercase_letters_digits_underscores_and_hyphens() {
 fn iteration_follows_registration_order() {
     let mut registry = Registry::new();
     for identifier in ["zeta", "alpha", "mid"] {
-        registry
-            .register(Named(identifier, Connections::NONE))
-            .expect(identifier);
+        registry.register(Named(identifier)).expect(identifier);
     }
     let order: Vec<_> = registry.iter().map(|plugin| plugin.identifier()).collect();
     assert_eq!(order, ["zeta", "alpha", "mid"]);

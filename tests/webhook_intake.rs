@@ -10,7 +10,7 @@ use spark_integrations::convert::Payload;
 use spark_integrations::providers::github::GithubVerifier;
 use spark_integrations::providers::slack::SlackVerifier;
 use spark_integrations::webhook::{
-    Delivery, Intake, StandardWebhooksVerifier, WebhookError, WebhookSecret, WebhookVerifier, intake,
+    Delivery, HeaderRole, Intake, StandardWebhooksVerifier, WebhookError, WebhookSecret, WebhookVerifier, intake,
 };
 use webhook_support::*;
 
@@ -316,7 +316,8 @@ fn intake_takes_a_verifier_chosen_at_run_time() {
     assert_eq!(
         intake(slack.as_ref(), &secrets, &headers, body, at(0)),
         Err(WebhookError::MissingHeader {
-            header: "X-Slack-Request-Timestamp"
+            header: "X-Slack-Request-Timestamp",
+            role: HeaderRole::Credential,
         })
     );
     fn assert_send_sync<T: Send + Sync + ?Sized>() {}

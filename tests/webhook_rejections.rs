@@ -6,7 +6,9 @@ mod webhook_support;
 use http::{HeaderMap, StatusCode};
 use spark_integrations::providers::github::GithubVerifier;
 use spark_integrations::providers::slack::SlackVerifier;
-use spark_integrations::webhook::{StandardWebhooksVerifier, WebhookError, WebhookSecret, WebhookVerifier};
+use spark_integrations::webhook::{
+    HeaderRole, RefusalKind, StandardWebhooksVerifier, WebhookError, WebhookSecret, WebhookVerifier,
+};
 use webhook_support::*;
 
 const MISMATCH_256: WebhookError = WebhookError::SignatureMismatch {
@@ -123,7 +125,8 @@ fn legacy_sha1_is_accepted_only_by_opt_in() {
     assert_eq!(
         github(&only_sha1, BODY),
         Err(WebhookError::MissingHeader {
-            header: "X-Hub-Signature-256"
+            header: "X-Hub-Signature-256",
+            role: HeaderRole::Credential,
         })
     );
     assert_eq!(github_legacy(&only_sha1, BODY), Ok(()));
@@ -143,23 +146,40 @@ fn legacy_sha1_is_accepted_only_by_opt_in() {
 
 type Verify = fn(&HeaderMap, &[u8]) -> Result<(), WebhookError>;
 
-fn complete_requests() -> Vec<(Verify, HeaderMap, &'static [&'static str])> {
+/// A header a scheme requires, with the role the scheme gives it.
+type Required = (&'static str, HeaderRole);
+
+/// Each scheme with a complete request and its required headers, each with the role its scheme gives it: what
+/// authenticates the delivery (the signature and everything it signs) is a credential, the rest metadata.
+fn complete_requests() -> Vec<(Verify, HeaderMap, &'static [Required])> {
+    use HeaderRole::{Credential, Metadata};
     let signature = standard_signature(STANDARD_KEY, STANDARD_ID, STANDARD_TS, BODY);
     vec![
         (
             github,
             github_headers(SECRET, BODY),
-            &["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery"],
+            &[
+                ("X-Hub-Signature-256", Credential),
+                ("X-GitHub-Event", Metadata),
+                ("X-GitHub-Delivery", Metadata),
+            ],
         ),
         (
             slack,
             slack_headers(SLACK_SECRET, SLACK_TS, BODY),
-            &["X-Slack-Request-Timestamp", "X-Slack-Signature"],
+            &[
+                ("X-Slack-Request-Timestamp", Credential),
+                ("X-Slack-Signature", Credential),
+            ],
         ),
         (
             standard,
             standard_headers(&signature),
-            &["webhook-id", "webhook-timestamp", "webhook-signature"],
+            &[
+                ("webhook-id", Credential),
+                ("webhook-timestamp", Credential),
+                ("webhook-signature", Credential),
+            ],
         ),
     ]
 }
@@ -167,18 +187,16 @@ fn complete_requests() -> Vec<(Verify, HeaderMap, &'static [&'static str])> {
 #[test]
 fn missing_headers_are_rejected_by_name() {
     for (verify, headers, required) in complete_requests() {
-        for &header in required {
+        for &(header, role) in required {
             let result = verify(&without(&headers, header), BODY);
-            assert_eq!(result, Err(WebhookError::MissingHeader { header }));
-            // Without its signature or signed timestamp a delivery is unauthenticated (401); other headers are a
-            // malformed request (400).
-            let lower = header.to_ascii_lowercase();
-            let expected = if lower.contains("signature") || lower.contains("timestamp") {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::BAD_REQUEST
+            assert_eq!(result, Err(WebhookError::MissingHeader { header, role }));
+            // Without a credential a delivery is unauthenticated (401); without other headers it is malformed (400).
+            let expected = match role {
+                HeaderRole::Credential => (RefusalKind::Unauthenticated, StatusCode::UNAUTHORIZED),
+                _ => (RefusalKind::Malformed, StatusCode::BAD_REQUEST),
             };
-            assert_eq!(result.unwrap_err().status(), expected, "{header}");
+            let error = result.unwrap_err();
+            assert_eq!((error.kind(), error.status()), expected, "{header}");
         }
     }
 }
@@ -186,10 +204,10 @@ fn missing_headers_are_rejected_by_name() {
 #[test]
 fn duplicated_headers_are_rejected_by_name() {
     for (verify, headers, required) in complete_requests() {
-        for &header in required {
+        for &(header, role) in required {
             // Both copies are the correct value: still refused, since which one counts would be ambiguous.
             let result = verify(&doubled(&headers, header), BODY);
-            assert_eq!(result, Err(WebhookError::DuplicateHeader { header }));
+            assert_eq!(result, Err(WebhookError::DuplicateHeader { header, role }));
         }
     }
     let with_retry = headers(&[
@@ -204,7 +222,8 @@ fn duplicated_headers_are_rejected_by_name() {
     assert_eq!(
         slack(&with_retry, BODY),
         Err(WebhookError::DuplicateHeader {
-            header: "X-Slack-Retry-Num"
+            header: "X-Slack-Retry-Num",
+            role: HeaderRole::Metadata,
         })
     );
 }

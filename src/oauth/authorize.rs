@@ -170,7 +170,7 @@ impl OAuthClient {
             return Err(StartError::NotEnoughRandom { len: random.len() });
         }
         let pending = PendingAuth {
-            provider: self.provider.id.to_owned(),
+            provider: self.provider.id.clone(),
             integration_id: integration_id.to_owned(),
             user_id: user_id.to_owned(),
             expires_at: now + STATE_LIFETIME,
@@ -184,12 +184,12 @@ impl OAuthClient {
             query.append_pair("client_id", &self.config.client_id);
             query.append_pair("redirect_uri", &self.config.redirect_uri);
             if !self.config.scopes.is_empty() {
-                query.append_pair("scope", &self.config.scopes.join(self.provider.scope_separator));
+                query.append_pair("scope", &self.config.scopes.join(&self.provider.scope_separator));
             }
-            if let Some(param) = self.provider.user_scope_param
+            if let Some(param) = &self.provider.user_scope_param
                 && !self.config.user_scopes.is_empty()
             {
-                query.append_pair(param, &self.config.user_scopes.join(self.provider.scope_separator));
+                query.append_pair(param, &self.config.user_scopes.join(&self.provider.scope_separator));
             }
             query.append_pair("state", &pending.state(&self.state_key));
             query.append_pair("code_challenge", &pending.verifier.challenge());
@@ -217,7 +217,7 @@ impl OAuthClient {
         let params = CallbackParams::parse(query)?;
         if pending.provider != self.provider.id {
             return Err(CallbackError::OtherProvider {
-                expected: self.provider.id.to_owned(),
+                expected: self.provider.id.clone(),
                 found: pending.provider,
             });
         }

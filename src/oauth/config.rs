@@ -124,14 +124,15 @@ impl OAuthClient {
             return Err(ConfigError::StateKeyTooShort { len });
         }
         Ok(Self {
+            refresh_margin: provider.refresh_margin,
             provider,
             config,
             state_key,
-            refresh_margin: DEFAULT_REFRESH_MARGIN,
         })
     }
 
-    /// The same client, treating tokens that expire within `margin` as due for refresh.
+    /// The same client, treating tokens that expire within `margin` as due for refresh (default: the provider's
+    /// [`refresh_margin`](Provider::refresh_margin)).
     #[must_use]
     pub fn with_refresh_margin(mut self, margin: TimeDelta) -> Self {
         self.refresh_margin = margin;

@@ -70,8 +70,7 @@ pub use config::{
 };
 pub use driver::{Connected, Driver, DriverError, HostError, HttpClient};
 pub use pkce::{CHALLENGE_METHOD, PkceVerifier};
-pub use provider::Provider;
-pub(crate) use provider::{AccountLookup, ErrorClass};
+pub use provider::{AccountLookup, ErrorClass, Provider, ProviderBuilder, ProviderError};
 pub use refresh::Freshness;
 pub use request::{Account, AccountError, Authorized, RequestError};
 pub use state::{MIN_RANDOM_BYTES, PendingAuth, STATE_LIFETIME, StateId, StateLedger, UsedStates};

@@ -118,11 +118,9 @@ impl OAuthClient {
         };
         value.set_sensitive(true);
         let headers = request.headers_mut();
-        for (name, value) in self.provider.headers {
-            if let (Ok(name), Ok(value)) = (header::HeaderName::try_from(*name), HeaderValue::try_from(*value))
-                && !headers.contains_key(&name)
-            {
-                headers.insert(name, value);
+        for (name, value) in &self.provider.headers {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
             }
         }
         headers.insert(header::AUTHORIZATION, value);
@@ -151,9 +149,9 @@ impl OAuthClient {
     /// The account lookup request (GitHub `GET /user`, Slack `auth.test`).
     pub fn account_request(&self, tokens: &TokenSet, now: DateTime<Utc>) -> Authorized {
         let lookup = &self.provider.account;
-        match self.api_request(tokens, lookup.method.clone(), lookup.path, now) {
+        match self.api_request(tokens, lookup.method.clone(), &lookup.path, now) {
             Ok(authorized) => authorized,
-            // The lookup path is a static provider constant and the API base was checked by `OAuthClient::new`.
+            // The lookup path was checked by `ProviderBuilder::build` and the API base by `OAuthClient::new`.
             Err(_) => Authorized::Reauthorize,
         }
     }
@@ -184,6 +182,7 @@ impl OAuthClient {
         let failed = self
             .provider
             .success_flag
+            .as_ref()
             .is_some_and(|flag| body::flag(&value, &format!("/{flag}")) == Some(false));
         if failed || !status.is_success() {
             let code = body::string(&value, "/error")
@@ -202,14 +201,15 @@ impl OAuthClient {
             });
         }
         let lookup = &self.provider.account;
-        let id = body::string(&value, lookup.id)
+        let id = body::string(&value, &lookup.id)
             .ok()
             .flatten()
             .ok_or_else(|| AccountError::MissingId {
-                path: lookup.id.to_owned(),
+                path: lookup.id.clone(),
             })?;
         let name = lookup
             .name
+            .as_ref()
             .and_then(|pointer| body::string(&value, pointer).ok().flatten());
         Ok(Account { id, name })
     }

@@ -263,7 +263,7 @@ pub(crate) fn parse_token_response(
         });
     }
     let primary = grant_at(&value, "", now)?;
-    let user = match provider.user_token_at {
+    let user = match &provider.user_token_at {
         Some(pointer) => grant_at(&value, pointer, now)?,
         None => None,
     };
@@ -273,9 +273,9 @@ pub(crate) fn parse_token_response(
         (None, None) => return Err(TokenError::MissingAccessToken),
     };
     let mut ids = BTreeMap::new();
-    for (name, pointer) in provider.ids {
+    for (name, pointer) in &provider.ids {
         if let Ok(Some(id)) = body::string(&value, pointer) {
-            ids.insert((*name).to_owned(), id);
+            ids.insert(name.clone(), id);
         }
     }
     Ok(TokenSet {
@@ -294,6 +294,7 @@ pub(crate) fn parse_token_response(
 fn provider_error(provider: &Provider, value: &Value) -> Option<String> {
     let failed = provider
         .success_flag
+        .as_ref()
         .is_some_and(|flag| body::flag(value, &format!("/{flag}")) == Some(false));
     let code = body::string(value, "/error").ok().flatten();
     if failed {
@@ -334,10 +335,10 @@ pub(crate) fn form_post(provider: &Provider, url: &str, pairs: &[(&str, &str)]) 
     let mut builder = http::Request::post(url)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "application/json");
-    for (name, value) in provider.headers {
-        builder = builder.header(*name, *value);
+    for (name, value) in &provider.headers {
+        builder = builder.header(name, value);
     }
     builder
         .body(body.into_bytes())
-        .expect("endpoint URLs are checked by OAuthClient::new and provider header tables are static and valid")
+        .expect("endpoint URLs are checked by OAuthClient::new and provider headers by ProviderBuilder::build")
 }

@@ -1,10 +1,11 @@
 //! The plugin contract: what one service (GitHub, Slack, ...) tells the host about itself, and the [`Registry`]
 //! that holds the services a host offers.
 //!
-//! A [`Plugin`] is a description plus capabilities. The description (identifier, names, the [`Connections`] it
-//! supports, its configuration [`Schema`]) drives the host's UI and routing; the capabilities (a converter today;
-//! an OAuth provider, a webhook verifier and a poller as those land) do the work. A host adds a service by
-//! implementing [`Plugin`] and registering it: nothing in the registry or the core changes.
+//! A [`Plugin`] is a description plus capabilities. The description (identifier, names, its configuration
+//! [`Schema`]) drives the host's UI; the capabilities (a converter, OAuth rules, a webhook verifier, a poller) do the
+//! work, and the [`Connections`] a plugin offers follow from them. A host adds a service by implementing [`Plugin`]
+//! (in any crate: every building block the built-in providers use is public) and registering it: nothing in the
+//! registry, the core or a host that drives plugins through the registry changes.
 //!
 //! ```
 //! use serde_json::json;
@@ -27,17 +28,20 @@ mod registry;
 mod schema;
 mod validate;
 
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
 use serde::Serialize;
 
 use crate::convert::Converter;
+use crate::integration::{Integration, RoutingSecret};
 use crate::oauth::Provider;
 use crate::poll::Poller;
-use crate::webhook::WebhookVerifier;
+use crate::webhook::{Intake, WebhookError, WebhookSecret, WebhookVerifier, intake};
 
 pub use connection::{Connection, Connections};
 pub use registry::{Registry, RegistryError};
 pub use schema::{Field, FieldOption, FieldType, Format, Schema};
-pub use validate::{ConfigError, Configuration, ValidationErrors};
+pub use validate::{ConfigError, ValidationErrors};
 
 /// One service the host can connect to: what it is, how it connects, what it needs configured, and what it can do.
 ///
@@ -46,10 +50,12 @@ pub use validate::{ConfigError, Configuration, ValidationErrors};
 ///
 /// # Capabilities
 ///
-/// Each capability is a provided method returning `Option<&dyn ...>`, `None` by default; a plugin overrides the
+/// Each capability is a provided method returning `Option<&...>`, `None` by default; a plugin overrides the
 /// ones it has: [`converter`](Self::converter), [`oauth_provider`](Self::oauth_provider),
 /// [`webhook_verifier`](Self::webhook_verifier) and [`poller`](Self::poller). A capability added later comes the
 /// same way, as a provided method defaulting to `None`, so adding one never breaks an existing implementation.
+/// The ways the service connects are derived from these ([`connections`](dyn Plugin::connections)), never declared
+/// a second time.
 pub trait Plugin: Send + Sync {
     /// The unique, stable identifier: lowercase `[a-z0-9_-]+` (`github`). It names the service in URLs
     /// (`/webhook/{identifier}/...`), in storage and in [`Event::service`](crate::Event::service).
@@ -60,9 +66,6 @@ pub trait Plugin: Send + Sync {
 
     /// One sentence saying what connecting this service does.
     fn description(&self) -> &str;
-
-    /// The ways the service connects: OAuth, polling, webhooks, in any combination.
-    fn connections(&self) -> Connections;
 
     /// The configuration a user fills in after connecting. Check submissions with [`Schema::validate`].
     fn configuration_schema(&self) -> &Schema;
@@ -90,6 +93,70 @@ pub trait Plugin: Send + Sync {
     }
 }
 
+impl dyn Plugin + '_ {
+    /// The ways the service connects, from the capabilities it offers: [`Connection::OAuth`] with an
+    /// [`oauth_provider`](Plugin::oauth_provider), [`Connection::Polling`] with a [`poller`](Plugin::poller),
+    /// [`Connection::Webhook`] with a [`webhook_verifier`](Plugin::webhook_verifier).
+    ///
+    /// ```
+    /// use spark_integrations::plugin::{Connection, Plugin};
+    /// use spark_integrations::providers::slack::SlackPlugin;
+    ///
+    /// let slack: &dyn Plugin = &SlackPlugin::new();
+    /// assert_eq!(slack.connections(), Connection::OAuth | Connection::Webhook);
+    /// ```
+    pub fn connections(&self) -> Connections {
+        [
+            (Connection::OAuth, self.oauth_provider().is_some()),
+            (Connection::Polling, self.poller().is_some()),
+            (Connection::Webhook, self.webhook_verifier().is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(connection, offered)| offered.then_some(connection))
+        .collect()
+    }
+}
+
+impl Integration {
+    /// A new integration of `plugin` for the user `user_id`, under the host's id `id`: no account, tokens or
+    /// configuration yet.
+    ///
+    /// `random` must come from a cryptographically secure generator; when the plugin accepts webhooks it becomes
+    /// the [`RoutingSecret`] (so the record is the same for the same arguments). Store the result, then start the
+    /// OAuth flow or show [`webhook_url`](Self::webhook_url).
+    pub fn initialize(
+        plugin: &dyn Plugin,
+        id: impl Into<String>,
+        user_id: impl Into<String>,
+        random: &[u8; 32],
+    ) -> Self {
+        let mut integration = Self::new(id, user_id, plugin.identifier(), plugin.display_name());
+        integration.routing_secret = plugin
+            .webhook_verifier()
+            .is_some()
+            .then(|| RoutingSecret::from_random(random));
+        integration
+    }
+}
+
+/// [`intake`](crate::webhook::intake) with the verifier of `plugin`: the entry point for hosts that route
+/// deliveries by plugin.
+///
+/// # Errors
+///
+/// [`WebhookError::NotAccepted`] (answer `404`) when the plugin does not accept webhooks; otherwise as
+/// [`intake`](crate::webhook::intake).
+pub fn intake_for<'a>(
+    plugin: &dyn Plugin,
+    secrets: &[WebhookSecret],
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    now: DateTime<Utc>,
+) -> Result<Intake<'a>, WebhookError> {
+    let verifier = plugin.webhook_verifier().ok_or(WebhookError::NotAccepted)?;
+    intake(verifier, secrets, headers, body, now)
+}
+
 /// What a UI needs to offer a plugin: its description and configuration form, as JSON.
 ///
 /// ```
@@ -110,7 +177,7 @@ pub struct Descriptor<'a> {
     pub display_name: &'a str,
     /// [`Plugin::description`].
     pub description: &'a str,
-    /// [`Plugin::connections`].
+    /// [`connections`](dyn Plugin::connections), derived from its capabilities.
     pub connections: Connections,
     /// [`Plugin::configuration_schema`].
     pub configuration_schema: &'a Schema,

@@ -23,8 +23,22 @@ pub enum LinkError {
 }
 
 /// Returns the target of the first link with relation type `rel` (compared ASCII case-insensitively) across all the
-/// given `Link` header values, or `None` when there is none.
-pub(crate) fn find_rel<'h>(
+/// given `Link` header values (RFC 8288), or `None` when there is none: the next page of a paginated API.
+///
+/// ```
+/// use spark_integrations::poll::find_rel;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("link", r#"<https://api.example/events?page=2>; rel="next", <https://api.example/events?page=9>; rel="last""#.parse()?);
+/// let next = find_rel(headers.get_all(http::header::LINK), "next")?;
+/// assert_eq!(next.as_deref(), Some("https://api.example/events?page=2"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`LinkError`] when a value is not text or does not follow the `Link` grammar.
+pub fn find_rel<'h>(
     values: impl IntoIterator<Item = &'h http::HeaderValue>,
     rel: &str,
 ) -> Result<Option<String>, LinkError> {

@@ -1,8 +1,8 @@
 //! Polling activity APIs without doing I/O: what a poll round asks the host to do, what it reports, and the cursor
 //! the host keeps between rounds.
 //!
-//! A provider's poller (such as [`GithubPoller`](crate::providers::github::GithubPoller)) starts a *round* from the
-//! stored [`PollCursor`] and `now`. The round hands out requests one at a time ([`Step::Send`]); the host sends each
+//! A provider's [`Poller`] starts a *round* for one integration (a [`PollContext`]: its id, configuration and
+//! token) from the stored [`PollCursor`] and `now`. The round hands out requests one at a time ([`Step::Send`]); the host sends each
 //! with its own HTTP client and hands the response back, with the time it arrived. When the round says
 //! [`Step::Done`], the host takes the [`PollOutcome`]:
 //!
@@ -21,13 +21,16 @@ mod link;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::convert::{Conversion, ConvertError};
+use crate::integration::{Configuration, Integration};
+use crate::secret::AccessToken;
 
 pub use link::LinkError;
-pub(crate) use link::find_rel;
+pub use link::find_rel;
 
 /// Where polling of one resource (a GitHub repository) stopped last time: the validator to send back and the newest
 /// item already seen. Kept inside a [`PollCursor`].
@@ -64,32 +67,88 @@ impl ResourceCursor {
     }
 }
 
-/// Everything a poller remembers between rounds for one integration: a [`ResourceCursor`] per polled resource and
-/// the backoff count. The host stores it as JSON (the `cursor` of the integration's stored poll state) and hands it
-/// back at the next round.
+/// Everything a poller remembers between rounds for one integration: a [`ResourceCursor`] per polled resource, and
+/// whatever else the provider's poller keeps ([`extra`](Self::extra)). The host stores it as JSON (the `cursor` of
+/// the integration's stored poll state) and hands it back at the next round.
 ///
 /// ```
 /// use spark_integrations::poll::{ResourceCursor, PollCursor};
 ///
 /// let mut cursor = PollCursor::default();
 /// cursor.resources.insert("octocat/Hello-World".into(), ResourceCursor::new().with_etag("W/\"abc\"").with_last_seen_id("42"));
+/// cursor.extra.insert("secondary_limit_strikes".into(), 1.into());
 /// let json = serde_json::to_string(&cursor)?;
 /// assert_eq!(
 ///     json,
-///     r#"{"resources":{"octocat/Hello-World":{"etag":"W/\"abc\"","last_seen_id":"42"}},"secondary_limit_strikes":0}"#
+///     r#"{"resources":{"octocat/Hello-World":{"etag":"W/\"abc\"","last_seen_id":"42"}},"secondary_limit_strikes":1}"#
 /// );
 /// assert_eq!(serde_json::from_str::<PollCursor>(&json)?, cursor);
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PollCursor {
     /// One cursor per polled resource, keyed by its name (`owner/repo` for GitHub).
     #[serde(default)]
     pub resources: BTreeMap<String, ResourceCursor>,
-    /// How many rounds in a row ended on a secondary rate limit; the backoff doubles with each.
-    #[serde(default)]
-    pub secondary_limit_strikes: u32,
+    /// Provider-specific values kept between rounds, stored beside `resources` at the top level of the JSON
+    /// (GitHub's poller keeps `secondary_limit_strikes`, the rounds in a row that ended on a secondary rate limit).
+    /// A poller reads these leniently: a value it cannot read counts as absent.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// What a [`Poller`] needs to know about the integration it polls: its id, its validated configuration, and its
+/// access token. The poll path takes only these, never the whole stored record.
+///
+/// ```
+/// use serde_json::json;
+/// use spark_integrations::poll::PollContext;
+/// use spark_integrations::{AccessToken, Configuration};
+///
+/// let configuration: Configuration = serde_json::from_value(json!({"repositories": ["octocat/Hello-World"]}))?;
+/// let token = AccessToken::new("gho_example");
+/// let context = PollContext::new("int_42", &configuration).with_access_token(&token);
+/// assert_eq!(context.configuration.strings("repositories").count(), 1);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct PollContext<'a> {
+    /// The host's id of the integration, named in each conversion's
+    /// [`ConvertContext`](crate::convert::ConvertContext).
+    pub integration_id: &'a str,
+    /// The integration's validated configuration: what to poll.
+    pub configuration: &'a Configuration,
+    /// The access token to send, when the integration has one (refresh it first when it is due).
+    pub access_token: Option<&'a AccessToken>,
+}
+
+impl<'a> PollContext<'a> {
+    /// The context of integration `integration_id` configured with `configuration`, without a token.
+    pub fn new(integration_id: &'a str, configuration: &'a Configuration) -> Self {
+        Self {
+            integration_id,
+            configuration,
+            access_token: None,
+        }
+    }
+
+    /// The same context sending `token`.
+    #[must_use]
+    pub fn with_access_token(mut self, token: &'a AccessToken) -> Self {
+        self.access_token = Some(token);
+        self
+    }
+
+    /// The context of a stored integration, with its stored token; `None` while it has no configuration.
+    pub fn of(integration: &'a Integration) -> Option<Self> {
+        let context = Self::new(&integration.id, integration.configuration.as_ref()?);
+        Some(match &integration.access_token {
+            Some(token) => context.with_access_token(token),
+            None => context,
+        })
+    }
 }
 
 /// What the host must do next in a poll round.
@@ -132,6 +191,23 @@ pub struct PollOutcome {
     pub stats: PollStats,
 }
 
+impl PollOutcome {
+    /// An outcome with nothing found: no items, gaps, errors, rate limit or deferred resources, zero counts. Fill in
+    /// the public fields from there.
+    pub fn new(cursor: PollCursor, next_poll_at: DateTime<Utc>) -> Self {
+        Self {
+            items: Vec::new(),
+            cursor,
+            next_poll_at,
+            gaps: Vec::new(),
+            errors: Vec::new(),
+            rate_limit: None,
+            deferred: Vec::new(),
+            stats: PollStats::default(),
+        }
+    }
+}
+
 /// Counts of what a round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -162,6 +238,23 @@ pub struct PolledItem {
     pub conversion: Result<Conversion, ConvertError>,
 }
 
+impl PolledItem {
+    /// The item `id` of type `kind` fetched from `resource`, and what converting it gave.
+    pub fn new(
+        resource: impl Into<String>,
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        conversion: Result<Conversion, ConvertError>,
+    ) -> Self {
+        Self {
+            resource: resource.into(),
+            id: id.into(),
+            kind: kind.into(),
+            conversion,
+        }
+    }
+}
+
 /// A possible hole in the history of a resource: items newer than the last seen one were left unfetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -174,6 +267,23 @@ pub struct Gap {
     pub oldest_fetched_id: Option<String>,
     /// Why paging stopped early.
     pub cause: GapCause,
+}
+
+impl Gap {
+    /// A gap in `resource` between `last_seen_id` and the oldest item fetched (if any), for `cause`.
+    pub fn new(
+        resource: impl Into<String>,
+        last_seen_id: impl Into<String>,
+        oldest_fetched_id: Option<String>,
+        cause: GapCause,
+    ) -> Self {
+        Self {
+            resource: resource.into(),
+            last_seen_id: last_seen_id.into(),
+            oldest_fetched_id,
+            cause,
+        }
+    }
 }
 
 /// Why paging stopped before reaching the last seen item.
@@ -194,6 +304,13 @@ pub struct RateLimit {
     pub until: DateTime<Utc>,
     /// Which limit, as the provider signalled it.
     pub kind: RateLimitKind,
+}
+
+impl RateLimit {
+    /// A limit of `kind` lasting until `until`.
+    pub fn new(until: DateTime<Utc>, kind: RateLimitKind) -> Self {
+        Self { until, kind }
+    }
 }
 
 /// Which kind of rate limit a response signalled.
@@ -220,6 +337,16 @@ pub struct ResourceError {
     pub error: PollError,
 }
 
+impl ResourceError {
+    /// Polling `resource` failed with `error`.
+    pub fn new(resource: impl Into<String>, error: PollError) -> Self {
+        Self {
+            resource: resource.into(),
+            error,
+        }
+    }
+}
+
 /// Why polling one resource failed. The others are polled regardless.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -230,17 +357,14 @@ pub enum PollError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// 404: the repository does not exist, was renamed, or the token cannot see it.
-    #[error("repository `{repository}` not found (404)")]
-    NotFound {
-        /// The repository as configured.
-        repository: String,
-    },
+    /// 404: the resource does not exist, was renamed, or the token cannot see it.
+    #[error("not found (404): it does not exist, was renamed, or the token cannot see it")]
+    NotFound,
     /// 401: the token is missing, expired or revoked.
     #[error("unauthorized (401): the token is missing, expired or revoked")]
     Unauthorized,
-    /// 403 with quota left: the token may not read this resource. Not retried in this round.
-    #[error("forbidden (403) with rate-limit quota left: a permission error")]
+    /// 403 that is not a rate limit: the token may not read this resource. Not retried in this round.
+    #[error("forbidden (403): a permission error")]
     Forbidden {
         /// The provider's `message`, when the body had one.
         message: Option<String>,
@@ -286,19 +410,9 @@ impl PollError {
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
-            Self::InvalidResource { .. } | Self::NotFound { .. } | Self::Unauthorized | Self::Forbidden { .. }
+            Self::InvalidResource { .. } | Self::NotFound | Self::Unauthorized | Self::Forbidden { .. }
         )
     }
-}
-
-/// The wait after `strikes` earlier secondary limits in a row: 60 s, doubling each time, capped at one hour.
-pub(crate) fn backoff(strikes: u32) -> TimeDelta {
-    const CAP_SECONDS: i64 = 3600;
-    let seconds = 60_i64
-        .checked_shl(strikes.min(6))
-        .unwrap_or(CAP_SECONDS)
-        .min(CAP_SECONDS);
-    TimeDelta::seconds(seconds)
 }
 
 #[cfg(test)]
@@ -306,21 +420,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_from_a_minute_up_to_an_hour() {
-        let seconds: Vec<i64> = (0..9).map(|n| backoff(n).num_seconds()).collect();
-        assert_eq!(seconds, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
-        assert_eq!(backoff(u32::MAX).num_seconds(), 3600);
-    }
-
-    #[test]
     fn permission_errors_are_not_retryable() {
         assert!(!PollError::Forbidden { message: None }.is_retryable());
-        assert!(
-            !PollError::NotFound {
-                repository: "a/b".into()
-            }
-            .is_retryable()
-        );
+        assert!(!PollError::NotFound.is_retryable());
         assert!(PollError::UnexpectedStatus { status: 502 }.is_retryable());
     }
 
@@ -328,11 +430,31 @@ mod tests {
     fn state_reads_json_with_missing_fields() {
         let state: PollCursor = serde_json::from_str(r#"{"resources":{"a/b":{}}}"#).unwrap();
         assert_eq!(state.resources.get("a/b"), Some(&ResourceCursor::new()));
-        assert_eq!(state.secondary_limit_strikes, 0);
+        assert!(state.extra.is_empty());
+        let old: PollCursor = serde_json::from_str(r#"{"resources":{},"secondary_limit_strikes":2}"#).unwrap();
+        assert_eq!(
+            old.extra["secondary_limit_strikes"], 2,
+            "cursors stored before 0.2 keep their strikes"
+        );
     }
 }
 
 /// A poll round in progress, whatever the provider: the host's loop over [`Step`]s.
+///
+/// # Driving contract
+///
+/// 1. Call [`step`](Self::step). On [`Step::Send`], send the request with your HTTP client (the round never sends
+///    anything), then hand back exactly one of: the response with the time it arrived
+///    ([`handle_response`](Self::handle_response)), or the reason it could not be sent
+///    ([`handle_transport_error`](Self::handle_transport_error)). Calling `step` again before that returns the
+///    same request again.
+/// 2. Repeat until [`Step::Done`], then call [`finish`](Self::finish). Calling `finish` earlier ends the round
+///    there: resources not finished keep their cursors and are listed as [`deferred`](PollOutcome::deferred).
+/// 3. Store the outcome's conversions first, then persist its cursor, then schedule the next round no earlier than
+///    its `next_poll_at` (see the [module documentation](self)).
+///
+/// A round never waits, never reads the clock, and never panics on any response. Implementations for other
+/// providers build their [`PollOutcome`] with [`PollOutcome::new`] and the constructors of its parts.
 ///
 /// ```text
 /// loop { match round.step() { Step::Send(request) => round.handle_response(send(request)?, now), Step::Done => break } }
@@ -354,15 +476,21 @@ pub trait PollRound: Send {
 
 /// Starts poll rounds for integrations of one service. Plugins that poll hand one out through
 /// [`Plugin::poller`](crate::plugin::Plugin::poller).
+///
+/// # The next poll time
+///
+/// A round's [`next_poll_at`](PollOutcome::next_poll_at) follows the provider: an explicit interval or rate-limit
+/// wait from its answers decides it, longer or shorter than any default; a poller's own default applies only when
+/// the provider said nothing. The host's scheduling cadence is its own business and never a floor on it.
 pub trait Poller: Send + Sync {
-    /// Starts a round for `integration` from its stored `cursor` at `now`.
+    /// Starts a round for the integration described by `context` from its stored `cursor` at `now`.
     ///
     /// # Errors
     ///
     /// [`PollSetupError`] when the integration cannot be polled as it stands (nothing configured to poll).
     fn start(
         &self,
-        integration: &crate::integration::Integration,
+        context: &PollContext<'_>,
         cursor: PollCursor,
         now: DateTime<Utc>,
     ) -> Result<Box<dyn PollRound>, PollSetupError>;

@@ -2,6 +2,8 @@
 
 use http::StatusCode;
 
+use super::check::HeaderRole;
+
 /// Why a webhook delivery was refused.
 ///
 /// Every header error names the header. No variant ever holds a secret, the expected signature or the signature the
@@ -22,18 +24,24 @@ pub enum WebhookError {
     MissingHeader {
         /// The header's name.
         header: &'static str,
+        /// What the header does in the scheme: a missing credential is unauthenticated, other headers malformed.
+        role: HeaderRole,
     },
     /// A header that must appear once appears more than once.
     #[error("header `{header}` appears more than once")]
     DuplicateHeader {
         /// The header's name.
         header: &'static str,
+        /// What the header does in the scheme.
+        role: HeaderRole,
     },
     /// A header's value does not have the shape the scheme prescribes.
     #[error("malformed header `{header}`: {reason}")]
     MalformedHeader {
         /// The header's name.
         header: &'static str,
+        /// What the header does in the scheme.
+        role: HeaderRole,
         /// What shape was expected.
         reason: &'static str,
     },
@@ -41,6 +49,13 @@ pub enum WebhookError {
     #[error("signature in header `{header}` does not match the body")]
     SignatureMismatch {
         /// The header that carried the signature.
+        header: &'static str,
+    },
+    /// A shared token (a scheme that sends a secret rather than a signature, such as GitLab's `X-Gitlab-Token`) is
+    /// none of the configured secrets.
+    #[error("token in header `{header}` does not match")]
+    TokenMismatch {
+        /// The header that carried the token.
         header: &'static str,
     },
     /// The signed timestamp is further from `now` than the tolerance: a replay, or a badly skewed clock.
@@ -77,14 +92,63 @@ pub enum WebhookError {
     },
 }
 
+/// The kind of refusal a [`WebhookError`] is, which decides the answer: see [`WebhookError::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefusalKind {
+    /// The delivery did not prove it came from the provider: a credential is missing, malformed or wrong, or its
+    /// timestamp is stale. `401`.
+    Unauthenticated,
+    /// The delivery is authenticated, or authentication is not in question, but something it carries does not have
+    /// the shape the scheme prescribes. `400`.
+    Malformed,
+    /// The body is over the limit. `413`.
+    TooLarge,
+    /// The addressed service does not accept webhooks. `404`.
+    NotAccepted,
+    /// The receiver's own secrets are missing or unusable: the sender did nothing wrong. `500`.
+    Receiver,
+}
+
+impl RefusalKind {
+    /// The status to answer a delivery refused this way with.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Malformed => StatusCode::BAD_REQUEST,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotAccepted => StatusCode::NOT_FOUND,
+            Self::Receiver => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 impl WebhookError {
-    /// The status to answer the delivery with.
+    /// What kind of refusal this is. A header problem is [`Unauthenticated`](RefusalKind::Unauthenticated) or
+    /// [`Malformed`](RefusalKind::Malformed) by the [`HeaderRole`] the scheme gave the header, never by its name.
+    pub const fn kind(&self) -> RefusalKind {
+        match self {
+            Self::BodyTooLarge { .. } => RefusalKind::TooLarge,
+            Self::SignatureMismatch { .. } | Self::TokenMismatch { .. } | Self::StaleTimestamp { .. } => {
+                RefusalKind::Unauthenticated
+            }
+            Self::MissingHeader { role, .. }
+            | Self::DuplicateHeader { role, .. }
+            | Self::MalformedHeader { role, .. } => match role {
+                HeaderRole::Credential => RefusalKind::Unauthenticated,
+                HeaderRole::Metadata => RefusalKind::Malformed,
+            },
+            Self::MalformedBody { .. } => RefusalKind::Malformed,
+            Self::NotAccepted => RefusalKind::NotAccepted,
+            Self::NoSecret | Self::InvalidSecret { .. } => RefusalKind::Receiver,
+        }
+    }
+
+    /// The status to answer the delivery with: [`kind`](Self::kind)'s [`status`](RefusalKind::status).
     ///
     /// - `413 Payload Too Large` for [`BodyTooLarge`](Self::BodyTooLarge);
-    /// - `401 Unauthorized` when the delivery is not authenticated: the signature does not match, its timestamp is
-    ///   stale, or a header that carries a signature or a signed timestamp (any header whose name contains
-    ///   `signature` or `timestamp`: `X-Hub-Signature-256`, `X-Slack-Request-Timestamp`, `webhook-signature`, ...)
-    ///   is missing, repeated or malformed;
+    /// - `401 Unauthorized` when the delivery is not authenticated: the signature or token does not match, its
+    ///   timestamp is stale, or a [credential](HeaderRole::Credential) header is missing, repeated or malformed;
     /// - `404 Not Found` when the addressed service does not accept webhooks ([`NotAccepted`](Self::NotAccepted));
     /// - `400 Bad Request` for other missing, duplicated or malformed headers (`X-GitHub-Event`,
     ///   `X-GitHub-Delivery`, ...) and malformed bodies;
@@ -93,38 +157,16 @@ impl WebhookError {
     ///
     /// ```
     /// use http::StatusCode;
-    /// use spark_integrations::webhook::WebhookError;
+    /// use spark_integrations::webhook::{HeaderRole, WebhookError};
     ///
     /// let error = WebhookError::SignatureMismatch { header: "X-Hub-Signature-256" };
     /// assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
     /// assert_eq!(error.to_string(), "signature in header `X-Hub-Signature-256` does not match the body");
-    /// assert_eq!(WebhookError::MissingHeader { header: "X-Hub-Signature-256" }.status(), StatusCode::UNAUTHORIZED);
-    /// assert_eq!(WebhookError::MissingHeader { header: "X-GitHub-Event" }.status(), StatusCode::BAD_REQUEST);
+    /// let missing = |role| WebhookError::MissingHeader { header: "X-Acme-Token", role };
+    /// assert_eq!(missing(HeaderRole::Credential).status(), StatusCode::UNAUTHORIZED);
+    /// assert_eq!(missing(HeaderRole::Metadata).status(), StatusCode::BAD_REQUEST);
     /// ```
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::SignatureMismatch { .. } | Self::StaleTimestamp { .. } => StatusCode::UNAUTHORIZED,
-            Self::MissingHeader { header }
-            | Self::DuplicateHeader { header }
-            | Self::MalformedHeader { header, .. }
-                if authenticates(header) =>
-            {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::MissingHeader { .. }
-            | Self::DuplicateHeader { .. }
-            | Self::MalformedHeader { .. }
-            | Self::MalformedBody { .. } => StatusCode::BAD_REQUEST,
-            Self::NotAccepted => StatusCode::NOT_FOUND,
-            Self::NoSecret | Self::InvalidSecret { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+    pub const fn status(&self) -> StatusCode {
+        self.kind().status()
     }
-}
-
-/// Whether `header` carries a signature or a signed timestamp: what authenticates a delivery in every scheme here
-/// (GitHub, Slack, Standard Webhooks) and in the usual naming of others.
-fn authenticates(header: &str) -> bool {
-    let lower = header.to_ascii_lowercase();
-    lower.contains("signature") || lower.contains("timestamp")
 }

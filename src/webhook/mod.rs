@@ -2,7 +2,8 @@
 //!
 //! Everything here is pure: the secrets, the request's [`HeaderMap`], its raw body bytes and `now` go in; a verdict
 //! comes out. The host reads the request, finds the integration by its routing secret, and calls [`intake`] with the
-//! plugin's [`WebhookVerifier`] and the *provider's* signing secret(s):
+//! plugin's [`WebhookVerifier`] (or [`plugin::intake_for`](crate::plugin::intake_for) with the plugin) and the
+//! *provider's* signing secret(s):
 //!
 //! 1. [`intake`] runs the verifier. A [`WebhookError`] means: answer with [`WebhookError::status`] (401, 400 or
 //!    413; 500 when the host's own secrets are unusable) and stop.
@@ -46,9 +47,9 @@
 //! [`SlackVerifier`](crate::providers::slack::SlackVerifier) (`v0` signatures) and the generic
 //! [`StandardWebhooksVerifier`] for any provider that follows [Standard Webhooks](https://www.standardwebhooks.com/).
 
-pub(crate) mod check;
+mod check;
 mod error;
-pub(crate) mod mac;
+mod mac;
 mod standard;
 
 use std::borrow::Cow;
@@ -59,8 +60,12 @@ use http::HeaderMap;
 use crate::convert::Payload;
 use crate::secret::secret_type;
 
-pub use check::DEFAULT_MAX_BODY_LEN;
-pub use error::WebhookError;
+pub use check::{
+    DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS, Header, HeaderRole, check_body_len, fresh, hex_digest,
+    optional_header, required_header, secret_keys, unix_seconds,
+};
+pub use error::{RefusalKind, WebhookError};
+pub use mac::{hmac_sha256_matches, token_matches_any};
 pub use standard::StandardWebhooksVerifier;
 
 secret_type! {
@@ -155,22 +160,6 @@ pub struct Delivery<'a> {
     pub dedupe_key: Option<Cow<'a, str>>,
     /// How many times the provider retried this delivery before, where it says so (Slack's `X-Slack-Retry-Num`).
     pub retry_num: Option<u32>,
-}
-
-/// [`intake`] with the verifier of `plugin`: the entry point for hosts that route deliveries by plugin.
-///
-/// # Errors
-///
-/// [`WebhookError::NotAccepted`] (answer `404`) when the plugin does not accept webhooks; otherwise as [`intake`].
-pub fn intake_for<'a>(
-    plugin: &dyn crate::plugin::Plugin,
-    secrets: &[WebhookSecret],
-    headers: &'a HeaderMap,
-    body: &'a [u8],
-    now: DateTime<Utc>,
-) -> Result<Intake<'a>, WebhookError> {
-    let verifier = plugin.webhook_verifier().ok_or(WebhookError::NotAccepted)?;
-    intake(verifier, secrets, headers, body, now)
 }
 
 /// Verifies a webhook request and says what to do with it: convert a payload, answer a challenge, or refuse.

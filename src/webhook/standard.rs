@@ -12,12 +12,13 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
 use super::check::{self, DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS, Header};
-use super::mac::{HmacSha256, signed_by_any};
+use super::mac::hmac_sha256_matches;
 use super::{VerifiedDelivery, WebhookError, WebhookSecret, WebhookVerifier};
 
-const ID: Header = Header::new("webhook-id", "webhook-id");
-const TIMESTAMP: Header = Header::new("webhook-timestamp", "webhook-timestamp");
-const SIGNATURE: Header = Header::new("webhook-signature", "webhook-signature");
+// All three are signed (the id and timestamp are part of the signed content), so each authenticates the delivery.
+const ID: Header = Header::credential("webhook-id", "webhook-id");
+const TIMESTAMP: Header = Header::credential("webhook-timestamp", "webhook-timestamp");
+const SIGNATURE: Header = Header::credential("webhook-signature", "webhook-signature");
 /// The prefix Standard Webhooks secrets carry before their base64 key.
 const SECRET_PREFIX: &str = "whsec_";
 
@@ -90,16 +91,16 @@ impl WebhookVerifier for StandardWebhooksVerifier {
         body: &'a [u8],
         now: DateTime<Utc>,
     ) -> Result<VerifiedDelivery<'a>, WebhookError> {
-        check::body_within(body, self.max_body_len)?;
+        check::check_body_len(body, self.max_body_len)?;
         let keys = decode_secrets(secrets)?;
         let id = check::required_header(headers, &ID)?;
         let timestamp = check::required_header(headers, &TIMESTAMP)?;
         let signature = check::required_header(headers, &SIGNATURE)?;
         check::fresh(
-            check::unix_seconds(timestamp, TIMESTAMP.name)?,
+            check::unix_seconds(timestamp, &TIMESTAMP)?,
             now,
             self.tolerance_secs,
-            TIMESTAMP.name,
+            &TIMESTAMP,
         )?;
 
         let mut any_v1 = false;
@@ -110,15 +111,14 @@ impl WebhookVerifier for StandardWebhooksVerifier {
             .filter_map(|encoded| STANDARD.decode(encoded).ok())
             .collect();
         if !any_v1 {
-            return Err(WebhookError::MalformedHeader {
-                header: SIGNATURE.name,
-                reason: "expected space-separated `v1,<base64>` signatures",
-            });
+            return Err(SIGNATURE.malformed("expected space-separated `v1,<base64>` signatures"));
         }
         let tags: Vec<&[u8]> = candidates.iter().map(Vec::as_slice).collect();
         let parts = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
-        if !signed_by_any::<HmacSha256>(&keys, &parts, &tags) {
-            return Err(WebhookError::SignatureMismatch { header: SIGNATURE.name });
+        if !hmac_sha256_matches(&keys, &parts, &tags) {
+            return Err(WebhookError::SignatureMismatch {
+                header: SIGNATURE.name(),
+            });
         }
 
         let mut delivery = VerifiedDelivery::new(body);

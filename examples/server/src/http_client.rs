@@ -32,3 +32,9 @@ impl HttpClient {
         Ok(http::Response::from_parts(parts, body))
     }
 }
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,10 +1,7 @@
 //! GitHub's OAuth rules as data: endpoints on github.com (or a GitHub Enterprise Server), space-separated scopes,
 //! errors reported with HTTP 200, account = `GET /user` -> `login`.
 
-use http::Method;
-
 use crate::oauth::{AccountLookup, ErrorClass, Provider};
-
 /// GitHub's error codes beyond RFC 6749 (docs.github.com "Troubleshooting OAuth app access token request errors").
 const ERRORS: &[(&str, ErrorClass)] = &[
     ("bad_verification_code", ErrorClass::Reauthorize),
@@ -47,23 +44,19 @@ pub fn enterprise(base_url: &str) -> Provider {
 }
 
 fn with_hosts(web: &str, api: &str) -> Provider {
-    Provider {
-        id: super::SERVICE,
-        authorize_url: format!("{web}/login/oauth/authorize"),
-        token_url: format!("{web}/login/oauth/access_token"),
-        api_base: api.to_owned(),
-        scope_separator: " ",
-        user_scope_param: None,
-        success_flag: None,
-        user_token_at: None,
-        ids: &[],
-        errors: ERRORS,
-        headers: HEADERS,
-        account: AccountLookup {
-            method: Method::GET,
-            path: "/user",
-            id: "/login",
-            name: Some("/name"),
-        },
-    }
+    let builder = Provider::builder(
+        super::SERVICE,
+        format!("{web}/login/oauth/authorize"),
+        format!("{web}/login/oauth/access_token"),
+        api,
+        AccountLookup::get("/user", "/login").with_name("/name"),
+    );
+    let builder = ERRORS
+        .iter()
+        .fold(builder, |builder, (code, class)| builder.error_code(*code, *class));
+    HEADERS
+        .iter()
+        .fold(builder, |builder, (name, value)| builder.header(*name, *value))
+        .build()
+        .expect("GitHub's rules are valid for any base URL that `OAuthClient::new` accepts (tested)")
 }

@@ -3,10 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::convert::Converter;
-use crate::integration::Integration;
 use crate::oauth::Provider;
-use crate::plugin::{Connection, Connections, Field, FieldOption, FieldType, Format, Plugin, Schema};
-use crate::poll::{PollCursor, PollRound, PollSetupError, Poller};
+use crate::plugin::{Field, FieldOption, FieldType, Format, Plugin, Schema};
+use crate::poll::{PollContext, PollCursor, PollRound, PollSetupError, Poller};
 use crate::webhook::WebhookVerifier;
 
 use super::{EVENTS_API_TYPES, GithubConverter, GithubPoller, GithubVerifier, SERVICE};
@@ -29,6 +28,7 @@ pub struct GithubPlugin {
     schema: Schema,
     oauth: Provider,
     verifier: GithubVerifier,
+    poll_user_agent: Option<String>,
 }
 
 impl GithubPlugin {
@@ -54,7 +54,16 @@ impl GithubPlugin {
             schema,
             oauth: super::oauth::provider(),
             verifier: GithubVerifier::new(),
+            poll_user_agent: None,
         }
+    }
+
+    /// The same plugin's poller sending this `User-Agent` (GitHub asks for the application's name; the default names
+    /// this crate).
+    #[must_use]
+    pub fn with_poll_user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.poll_user_agent = Some(user_agent.into());
+        self
     }
 
     /// The same plugin talking to other endpoints: GitHub Enterprise Server
@@ -93,10 +102,6 @@ impl Plugin for GithubPlugin {
         "Record activity in GitHub repositories: pushes, pull requests, issues, reviews, releases and more."
     }
 
-    fn connections(&self) -> Connections {
-        Connection::OAuth | Connection::Polling | Connection::Webhook
-    }
-
     fn configuration_schema(&self) -> &Schema {
         &self.schema
     }
@@ -119,18 +124,16 @@ impl Plugin for GithubPlugin {
 }
 
 /// Polls the integration's configured `repositories`, keeping its configured `events` types, with its access
-/// token when it has one, against the API base URL of the plugin's OAuth provider.
+/// token when it has one, against the API base URL of the plugin's OAuth provider, with the `User-Agent` set by
+/// [`with_poll_user_agent`](GithubPlugin::with_poll_user_agent).
 impl Poller for GithubPlugin {
     fn start(
         &self,
-        integration: &Integration,
+        context: &PollContext<'_>,
         cursor: PollCursor,
         now: DateTime<Utc>,
     ) -> Result<Box<dyn PollRound>, PollSetupError> {
-        let configuration = integration
-            .configuration
-            .as_ref()
-            .ok_or(PollSetupError::NotConfigured)?;
+        let configuration = context.configuration;
         let repositories: Vec<&str> = configuration.strings("repositories").collect();
         if repositories.is_empty() {
             return Err(PollSetupError::NotConfigured);
@@ -138,8 +141,11 @@ impl Poller for GithubPlugin {
         let mut poller = GithubPoller::new(repositories, configuration.strings("events"))
             .with_api_base(self.oauth.api_base())
             .map_err(|error| PollSetupError::InvalidSettings(error.to_string()))?
-            .with_integration(integration.id.clone());
-        if let Some(token) = &integration.access_token {
+            .with_integration(context.integration_id);
+        if let Some(user_agent) = &self.poll_user_agent {
+            poller = poller.with_user_agent(user_agent.clone());
+        }
+        if let Some(token) = context.access_token {
             poller = poller.with_token(token.clone());
         }
         Ok(Box::new(poller.start(cursor, now)))

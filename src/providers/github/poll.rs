@@ -31,6 +31,19 @@ const MAX_PAGES: usize = 10;
 /// The wait between rounds when no response says otherwise (GitHub's usual `X-Poll-Interval`).
 const DEFAULT_POLL_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 
+/// The key under which the cursor keeps the rounds in a row that ended on a secondary rate limit.
+const STRIKES: &str = "secondary_limit_strikes";
+
+/// The wait after `strikes` earlier secondary limits in a row: 60 s, doubling each time, capped at one hour.
+fn backoff(strikes: u32) -> TimeDelta {
+    const CAP_SECONDS: i64 = 3600;
+    let seconds = 60_i64
+        .checked_shl(strikes.min(6))
+        .unwrap_or(CAP_SECONDS)
+        .min(CAP_SECONDS);
+    TimeDelta::seconds(seconds)
+}
+
 /// Polls the Events API of an integration's repositories: builds the requests, reads the responses, converts the new
 /// events with [`GithubConverter`](super::GithubConverter), and says when to poll again.
 ///
@@ -47,7 +60,8 @@ const DEFAULT_POLL_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 ///   before the last seen id, when one was known, is reported as a [`Gap`](crate::poll::Gap).
 /// - Skips events already read this round (pages shift as new events arrive) and events whose `type` is not
 ///   configured; converts the rest. A failed conversion is recorded on its item and never stops the round.
-/// - Keeps the next poll at least `X-Poll-Interval` seconds (default 60) after each answer.
+/// - Sets the next poll by what GitHub said: the latest end of an `X-Poll-Interval` or rate limit among the answers,
+///   shorter or longer than a minute; 60 s only when no answer said anything.
 /// - On 403/429 with `x-ratelimit-remaining: 0`, ends the round until `x-ratelimit-reset`; with `retry-after`, for
 ///   that many seconds; on a 429 or a 403 whose message names a secondary rate limit, for 60 s doubling with each
 ///   such round in a row (capped at an hour). The repositories not yet done keep their cursors.
@@ -231,4 +245,16 @@ fn split_repository(repository: &str) -> Result<(&str, &str), PollError> {
         return invalid("the name must be letters, digits, `-`, `_` and `.`");
     }
     Ok((owner, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_from_a_minute_up_to_an_hour() {
+        let seconds: Vec<i64> = (0..9).map(|n| backoff(n).num_seconds()).collect();
+        assert_eq!(seconds, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+        assert_eq!(backoff(u32::MAX).num_seconds(), 3600);
+    }
 }

@@ -5,14 +5,16 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
-use crate::webhook::check::{self, DEFAULT_MAX_BODY_LEN, Header};
-use crate::webhook::mac::{HmacSha1, HmacSha256, signed_by_any};
+use hmac::{Hmac, KeyInit, Mac};
+
+use crate::webhook::{self as check, DEFAULT_MAX_BODY_LEN, Header, hmac_sha256_matches};
 use crate::webhook::{VerifiedDelivery, WebhookError, WebhookSecret, WebhookVerifier};
 
-const SIGNATURE_256: Header = Header::new("X-Hub-Signature-256", "x-hub-signature-256");
-const SIGNATURE_SHA1: Header = Header::new("X-Hub-Signature", "x-hub-signature");
-const EVENT: Header = Header::new("X-GitHub-Event", "x-github-event");
-const DELIVERY: Header = Header::new("X-GitHub-Delivery", "x-github-delivery");
+const SIGNATURE_256: Header = Header::credential("X-Hub-Signature-256", "x-hub-signature-256");
+const SIGNATURE_SHA1: Header = Header::credential("X-Hub-Signature", "x-hub-signature");
+// Not covered by the signature: they describe the delivery, they do not authenticate it.
+const EVENT: Header = Header::metadata("X-GitHub-Event", "x-github-event");
+const DELIVERY: Header = Header::metadata("X-GitHub-Delivery", "x-github-delivery");
 
 /// Verifies GitHub webhook deliveries: `X-Hub-Signature-256: sha256=<64 hex>` is the HMAC-SHA256 of the raw body
 /// under the webhook's secret.
@@ -91,24 +93,19 @@ impl GithubVerifier {
     fn signature(&self, headers: &HeaderMap) -> Result<Signature, WebhookError> {
         if let Some(value) = check::optional_header(headers, &SIGNATURE_256)? {
             const REASON: &str = "expected `sha256=` and 64 hex digits";
-            let hex = value.strip_prefix("sha256=").ok_or(WebhookError::MalformedHeader {
-                header: SIGNATURE_256.name,
-                reason: REASON,
-            })?;
-            return check::hex_digest(hex, SIGNATURE_256.name, REASON).map(Signature::Sha256);
+            let hex = value.strip_prefix("sha256=").ok_or(SIGNATURE_256.malformed(REASON))?;
+            return check::hex_digest(hex, &SIGNATURE_256, REASON).map(Signature::Sha256);
         }
         if self.legacy_sha1
             && let Some(value) = check::optional_header(headers, &SIGNATURE_SHA1)?
         {
             const REASON: &str = "expected `sha1=` and 40 hex digits";
-            let hex = value.strip_prefix("sha1=").ok_or(WebhookError::MalformedHeader {
-                header: SIGNATURE_SHA1.name,
-                reason: REASON,
-            })?;
-            return check::hex_digest(hex, SIGNATURE_SHA1.name, REASON).map(Signature::Sha1);
+            let hex = value.strip_prefix("sha1=").ok_or(SIGNATURE_SHA1.malformed(REASON))?;
+            return check::hex_digest(hex, &SIGNATURE_SHA1, REASON).map(Signature::Sha1);
         }
         Err(WebhookError::MissingHeader {
-            header: SIGNATURE_256.name,
+            header: SIGNATURE_256.name(),
+            role: SIGNATURE_256.role(),
         })
     }
 }
@@ -122,20 +119,26 @@ impl WebhookVerifier for GithubVerifier {
         _now: DateTime<Utc>,
     ) -> Result<VerifiedDelivery<'a>, WebhookError> {
         // First, before anything touches the body: an oversized body is never hashed.
-        check::body_within(body, self.max_body_len)?;
+        check::check_body_len(body, self.max_body_len)?;
         let keys = check::secret_keys(secrets)?;
         let signature = self.signature(headers)?;
         let event = check::required_header(headers, &EVENT)?;
         let delivery_id = check::required_header(headers, &DELIVERY)?;
 
         let signed = match &signature {
-            Signature::Sha256(tag) => signed_by_any::<HmacSha256>(&keys, &[body], &[tag]),
-            Signature::Sha1(tag) => signed_by_any::<HmacSha1>(&keys, &[body], &[tag]),
+            Signature::Sha256(tag) => hmac_sha256_matches(&keys, &[body], &[tag]),
+            Signature::Sha1(tag) => keys.iter().any(|key| {
+                let mut mac =
+                    <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+                mac.update(body);
+                // Checks the length and compares in constant time.
+                mac.verify_slice(tag).is_ok()
+            }),
         };
         if !signed {
             let header = match signature {
-                Signature::Sha256(_) => SIGNATURE_256.name,
-                Signature::Sha1(_) => SIGNATURE_SHA1.name,
+                Signature::Sha256(_) => SIGNATURE_256.name(),
+                Signature::Sha1(_) => SIGNATURE_SHA1.name(),
             };
             return Err(WebhookError::SignatureMismatch { header });
         }

@@ -1,10 +1,7 @@
 //! Slack's OAuth v2 rules as data: comma-separated `scope` and `user_scope`, `{"ok":false,"error":...}` bodies at
 //! HTTP 200 or 400, the bot token at the top level and the user token under `authed_user`, account = `auth.test`.
 
-use http::Method;
-
 use crate::oauth::{AccountLookup, ErrorClass, Provider};
-
 /// Slack's error codes for `oauth.v2.access` and `auth.test` (api.slack.com method pages).
 const ERRORS: &[(&str, ErrorClass)] = &[
     ("invalid_code", ErrorClass::Reauthorize),
@@ -56,23 +53,23 @@ pub fn gov() -> Provider {
 /// Slack's rules with every endpoint under `base_url` (a local test server, a proxy).
 pub fn with_host(base_url: &str) -> Provider {
     let base = base_url.trim_end_matches('/');
-    Provider {
-        id: super::SERVICE,
-        authorize_url: format!("{base}/oauth/v2/authorize"),
-        token_url: format!("{base}/api/oauth.v2.access"),
-        api_base: format!("{base}/api"),
-        scope_separator: ",",
-        user_scope_param: Some("user_scope"),
-        success_flag: Some("ok"),
-        user_token_at: Some("/authed_user"),
-        ids: IDS,
-        errors: ERRORS,
-        headers: &[],
-        account: AccountLookup {
-            method: Method::POST,
-            path: "/auth.test",
-            id: "/user_id",
-            name: Some("/user"),
-        },
-    }
+    let builder = Provider::builder(
+        super::SERVICE,
+        format!("{base}/oauth/v2/authorize"),
+        format!("{base}/api/oauth.v2.access"),
+        format!("{base}/api"),
+        AccountLookup::post("/auth.test", "/user_id").with_name("/user"),
+    )
+    .scope_separator(",")
+    .user_scope_param("user_scope")
+    .success_flag("ok")
+    .user_token_at("/authed_user");
+    let builder = IDS
+        .iter()
+        .fold(builder, |builder, (name, pointer)| builder.keep_id(*name, *pointer));
+    ERRORS
+        .iter()
+        .fold(builder, |builder, (code, class)| builder.error_code(*code, *class))
+        .build()
+        .expect("Slack's rules are valid for any base URL that `OAuthClient::new` accepts (tested)")
 }

@@ -2,7 +2,7 @@
 
 use crate::convert::Converter;
 use crate::oauth::Provider;
-use crate::plugin::{Connection, Connections, Field, FieldOption, FieldType, Plugin, Schema};
+use crate::plugin::{Field, FieldOption, FieldType, Plugin, Schema};
 use crate::webhook::WebhookVerifier;
 
 use super::{EVENT_TYPES, SERVICE, SlackConverter, SlackVerifier};
@@ -79,10 +79,6 @@ impl Plugin for SlackPlugin {
 
     fn description(&self) -> &str {
         "Record messages, mentions, reactions and shared files from the Slack channels the app is in."
-    }
-
-    fn connections(&self) -> Connections {
-        Connection::OAuth | Connection::Webhook
     }
 
     fn configuration_schema(&self) -> &Schema {

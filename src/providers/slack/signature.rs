@@ -5,13 +5,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
-use crate::webhook::check::{self, DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS, Header};
-use crate::webhook::mac::{HmacSha256, signed_by_any};
+use crate::webhook::{self as check, DEFAULT_MAX_BODY_LEN, DEFAULT_TOLERANCE_SECS, Header, hmac_sha256_matches};
 use crate::webhook::{VerifiedDelivery, WebhookError, WebhookSecret, WebhookVerifier};
 
-const TIMESTAMP: Header = Header::new("X-Slack-Request-Timestamp", "x-slack-request-timestamp");
-const SIGNATURE: Header = Header::new("X-Slack-Signature", "x-slack-signature");
-const RETRY_NUM: Header = Header::new("X-Slack-Retry-Num", "x-slack-retry-num");
+const TIMESTAMP: Header = Header::credential("X-Slack-Request-Timestamp", "x-slack-request-timestamp");
+const SIGNATURE: Header = Header::credential("X-Slack-Signature", "x-slack-signature");
+const RETRY_NUM: Header = Header::metadata("X-Slack-Retry-Num", "x-slack-retry-num");
 
 /// Verifies Slack requests: `X-Slack-Signature: v0=<64 hex>` is the HMAC-SHA256 of `v0:{timestamp}:{raw body}`
 /// under the Slack app's signing secret, where the timestamp is `X-Slack-Request-Timestamp`.
@@ -86,29 +85,28 @@ impl WebhookVerifier for SlackVerifier {
         body: &'a [u8],
         now: DateTime<Utc>,
     ) -> Result<VerifiedDelivery<'a>, WebhookError> {
-        check::body_within(body, self.max_body_len)?;
+        check::check_body_len(body, self.max_body_len)?;
         let keys = check::secret_keys(secrets)?;
         let timestamp = check::required_header(headers, &TIMESTAMP)?;
         let signature = check::required_header(headers, &SIGNATURE)?;
         const REASON: &str = "expected `v0=` and 64 hex digits";
-        let hex = signature.strip_prefix("v0=").ok_or(WebhookError::MalformedHeader {
-            header: SIGNATURE.name,
-            reason: REASON,
-        })?;
-        let tag: [u8; 32] = check::hex_digest(hex, SIGNATURE.name, REASON)?;
+        let hex = signature.strip_prefix("v0=").ok_or(SIGNATURE.malformed(REASON))?;
+        let tag: [u8; 32] = check::hex_digest(hex, &SIGNATURE, REASON)?;
         let retry_num = check::optional_header(headers, &RETRY_NUM)?
             .map(retry_num)
             .transpose()?;
         check::fresh(
-            check::unix_seconds(timestamp, TIMESTAMP.name)?,
+            check::unix_seconds(timestamp, &TIMESTAMP)?,
             now,
             self.tolerance_secs,
-            TIMESTAMP.name,
+            &TIMESTAMP,
         )?;
 
         let parts = [b"v0:".as_slice(), timestamp.as_bytes(), b":", body];
-        if !signed_by_any::<HmacSha256>(&keys, &parts, &[&tag]) {
-            return Err(WebhookError::SignatureMismatch { header: SIGNATURE.name });
+        if !hmac_sha256_matches(&keys, &parts, &[&tag]) {
+            return Err(WebhookError::SignatureMismatch {
+                header: SIGNATURE.name(),
+            });
         }
 
         // Only now that the signature holds is the body read.
@@ -137,10 +135,7 @@ fn missing(path: &str) -> WebhookError {
 }
 
 fn retry_num(value: &str) -> Result<u32, WebhookError> {
-    let malformed = || WebhookError::MalformedHeader {
-        header: RETRY_NUM.name,
-        reason: "expected a decimal count",
-    };
+    let malformed = || RETRY_NUM.malformed("expected a decimal count");
     if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
         return Err(malformed());
     }

@@ -5,9 +5,9 @@ use postgres::Row;
 use postgres::types::{Json, ToSql};
 
 use super::{Inner, PostgresError, PostgresStore, column};
+use crate::integration::Configuration;
 use crate::integration::{Integration, RoutingSecret};
 use crate::oauth::{StateId, StateLedger};
-use crate::plugin::Configuration;
 use crate::store::integration::{expired_before, lease_end, routing_key};
 use crate::store::{IntegrationStore, PollState, RefreshClaim};
 use crate::{AccessToken, RefreshToken};

@@ -14,9 +14,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use spark_integrations::convert::{Conversion, ConvertContext};
+use spark_integrations::plugin::intake_for;
 use spark_integrations::providers::{github, slack};
 use spark_integrations::store::{IntegrationStore, ingest_conversion};
-use spark_integrations::webhook::{Intake, WebhookSecret, intake_for};
+use spark_integrations::webhook::{Intake, WebhookSecret};
 
 use super::{ApiError, blocking};
 use crate::app::{AppState, MAX_WEBHOOK_BODY, routing_secret};

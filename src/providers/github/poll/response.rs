@@ -5,7 +5,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use http::HeaderMap;
 use serde::Deserialize;
 
-use crate::poll::{PollError, RateLimit, RateLimitKind, backoff};
+use super::backoff;
+use crate::poll::{PollError, RateLimit, RateLimitKind};
 
 /// The value of header `name` as text, or `None` when absent. Several fields with the same name: the first.
 pub(super) fn text<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, PollError> {

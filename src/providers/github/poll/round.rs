@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use url::Url;
 
 use super::response::{self, Refusal};
-use super::{API_VERSION, DEFAULT_POLL_INTERVAL, GithubPoller, MAX_PAGES};
+use super::{API_VERSION, DEFAULT_POLL_INTERVAL, GithubPoller, MAX_PAGES, STRIKES};
 use crate::convert::{ConvertContext, Converter, Payload, from_slice};
 use crate::poll::{
     Gap, GapCause, PollCursor, PollError, PollOutcome, PollStats, PolledItem, RateLimit, RateLimitKind, ResourceCursor,
@@ -42,7 +42,13 @@ pub struct GithubPollRound {
     poller: GithubPoller,
     queue: VecDeque<String>,
     current: Option<Fetch>,
-    next_poll_at: DateTime<Utc>,
+    /// When the round started: the default next poll counts from here.
+    started: DateTime<Utc>,
+    /// The latest "not before" any answer of this round gave (`X-Poll-Interval`, a rate limit); `None` while GitHub
+    /// has said nothing, and then the default interval applies.
+    provider_next_poll: Option<DateTime<Utc>>,
+    /// Rounds in a row that ended on a secondary rate limit, read from the cursor.
+    strikes: u32,
     /// Whether any response was a 200 or 304 (resets the secondary-limit strikes).
     any_answer: bool,
     state: PollCursor,
@@ -74,6 +80,11 @@ struct Fetch {
 
 impl GithubPollRound {
     pub(super) fn new(poller: GithubPoller, mut cursor: PollCursor, now: DateTime<Utc>) -> Self {
+        let strikes = cursor
+            .extra
+            .get(STRIKES)
+            .and_then(serde_json::Value::as_u64)
+            .map_or(0, |strikes| u32::try_from(strikes).unwrap_or(u32::MAX));
         // Repositories no longer configured: their cursors would only grow the stored state.
         cursor
             .resources
@@ -82,7 +93,9 @@ impl GithubPollRound {
             queue: poller.repositories.iter().cloned().collect(),
             poller,
             current: None,
-            next_poll_at: now.checked_add_signed(DEFAULT_POLL_INTERVAL).unwrap_or(now),
+            started: now,
+            provider_next_poll: None,
+            strikes,
             any_answer: false,
             state: cursor,
             items: Vec::new(),
@@ -170,8 +183,13 @@ impl GithubPollRound {
                 }
             }
             StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS => {
-                let strikes = self.state.secondary_limit_strikes;
-                match response::classify_refusal(status.as_u16(), response.headers(), response.body(), now, strikes) {
+                match response::classify_refusal(
+                    status.as_u16(),
+                    response.headers(),
+                    response.body(),
+                    now,
+                    self.strikes,
+                ) {
                     Refusal::Limited { limit, invalid } => {
                         if let Some(error) = invalid {
                             self.errors.push(ResourceError {
@@ -187,10 +205,7 @@ impl GithubPollRound {
                     Refusal::Forbidden(error) => self.fail(fetch.repository, error),
                 }
             }
-            StatusCode::NOT_FOUND => {
-                let repository = fetch.repository.clone();
-                self.fail(fetch.repository, PollError::NotFound { repository });
-            }
+            StatusCode::NOT_FOUND => self.fail(fetch.repository, PollError::NotFound),
             StatusCode::UNAUTHORIZED => self.fail(fetch.repository, PollError::Unauthorized),
             _ => self.fail(
                 fetch.repository,
@@ -225,20 +240,30 @@ impl GithubPollRound {
             Some(RateLimit {
                 kind: RateLimitKind::RetryAfter(_) | RateLimitKind::Backoff(_),
                 ..
-            }) => self.state.secondary_limit_strikes = self.state.secondary_limit_strikes.saturating_add(1),
-            _ if self.any_answer => self.state.secondary_limit_strikes = 0,
+            }) => self.strikes = self.strikes.saturating_add(1),
+            _ if self.any_answer => self.strikes = 0,
             _ => {}
         }
-        PollOutcome {
-            items: self.items,
-            cursor: self.state,
-            next_poll_at: self.next_poll_at,
-            gaps: self.gaps,
-            errors: self.errors,
-            rate_limit: self.rate_limit,
-            deferred: self.deferred,
-            stats: self.stats,
+        // Kept only while there is something to remember: a cursor without strikes stays as the caller stored it.
+        if self.strikes == 0 {
+            self.state.extra.remove(STRIKES);
+        } else {
+            self.state.extra.insert(STRIKES.to_owned(), self.strikes.into());
         }
+        // GitHub's word decides, longer or shorter than the default; the default only when it said nothing.
+        let next_poll_at = self.provider_next_poll.unwrap_or_else(|| {
+            self.started
+                .checked_add_signed(DEFAULT_POLL_INTERVAL)
+                .unwrap_or(self.started)
+        });
+        let mut outcome = PollOutcome::new(self.state, next_poll_at);
+        outcome.items = self.items;
+        outcome.gaps = self.gaps;
+        outcome.errors = self.errors;
+        outcome.rate_limit = self.rate_limit;
+        outcome.deferred = self.deferred;
+        outcome.stats = self.stats;
+        outcome
     }
 
     /// Reads one page of events; on error returns the repository with it (its cursor stays as it was).
@@ -357,9 +382,10 @@ impl GithubPollRound {
         self.errors.push(ResourceError { resource, error });
     }
 
+    /// Records a "not before" GitHub gave; the latest of them holds.
     fn extend_next_poll(&mut self, end: Option<DateTime<Utc>>) {
         if let Some(end) = end {
-            self.next_poll_at = self.next_poll_at.max(end);
+            self.provider_next_poll = Some(self.provider_next_poll.map_or(end, |known| known.max(end)));
         }
     }
 }

@@ -32,9 +32,12 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::oauth::TokenSet;
-use crate::plugin::{Configuration, Connection, Plugin};
 use crate::secret::{secret_type, serde_as_string};
+
+mod configuration;
+
 use crate::{AccessToken, RefreshToken};
+pub use configuration::Configuration;
 
 secret_type! {
     /// The secret path segment of an integration's webhook URL: 256 random bits, base64url without padding (43
@@ -62,7 +65,7 @@ pub struct Integration {
     pub id: String,
     /// The host's id for the user who owns it.
     pub user_id: String,
-    /// The [plugin identifier](Plugin::identifier) of the service.
+    /// The [plugin identifier](crate::Plugin::identifier) of the service.
     pub service: String,
     /// The name to show for it; starts as the plugin's display name.
     pub display_name: String,
@@ -83,28 +86,6 @@ pub struct Integration {
 }
 
 impl Integration {
-    /// A new integration of `plugin` for the user `user_id`, under the host's id `id`: no account, tokens or
-    /// configuration yet.
-    ///
-    /// `random` must come from a cryptographically secure generator; when the plugin supports
-    /// [`Connection::Webhook`] it becomes the [`RoutingSecret`] (so the record is the same for the same
-    /// arguments). Store the result, then start the OAuth flow or show [`webhook_url`](Self::webhook_url).
-    pub fn initialize(
-        plugin: &dyn Plugin,
-        id: impl Into<String>,
-        user_id: impl Into<String>,
-        random: &[u8; 32],
-    ) -> Self {
-        let routing_secret = plugin
-            .connections()
-            .contains(Connection::Webhook)
-            .then(|| RoutingSecret::from_random(random));
-        Self {
-            routing_secret,
-            ..Self::new(id, user_id, plugin.identifier(), plugin.display_name())
-        }
-    }
-
     /// A record with only its identity set, everything else empty: for rebuilding a stored integration field by
     /// field. New integrations come from [`initialize`](Self::initialize).
     pub fn new(
