@@ -13,14 +13,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use spark_integrations::oauth::{ClientConfig, OAuthClient, StateKey};
 use spark_integrations::plugin::Registry;
-use spark_integrations::providers::github::GithubPlugin;
-use spark_integrations::providers::slack::SlackPlugin;
-use spark_integrations::providers::{github, slack};
 use spark_integrations::store::PollState;
+use spark_integrations::webhook::WebhookSecret;
 use spark_integrations::{Integration, RoutingSecret};
 use tokio::net::TcpListener;
 
-use crate::config::{Client, Config};
+use crate::config::Config;
 use crate::db::Db;
 use crate::http_client::HttpClient;
 use crate::routes;
@@ -28,7 +26,7 @@ use crate::routes;
 /// The one user of this host (it has no login system).
 pub const USER_ID: &str = "1";
 
-/// The largest webhook body accepted: GitHub caps deliveries at 25 MB.
+/// The largest webhook body accepted: 25 MB, the largest any provider here sends.
 pub const MAX_WEBHOOK_BODY: usize = spark_integrations::webhook::DEFAULT_MAX_BODY_LEN;
 
 /// What every request handler shares.
@@ -39,7 +37,9 @@ pub struct AppState {
     pub db: Db,
     pub http: HttpClient,
     /// The OAuth clients of the services whose app credentials are configured, by service.
-    pub oauth: BTreeMap<&'static str, OAuthClient>,
+    pub oauth: BTreeMap<String, OAuthClient>,
+    /// The secrets each service's provider signs webhook deliveries with, by service.
+    pub signing_secrets: BTreeMap<String, Vec<WebhookSecret>>,
     pub clock: Clock,
     /// This process's id among the instances sharing the database: it holds poll and refresh leases by it.
     pub instance: String,
@@ -65,41 +65,29 @@ impl Clock {
 }
 
 impl AppState {
-    /// Opens the database and builds the plugins and OAuth clients from `config`.
+    /// Opens the database and builds the registry, OAuth clients and signing secrets from `config`'s services.
     pub fn new(config: Config) -> Result<Arc<Self>, Box<dyn Error + Send + Sync>> {
-        let mut registry = Registry::new();
-        registry.register(GithubPlugin::new())?;
-        registry.register(SlackPlugin::new())?;
         // Without a configured key, a fresh one per process: flows in progress at a restart fail their state check
         // and start over, and callbacks must reach the instance that started the flow.
         let state_key = match &config.state_key {
             Some(key) => key.clone(),
             None => StateKey::new(hex::encode(random::<32>()?)),
         };
+        let mut registry = Registry::new();
         let mut oauth = BTreeMap::new();
-        if let Some(client) = &config.github_client {
-            let provider = github::oauth::provider()
-                .with_authorize_url(format!("{}/login/oauth/authorize", config.github_web_url))
-                .with_token_url(format!("{}/login/oauth/access_token", config.github_web_url))
-                .with_api_base(&config.github_api_url);
-            let registration = registration(&config, client, github::SERVICE).with_scopes(["read:user", "repo"]);
-            oauth.insert(
-                github::SERVICE,
-                OAuthClient::new(provider, registration, state_key.clone())?,
-            );
-        }
-        if let Some(client) = &config.slack_client {
-            let provider = slack::oauth::with_host(&config.slack_web_url)
-                .with_token_url(format!("{}/oauth.v2.access", config.slack_api_url))
-                .with_api_base(&config.slack_api_url);
-            let registration = registration(&config, client, slack::SERVICE).with_scopes([
-                "channels:history",
-                "groups:history",
-                "reactions:read",
-                "files:read",
-                "app_mentions:read",
-            ]);
-            oauth.insert(slack::SERVICE, OAuthClient::new(provider, registration, state_key)?);
+        let mut signing_secrets = BTreeMap::new();
+        for service in &config.services {
+            registry.register_shared(Arc::clone(&service.plugin))?;
+            let identifier = service.plugin.identifier().to_owned();
+            if let (Some(app), Some(provider)) = (&service.oauth, service.plugin.oauth_provider()) {
+                let redirect_uri = config.url(&format!("integrations/{identifier}/callback"));
+                let registration = ClientConfig::new(app.client_id.clone(), app.client_secret.clone(), redirect_uri)
+                    .with_scopes(app.scopes.iter().cloned())
+                    .with_user_scopes(app.user_scopes.iter().cloned());
+                let client = OAuthClient::new(provider.clone(), registration, state_key.clone())?;
+                oauth.insert(identifier.clone(), client);
+            }
+            signing_secrets.insert(identifier, service.signing_secrets.clone());
         }
         let db = Db::open(&config.db)?;
         let instance = format!("spark-server-{}", hex::encode(random::<8>()?));
@@ -109,6 +97,7 @@ impl AppState {
             db,
             http: HttpClient::new(),
             oauth,
+            signing_secrets,
             clock: Clock::default(),
             instance,
         }))
@@ -150,11 +139,6 @@ impl AppState {
             &random::<32>()?,
         )))
     }
-}
-
-fn registration(config: &Config, client: &Client, service: &str) -> ClientConfig {
-    let redirect_uri = config.url(&format!("integrations/{service}/callback"));
-    ClientConfig::new(client.id.clone(), client.secret.clone(), redirect_uri)
 }
 
 /// Every route of the host.

@@ -3,14 +3,17 @@
 //! A flag wins over its variable; a variable wins over the default. Secrets are kept in the library's redacted
 //! types from the moment they are read, so printing a [`Config`] (or an error about one) never shows them.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use spark_integrations::oauth::{ClientSecret, StateKey};
+use spark_integrations::oauth::StateKey;
 use spark_integrations::webhook::WebhookSecret;
 use url::Url;
+
+use crate::services::{COMPILED_IN, Service};
 
 /// Everything the host is configured with.
 #[derive(Debug, Clone)]
@@ -21,25 +24,13 @@ pub struct Config {
     pub db: Database,
     /// The public URL of this host: OAuth callback and webhook URLs are built from it.
     pub base_url: Url,
-    /// The GitHub OAuth app, when configured.
-    pub github_client: Option<Client>,
-    /// The secret GitHub signs webhook deliveries with (`X-Hub-Signature-256`).
-    pub github_webhook_secret: Option<WebhookSecret>,
-    /// The Slack app, when configured.
-    pub slack_client: Option<Client>,
-    /// The Slack app's signing secret (`X-Slack-Signature`).
-    pub slack_signing_secret: Option<WebhookSecret>,
+    /// The services offered, with their plugins, OAuth apps and webhook signing secrets: the compiled-in ones
+    /// ([`COMPILED_IN`]) as the flags configure them. A program embedding the host may add its own before building
+    /// the state.
+    pub services: Vec<Service>,
     /// The key OAuth `state`s are signed with. Instances behind one load balancer share it, so that any of them
     /// can finish a flow another started; `None` draws a fresh one at each start.
     pub state_key: Option<StateKey>,
-    /// `https://github.com`: the OAuth pages.
-    pub github_web_url: String,
-    /// `https://api.github.com`: the REST API (events, `/user`).
-    pub github_api_url: String,
-    /// `https://slack.com`: the authorize page.
-    pub slack_web_url: String,
-    /// `https://slack.com/api`: the Web API (`oauth.v2.access`, `auth.test`).
-    pub slack_api_url: String,
     /// How often the background task looks for integrations due for a poll.
     pub poll_every: Duration,
 }
@@ -106,13 +97,6 @@ impl std::fmt::Debug for PostgresUrl {
     }
 }
 
-/// An OAuth client registration.
-#[derive(Debug, Clone)]
-pub struct Client {
-    pub id: String,
-    pub secret: ClientSecret,
-}
-
 /// Why the settings could not be read. Never holds a secret's value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -127,14 +111,16 @@ pub enum ConfigError {
 }
 
 /// One setting: its flag, its environment variable, whether it is a secret (never echoed), and what it is for.
-struct Setting {
+#[derive(Debug)]
+pub struct Setting {
     flag: &'static str,
     env: &'static str,
     secret: bool,
     help: &'static str,
 }
 
-const SETTINGS: &[Setting] = &[
+/// The host's own settings; each service adds its own ([`crate::services::Entry::settings`]).
+const HOST_SETTINGS: &[Setting] = &[
     setting(
         "--listen",
         "SPARK_LISTEN",
@@ -154,70 +140,10 @@ const SETTINGS: &[Setting] = &[
         "public URL of this host [http://{listen}]",
     ),
     setting(
-        "--github-client-id",
-        "SPARK_GITHUB_CLIENT_ID",
-        false,
-        "GitHub OAuth app client id",
-    ),
-    setting(
-        "--github-client-secret",
-        "SPARK_GITHUB_CLIENT_SECRET",
-        true,
-        "GitHub OAuth app client secret",
-    ),
-    setting(
-        "--github-webhook-secret",
-        "SPARK_GITHUB_WEBHOOK_SECRET",
-        true,
-        "GitHub webhook secret",
-    ),
-    setting(
-        "--slack-client-id",
-        "SPARK_SLACK_CLIENT_ID",
-        false,
-        "Slack app client id",
-    ),
-    setting(
-        "--slack-client-secret",
-        "SPARK_SLACK_CLIENT_SECRET",
-        true,
-        "Slack app client secret",
-    ),
-    setting(
-        "--slack-signing-secret",
-        "SPARK_SLACK_SIGNING_SECRET",
-        true,
-        "Slack app signing secret",
-    ),
-    setting(
         "--state-key",
         "SPARK_STATE_KEY",
         true,
         "key that signs OAuth states, 32+ bytes; the same on every instance [random at each start]",
-    ),
-    setting(
-        "--github-web-url",
-        "SPARK_GITHUB_WEB_URL",
-        false,
-        "GitHub web [https://github.com]",
-    ),
-    setting(
-        "--github-api-url",
-        "SPARK_GITHUB_API_URL",
-        false,
-        "GitHub API [https://api.github.com]",
-    ),
-    setting(
-        "--slack-web-url",
-        "SPARK_SLACK_WEB_URL",
-        false,
-        "Slack web [https://slack.com]",
-    ),
-    setting(
-        "--slack-api-url",
-        "SPARK_SLACK_API_URL",
-        false,
-        "Slack Web API [https://slack.com/api]",
     ),
     setting(
         "--poll-every",
@@ -227,7 +153,8 @@ const SETTINGS: &[Setting] = &[
     ),
 ];
 
-const fn setting(flag: &'static str, env: &'static str, secret: bool, help: &'static str) -> Setting {
+/// A setting: `flag`, read from the variable `env` when the flag is not given; `secret` ones are never echoed.
+pub const fn setting(flag: &'static str, env: &'static str, secret: bool, help: &'static str) -> Setting {
     Setting {
         flag,
         env,
@@ -236,11 +163,18 @@ const fn setting(flag: &'static str, env: &'static str, secret: bool, help: &'st
     }
 }
 
+/// Every setting: the host's, then each compiled-in service's.
+fn all_settings() -> impl Iterator<Item = &'static Setting> {
+    HOST_SETTINGS
+        .iter()
+        .chain(COMPILED_IN.iter().flat_map(|entry| entry.settings.iter()))
+}
+
 /// The usage text for `--help`.
 pub fn usage() -> String {
     let mut text =
-        String::from("usage: server [FLAG VALUE]...\n\nEach flag may also come from its environment variable.\n\n");
-    for setting in SETTINGS {
+        String::from("usage: spark-host [FLAG VALUE]...\n\nEach flag may also come from its environment variable.\n\n");
+    for setting in all_settings() {
         let note = if setting.secret {
             " (a secret: never printed)"
         } else {
@@ -255,41 +189,94 @@ pub fn usage() -> String {
     text
 }
 
+/// The values of the settings: the flag's, else the environment variable's; an empty value counts as unset.
+pub struct Values<'a> {
+    given: HashMap<&'static str, String>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl std::fmt::Debug for Values<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values may be secrets: only which flags were given.
+        f.debug_set().entries(self.given.keys()).finish()
+    }
+}
+
+impl Values<'_> {
+    /// The value of `flag`, if set.
+    pub fn get(&self, flag: &str) -> Option<String> {
+        let setting = all_settings().find(|setting| setting.flag == flag)?;
+        self.given
+            .get(setting.flag)
+            .cloned()
+            .or_else(|| (self.env)(setting.env))
+            .filter(|value| !value.is_empty())
+    }
+
+    /// A secret setting, kept in the library's redacted type from the moment it is read.
+    pub fn secret(&self, flag: &str) -> Option<WebhookSecret> {
+        self.get(flag).map(WebhookSecret::new)
+    }
+
+    /// Two settings that go together (a client id and its secret): both, or neither.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Incomplete`] when only one is set.
+    pub fn pair(&self, first: &'static str, second: &'static str) -> Result<Option<(String, String)>, ConfigError> {
+        match (self.get(first), self.get(second)) {
+            (Some(a), Some(b)) => Ok(Some((a, b))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::Incomplete {
+                given: first,
+                missing: second,
+            }),
+            (None, Some(_)) => Err(ConfigError::Incomplete {
+                given: second,
+                missing: first,
+            }),
+        }
+    }
+
+    /// An `http` or `https` URL setting without its trailing `/`, or `default`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for a value that is not such a URL.
+    pub fn url(&self, flag: &'static str, default: &str) -> Result<String, ConfigError> {
+        let url = self.get(flag).unwrap_or_else(|| default.to_owned());
+        let parsed = Url::parse(&url).map_err(|error| invalid(flag, error))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid(flag, "the scheme must be http or https"));
+        }
+        Ok(url.trim_end_matches('/').to_owned())
+    }
+}
+
 impl Config {
     /// Reads the settings from `args` (without the program name) and then `env` for what the flags leave out.
     pub fn parse(
         args: impl IntoIterator<Item = String>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut given: Vec<Option<String>> = SETTINGS.iter().map(|_| None).collect();
+        let mut given = HashMap::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
                 None => (arg, None),
             };
-            let index = SETTINGS
-                .iter()
-                .position(|setting| setting.flag == flag)
+            let setting = all_settings()
+                .find(|setting| setting.flag == flag)
                 .ok_or_else(|| ConfigError::UnknownFlag(flag.clone()))?;
             let value = match inline {
                 Some(value) => value,
                 None => args.next().ok_or_else(|| ConfigError::MissingValue(flag.clone()))?,
             };
-            if let Some(slot) = given.get_mut(index) {
-                *slot = Some(value);
-            }
+            given.insert(setting.flag, value);
         }
-        let value = |flag: &str| -> Option<String> {
-            let index = SETTINGS.iter().position(|setting| setting.flag == flag)?;
-            let setting = SETTINGS.get(index)?;
-            given
-                .get(index)
-                .cloned()
-                .flatten()
-                .or_else(|| env(setting.env))
-                .filter(|value| !value.is_empty())
-        };
+        let values = Values { given, env: &env };
+        let value = |flag: &str| values.get(flag);
         let listen: SocketAddr = parse("--listen", value("--listen").as_deref().unwrap_or("127.0.0.1:8080"))?;
         let base_url = value("--base-url").unwrap_or_else(|| format!("http://{listen}"));
         let base_url = Url::parse(&base_url).map_err(|error| invalid("--base-url", error))?;
@@ -304,15 +291,11 @@ impl Config {
             listen,
             db: Database::parse(value("--db").as_deref().unwrap_or("./spark.sqlite3"))?,
             base_url,
-            github_client: client(&value, "--github-client-id", "--github-client-secret")?,
-            github_webhook_secret: value("--github-webhook-secret").map(WebhookSecret::new),
-            slack_client: client(&value, "--slack-client-id", "--slack-client-secret")?,
-            slack_signing_secret: value("--slack-signing-secret").map(WebhookSecret::new),
+            services: COMPILED_IN
+                .iter()
+                .map(|entry| (entry.build)(&values))
+                .collect::<Result<_, _>>()?,
             state_key: value("--state-key").map(StateKey::new),
-            github_web_url: url_setting(&value, "--github-web-url", "https://github.com")?,
-            github_api_url: url_setting(&value, "--github-api-url", "https://api.github.com")?,
-            slack_web_url: url_setting(&value, "--slack-web-url", "https://slack.com")?,
-            slack_api_url: url_setting(&value, "--slack-api-url", "https://slack.com/api")?,
             poll_every: Duration::from_secs(poll_every),
         })
     }
@@ -325,41 +308,6 @@ impl Config {
             path.trim_start_matches('/')
         )
     }
-}
-
-fn client(
-    value: &impl Fn(&str) -> Option<String>,
-    id_flag: &'static str,
-    secret_flag: &'static str,
-) -> Result<Option<Client>, ConfigError> {
-    match (value(id_flag), value(secret_flag)) {
-        (Some(id), Some(secret)) => Ok(Some(Client {
-            id,
-            secret: ClientSecret::new(secret),
-        })),
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(ConfigError::Incomplete {
-            given: id_flag,
-            missing: secret_flag,
-        }),
-        (None, Some(_)) => Err(ConfigError::Incomplete {
-            given: secret_flag,
-            missing: id_flag,
-        }),
-    }
-}
-
-fn url_setting(
-    value: &impl Fn(&str) -> Option<String>,
-    flag: &'static str,
-    default: &str,
-) -> Result<String, ConfigError> {
-    let url = value(flag).unwrap_or_else(|| default.to_owned());
-    let parsed = Url::parse(&url).map_err(|error| invalid(flag, error))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(invalid(flag, "the scheme must be http or https"));
-    }
-    Ok(url.trim_end_matches('/').to_owned())
 }
 
 fn parse<T: std::str::FromStr<Err: std::fmt::Display>>(name: &'static str, text: &str) -> Result<T, ConfigError> {
@@ -391,9 +339,16 @@ mod tests {
         let config = Config::parse([], env(&[])).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.base_url.as_str(), "http://127.0.0.1:8080/");
-        assert_eq!(config.slack_api_url, "https://slack.com/api");
         assert_eq!(config.poll_every, Duration::from_secs(60));
-        assert!(config.github_client.is_none());
+        let identifiers: Vec<_> = config
+            .services
+            .iter()
+            .map(|service| service.plugin.identifier())
+            .collect();
+        assert_eq!(identifiers, ["github", "slack"]);
+        let slack = config.services[1].plugin.oauth_provider().unwrap();
+        assert_eq!(slack.token_url(), "https://slack.com/api/oauth.v2.access");
+        assert!(config.services.iter().all(|service| service.oauth.is_none()));
 
         let args = [
             "--listen",
@@ -424,8 +379,8 @@ mod tests {
         );
         assert_eq!(config.url("/webhook"), "http://127.0.0.1:9000/webhook");
         assert_eq!(config.poll_every, Duration::from_secs(5));
-        let client = config.github_client.as_ref().unwrap();
-        assert_eq!(client.id, "cli");
+        let client = config.services[0].oauth.as_ref().unwrap();
+        assert_eq!(client.client_id, "cli");
         assert!(!format!("{config:?}").contains("shh"), "secrets are redacted");
     }
 

@@ -11,4 +11,5 @@ pub mod http_client;
 pub mod page;
 pub mod poller;
 pub mod routes;
+pub mod services;
 pub mod store;

@@ -6,20 +6,15 @@ use std::sync::Arc;
 use std::error::Error;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use spark_integrations::Integration;
 use spark_integrations::oauth::{Driver, OAuthClient, TokenSet};
-use spark_integrations::poll::{PollCursor, Step};
-use spark_integrations::providers::github::{self, GithubPoller};
+use spark_integrations::poll::{PollContext, PollCursor, PollSetupError, Step};
 use spark_integrations::schedule::{self, PollFailure, PollSuccess};
 use spark_integrations::store::{IntegrationStore, RefreshClaim, ingest_conversion};
-use spark_integrations::{AccessToken, plugin::Connection};
+use spark_integrations::{AccessToken, Integration};
 
 use crate::app::AppState;
 use crate::db::note;
 use crate::store::StoreError;
-
-/// The `User-Agent` of the poller's requests (GitHub asks for the application's name).
-const USER_AGENT: &str = "spark-integrations-example-server";
 
 /// What one poll did.
 #[derive(Debug)]
@@ -27,7 +22,7 @@ pub struct Fetched {
     pub inserted: usize,
     pub duplicates: usize,
     pub next_poll_at: DateTime<Utc>,
-    /// Repositories that failed this round (the others were polled regardless).
+    /// Resources that failed this round (the others were polled regardless).
     pub errors: Vec<String>,
 }
 
@@ -57,38 +52,30 @@ fn internal(error: impl std::fmt::Display) -> PollProblem {
     PollProblem::Internal(error.to_string())
 }
 
-/// Polls `integration` now, unless the provider's own limits say to wait: runs the poller through the real
-/// client, stores the events, then the cursor. Blocking.
+/// Polls `integration` now with its plugin's poller, unless the provider's own word says to wait: runs the round
+/// through the real client, stores the events, then the cursor. Blocking.
 pub fn poll_integration(
     state: &AppState,
     integration: &Integration,
     now: DateTime<Utc>,
 ) -> Result<Fetched, PollProblem> {
-    let polls = state
-        .registry
-        .get(&integration.service)
-        .is_some_and(|plugin| plugin.connections().contains(Connection::Polling));
-    if !polls || integration.service != github::SERVICE {
-        return Err(PollProblem::Refused(format!(
-            "{} integrations are not polled",
-            integration.service
-        )));
-    }
+    let not_polled = || PollProblem::Refused(format!("{} integrations are not polled", integration.service));
+    let plugin = state.registry.get(&integration.service).ok_or_else(not_polled)?;
+    let poller = plugin.poller().ok_or_else(not_polled)?;
     let Some(configuration) = &integration.configuration else {
         return Err(PollProblem::Refused("configure the integration first".to_owned()));
     };
     let poll_state = state.db.read().poll_state(&integration.id).map_err(internal)?;
+    // Only the provider's own interval or rate limit (kept as `next_poll_at`) holds a poll back: the scheduler's
+    // cadence is never a floor.
     if let Some(until) = poll_state.next_poll_at.filter(|until| *until > now) {
         return Err(PollProblem::HeldBack { until });
     }
 
-    let mut poller = GithubPoller::new(configuration.strings("repositories"), configuration.strings("events"))
-        .with_api_base(&state.config.github_api_url)
-        .map_err(|error| PollProblem::Refused(error.to_string()))?
-        .with_user_agent(USER_AGENT)
-        .with_integration(&integration.id);
-    if let Some(token) = fresh_token(state, integration, now)? {
-        poller = poller.with_token(token);
+    let token = fresh_token(state, integration, now)?;
+    let mut context = PollContext::new(&integration.id, configuration);
+    if let Some(token) = &token {
+        context = context.with_access_token(token);
     }
     // A cursor this version cannot read starts over; stored events are deduplicated, so nothing is doubled.
     let cursor: PollCursor = poll_state
@@ -96,12 +83,15 @@ pub fn poll_integration(
         .and_then(|cursor| serde_json::from_value(cursor).ok())
         .unwrap_or_default();
 
-    let mut round = poller.start(cursor, now);
+    let mut round = poller.start(&context, cursor, now).map_err(|error| match error {
+        PollSetupError::NotConfigured => PollProblem::Refused("configure the integration first".to_owned()),
+        other => PollProblem::Refused(other.to_string()),
+    })?;
     // `Step` is non-exhaustive: anything but `Send` ends the round.
     while let Step::Send(request) = round.step() {
         match state.http.send(request) {
             Ok(response) => round.handle_response(response, state.clock.now()),
-            Err(error) => round.handle_transport_error(error),
+            Err(error) => round.handle_transport_error(&error),
         }
     }
     let outcome = round.finish();

@@ -344,7 +344,8 @@ fn walk_every_route(harness: &Harness) {
         .map(|p| p["identifier"].as_str().unwrap())
         .collect();
     assert_eq!(identifiers, ["github", "slack"]);
-    assert_eq!(plugins[0]["type"], json!(["oauth", "polling", "webhook"]));
+    assert_eq!(plugins[0]["connections"], json!(["oauth", "polling", "webhook"]));
+    assert_eq!(plugins[1]["display_name"], "Slack");
     assert_eq!(plugins[0]["configuration_schema"]["fields"][0]["name"], "repositories");
 
     // Initializing is idempotent: one integration per service.
@@ -551,6 +552,19 @@ fn walk_every_route(harness: &Harness) {
             Some("W/\"events-v1\"")
         );
     }
+    // The provider's interval governs, shorter than a minute too: the host's cadence is no floor.
+    harness.seen.lock().unwrap().poll_interval = Some(1);
+    harness.state.clock.advance(61);
+    let quick = harness.post(&fetch, &[], b"");
+    assert_eq!(quick.status, 200, "{}", quick.body);
+    harness.state.clock.advance(2);
+    let again = harness.post(&fetch, &[], b"");
+    assert_eq!(
+        again.status, 200,
+        "polled again 2 s after `X-Poll-Interval: 1`: {}",
+        again.body
+    );
+    assert_eq!(harness.seen.lock().unwrap().not_modified, 3);
     assert_eq!(
         harness
             .post(&format!("/api/integrations/{slack_id}/fetch"), &[], b"")

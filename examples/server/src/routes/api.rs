@@ -24,16 +24,7 @@ pub async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
     let plugins: Vec<Value> = state
         .registry
         .iter()
-        .map(|plugin| {
-            let descriptor = Descriptor::of(plugin.as_ref());
-            json!({
-                "identifier": descriptor.identifier,
-                "name": descriptor.display_name,
-                "description": descriptor.description,
-                "type": descriptor.connections,
-                "configuration_schema": descriptor.configuration_schema,
-            })
-        })
+        .map(|plugin| json!(Descriptor::of(plugin.as_ref())))
         .collect();
     Json(Value::Array(plugins))
 }

@@ -1,9 +1,9 @@
 //! `POST /webhook/{service}/{routing_secret}`: verify, convert, ingest.
 //!
 //! The routing secret only says which integration a delivery is for; authenticity comes from the provider's
-//! signature, checked with the app-level secret (`--github-webhook-secret`, `--slack-signing-secret`). Nothing is
-//! stored for a refused request. A redelivery (same `X-GitHub-Delivery` or Slack `event_id`) is a success with
-//! `"duplicates":1`: events are unique per integration and source id.
+//! signature, checked by the plugin's verifier with the app-level secrets its entry in `services.rs` read from the
+//! command line. Nothing is stored for a refused request. A redelivery (the same delivery or event id) is a success
+//! with `"duplicates":1`: events are unique per integration and source id.
 
 use std::sync::Arc;
 
@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use spark_integrations::convert::{Conversion, ConvertContext};
 use spark_integrations::plugin::intake_for;
-use spark_integrations::providers::{github, slack};
 use spark_integrations::store::{IntegrationStore, ingest_conversion};
 use spark_integrations::webhook::{Intake, WebhookSecret};
 
@@ -23,13 +22,14 @@ use super::{ApiError, blocking};
 use crate::app::{AppState, MAX_WEBHOOK_BODY, routing_secret};
 use crate::db::note;
 
-/// The app-level signing secret of a service's webhooks: GitHub's webhook secret, Slack's signing secret.
-fn signing_secret<'a>(state: &'a AppState, service: &str) -> Option<&'a WebhookSecret> {
-    match service {
-        github::SERVICE => state.config.github_webhook_secret.as_ref(),
-        slack::SERVICE => state.config.slack_signing_secret.as_ref(),
-        _ => None,
-    }
+/// The secrets a service's provider signs this host's deliveries with, as its entry in `services.rs` configured
+/// them.
+fn signing_secrets<'a>(state: &'a AppState, service: &str) -> &'a [WebhookSecret] {
+    state
+        .signing_secrets
+        .get(service)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 /// Whether `service` is a registered plugin that accepts webhooks.
@@ -40,8 +40,8 @@ fn accepts_webhooks(state: &AppState, service: &str) -> bool {
         .is_some_and(|plugin| plugin.webhook_verifier().is_some())
 }
 
-/// The handler. 200 `{"status":"ok","inserted":N,"duplicates":M}`, the challenge for Slack's `url_verification`,
-/// 401 for a bad or missing signature, 404 for an unknown service or routing secret, 413 over 25 MB.
+/// The handler. 200 `{"status":"ok","inserted":N,"duplicates":M}`, or 200 with the challenge a verification
+/// request asks to echo; 401 for a bad or missing signature, 404 for an unknown service or routing secret, 413 over 25 MB.
 pub async fn deliver(
     State(state): State<Arc<AppState>>,
     Path((service, secret)): Path<(String, String)>,
@@ -74,9 +74,7 @@ pub async fn deliver(
             .find_by_routing_secret(&service, &routing_secret(&secret))
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::not_found("unknown webhook URL"))?;
-        let secrets = signing_secret(&state, &service)
-            .map(std::slice::from_ref)
-            .unwrap_or_default();
+        let secrets = signing_secrets(&state, &service);
         let delivery = match intake_for(plugin.as_ref(), secrets, &parts.headers, &body, now) {
             Ok(Intake::Convert(delivery)) => delivery,
             Ok(Intake::Challenge(challenge)) => {

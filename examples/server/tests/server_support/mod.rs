@@ -45,6 +45,8 @@ pub(crate) struct Seen {
     pub(crate) refused_refreshes: usize,
     /// The GitHub tokens now valid: `None` means the first authorization's (`GITHUB_TOKEN`, `ghr_fake_0`).
     github_tokens: Option<(String, String)>,
+    /// The `X-Poll-Interval` the Events API answers with, in seconds; `None` means GitHub's usual 60.
+    pub(crate) poll_interval: Option<u32>,
 }
 
 impl Seen {
@@ -206,6 +208,7 @@ async fn github_events(State(seen): State<Shared>, headers: HeaderMap, RawQuery(
         .map(str::to_owned);
     let mut seen = seen.lock().unwrap();
     seen.event_requests.push((query.clone(), if_none_match.clone()));
+    let interval = seen.poll_interval.unwrap_or(60).to_string();
     if bearer(&headers) != Some(seen.github_tokens().0.as_str()) {
         return (
             StatusCode::UNAUTHORIZED,
@@ -215,7 +218,7 @@ async fn github_events(State(seen): State<Shared>, headers: HeaderMap, RawQuery(
     }
     if if_none_match.as_deref() == Some(EVENTS_ETAG) {
         seen.not_modified += 1;
-        return (StatusCode::NOT_MODIFIED, [("x-poll-interval", "60")]).into_response();
+        return (StatusCode::NOT_MODIFIED, [("x-poll-interval", interval.as_str())]).into_response();
     }
     let host = headers
         .get(header::HOST)
@@ -226,13 +229,13 @@ async fn github_events(State(seen): State<Shared>, headers: HeaderMap, RawQuery(
         |name: &str| -> Value { serde_json::from_str(&fixture(&format!("github-events/{name}.json"))).unwrap() };
     if query.contains("page=2") {
         let body = Value::Array(vec![event("IssuesEvent.opened")]);
-        return ([("x-poll-interval", "60")], axum::Json(body)).into_response();
+        return ([("x-poll-interval", interval.as_str())], axum::Json(body)).into_response();
     }
     let next = format!("<http://{host}/github-api/repos/{REPOSITORY}/events?per_page=100&page=2>; rel=\"next\"");
     let body = Value::Array(vec![event("PushEvent.with-commits"), event("WatchEvent")]);
     (
         [
-            ("x-poll-interval", "60"),
+            ("x-poll-interval", interval.as_str()),
             ("etag", EVENTS_ETAG),
             ("link", next.as_str()),
         ],
