@@ -54,7 +54,7 @@ pub use validate::{ConfigError, ValidationErrors};
 /// ones it has: [`converter`](Self::converter), [`oauth_provider`](Self::oauth_provider),
 /// [`webhook_verifier`](Self::webhook_verifier) and [`poller`](Self::poller). A capability added later comes the
 /// same way, as a provided method defaulting to `None`, so adding one never breaks an existing implementation.
-/// The ways the service connects are derived from these ([`connections`](dyn Plugin::connections)), never declared
+/// The ways the service connects are derived from these (`<dyn Plugin>::connections`), never declared
 /// a second time.
 pub trait Plugin: Send + Sync {
     /// The unique, stable identifier: lowercase `[a-z0-9_-]+` (`github`). It names the service in URLs
@@ -82,7 +82,7 @@ pub trait Plugin: Send + Sync {
     }
 
     /// The verifier of this service's webhook deliveries, if it accepts webhooks. See
-    /// [`webhook::intake_for`](crate::webhook::intake_for).
+    /// [`intake_for`].
     fn webhook_verifier(&self) -> Option<&dyn WebhookVerifier> {
         None
     }
@@ -139,13 +139,13 @@ impl Integration {
     }
 }
 
-/// [`intake`](crate::webhook::intake) with the verifier of `plugin`: the entry point for hosts that route
+/// [`intake`] with the verifier of `plugin`: the entry point for hosts that route
 /// deliveries by plugin.
 ///
 /// # Errors
 ///
 /// [`WebhookError::NotAccepted`] (answer `404`) when the plugin does not accept webhooks; otherwise as
-/// [`intake`](crate::webhook::intake).
+/// [`intake`].
 pub fn intake_for<'a>(
     plugin: &dyn Plugin,
     secrets: &[WebhookSecret],
@@ -177,7 +177,7 @@ pub struct Descriptor<'a> {
     pub display_name: &'a str,
     /// [`Plugin::description`].
     pub description: &'a str,
-    /// [`connections`](dyn Plugin::connections), derived from its capabilities.
+    /// `<dyn Plugin>::connections()`, derived from its capabilities.
     pub connections: Connections,
     /// [`Plugin::configuration_schema`].
     pub configuration_schema: &'a Schema,
