@@ -81,7 +81,13 @@ pub struct Field {
     pub options: Vec<FieldOption>,
     /// A shape each string value must have, if any (for string and string array fields).
     pub format: Option<Format>,
+    /// The most elements a [`FieldType::StringArray`] value may hold ([`DEFAULT_MAX_ITEMS`] unless the plugin says
+    /// otherwise): a bound on what one configuration can make a poller do.
+    pub max_items: usize,
 }
+
+/// The most elements a string array field accepts unless its plugin sets another bound with [`Field::max_items`].
+pub const DEFAULT_MAX_ITEMS: usize = 100;
 
 impl Field {
     /// An optional field with no description, options or format.
@@ -94,7 +100,15 @@ impl Field {
             required: false,
             options: Vec::new(),
             format: None,
+            max_items: DEFAULT_MAX_ITEMS,
         }
+    }
+
+    /// The same field accepting at most `max` elements (for string array fields; default [`DEFAULT_MAX_ITEMS`]).
+    #[must_use]
+    pub fn max_items(mut self, max: usize) -> Self {
+        self.max_items = max;
+        self
     }
 
     /// The same field with a help text.

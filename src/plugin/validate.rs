@@ -29,6 +29,16 @@ pub enum ConfigError {
         /// The field name.
         path: String,
     },
+    /// An array holds more elements than the field accepts; its elements were not checked.
+    #[error("`{path}`: {len} elements, more than the {max} allowed")]
+    TooMany {
+        /// The field name.
+        path: String,
+        /// How many elements were given.
+        len: usize,
+        /// The most the field accepts.
+        max: usize,
+    },
     /// A value has the wrong JSON type.
     #[error("`{path}`: expected {expected}, found {found}")]
     WrongType {
@@ -73,6 +83,7 @@ impl ConfigError {
             Self::NotAnObject { .. } => "",
             Self::Missing { path }
             | Self::Empty { path }
+            | Self::TooMany { path, .. }
             | Self::WrongType { path, .. }
             | Self::NotAnOption { path, .. }
             | Self::BadFormat { path, .. }
@@ -214,6 +225,14 @@ fn check_field(field: &Field, value: &Value, errors: &mut Vec<ConfigError>) {
         (FieldType::StringArray, Value::Array(elements)) => {
             if field.required && elements.is_empty() {
                 errors.push(ConfigError::Empty { path: path() });
+            }
+            if elements.len() > field.max_items {
+                errors.push(ConfigError::TooMany {
+                    path: path(),
+                    len: elements.len(),
+                    max: field.max_items,
+                });
+                return;
             }
             for (index, element) in elements.iter().enumerate() {
                 let path = format!("{}[{index}]", field.name);

@@ -234,6 +234,13 @@ impl PostgresStore {
         })
     }
 
+    /// Runs `f` with the connection, for tables of the host's own beside the store's (its users, its sessions): one
+    /// database, one backup. Leave the store's own tables to the store: writing them directly can break its
+    /// invariants.
+    pub fn with_client<R>(&self, f: impl FnOnce(&mut Client) -> R) -> R {
+        f(&mut self.lock().client)
+    }
+
     /// The schema version of the connected database.
     ///
     /// # Errors

@@ -174,6 +174,12 @@ impl SqliteStore {
         Ok(Self { connection })
     }
 
+    /// The connection, for tables of the host's own beside the store's (its users, its sessions): one database, one
+    /// backup. Leave the store's own tables to the store: writing them directly can break its invariants.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
     /// The schema version of the open database.
     ///
     /// # Errors
