@@ -27,7 +27,8 @@ const SECRET_PREFIX: &str = "whsec_";
 ///
 /// Secrets are `whsec_<base64 key>` (the prefix is optional). The delivery passes when any `v1,` entry of
 /// `webhook-signature` matches under any secret; entries of other versions and undecodable entries are skipped,
-/// so `v1,<bad> v1,<good>` passes. The `webhook-id` is the dedupe key. Timestamps further than 300 s from `now`
+/// so `v1,<bad> v1,<good>` passes. The `webhook-id` is the dedupe key. The signature covers the id, the timestamp
+/// and the body, so neither can be changed on a replay, and a stale timestamp is refused. Timestamps further than 300 s from `now`
 /// (configurable) are refused.
 ///
 /// ```

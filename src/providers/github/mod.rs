@@ -3,8 +3,12 @@
 //! [`GithubConverter`] takes both shapes GitHub reports activity in:
 //! - [`Payload::Polled`]: one item of `GET /events` or `/repos/{owner}/{repo}/events`. `source_id` is the item's
 //!   `id`, `time` its `created_at` (the context's `received_at` when that is missing).
-//! - [`Payload::Webhook`]: a delivery body with its `X-GitHub-Event` name and `X-GitHub-Delivery` id. `source_id`
-//!   is the delivery id (it stays the same on redelivery, so storage deduplicates); both headers are required.
+//! - [`Payload::Webhook`]: a delivery body with its `X-GitHub-Event` name and `X-GitHub-Delivery` id (both
+//!   required). `source_id` is `sha256:` and the SHA-256 of the body bytes in hex, never the delivery id:
+//!   GitHub's signature covers the body only, not the headers, so a captured delivery resent under a fresh
+//!   `X-GitHub-Delivery` must dedupe on what *is* signed. A redelivery by GitHub sends the same bytes, so it
+//!   dedupes too; a body resent under another event name either fails that event's conversion (it lacks its
+//!   required fields) or yields the same `source_id` as its first delivery, so it is never stored a second time.
 //!   `ping` is [`SkipReason::Ping`]; other events are skipped as [`SkipReason::UnsupportedType`] without being
 //!   parsed.
 //!
@@ -91,7 +95,7 @@
 //!     panic!("a star is activity");
 //! };
 //! assert_eq!((events[0].domain.as_str(), events[0].action.as_str()), ("repository", "starred"));
-//! assert_eq!(events[0].source_id, "d-1");
+//! assert!(events[0].source_id.starts_with("sha256:")); // the body's hash: what the signature covers
 //! assert_eq!(events[0].time, received_at); // `watch` carries no time of its own
 //! # Ok::<(), spark_integrations::convert::ConvertError>(())
 //! ```
@@ -204,7 +208,8 @@ fn convert_webhook(
         .ok_or(ConvertError::MissingInput {
             what: "the webhook event name (X-GitHub-Event header)",
         })?;
-    let delivery_id = delivery_id
+    // Required (a delivery without it is not GitHub's), though not signed: the event's id comes from the body.
+    delivery_id
         .filter(|id| !id.is_empty())
         .ok_or(ConvertError::MissingInput {
             what: "the webhook delivery id (X-GitHub-Delivery header)",
@@ -224,13 +229,20 @@ fn convert_webhook(
         path: "sender".to_owned(),
     })?;
     let common = Common {
-        source_id: delivery_id.to_owned(),
+        source_id: body_source_id(body),
         time: activity.webhook_time(&repo).unwrap_or(context.received_at),
         actor,
         repo,
         payload_path: "",
     };
     Ok(Conversion::Converted(vec![build::build(activity, common)?]))
+}
+
+/// The `source_id` of a webhook delivery: `sha256:` and the hex SHA-256 of the exact body bytes, which the
+/// signature covers.
+fn body_source_id(body: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
 #[cfg(test)]

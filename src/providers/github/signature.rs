@@ -23,6 +23,15 @@ const DELIVERY: Header = Header::metadata("X-GitHub-Delivery", "x-github-deliver
 /// are refused before any hashing. `X-GitHub-Event` and `X-GitHub-Delivery` are required; the delivery id, which
 /// stays the same on redelivery, is the dedupe key. GitHub sends no timestamp: replay protection is the dedupe.
 ///
+/// # What the signature covers
+///
+/// The body bytes, and nothing else: not `X-GitHub-Delivery`, not `X-GitHub-Event`, not a time. Anyone who captured
+/// one delivery can resend its body, correctly signed, under a fresh delivery id or another event name, at any time.
+/// So [`GithubConverter`](super::GithubConverter) derives a webhook event's `source_id` from the body's SHA-256,
+/// never from the delivery id: the resend is a duplicate of the first delivery (storage keeps events unique per
+/// source id), and a body resent as another event either lacks that event's fields (refused) or gives the same
+/// source id.
+///
 /// ```
 /// use chrono::{TimeZone, Utc};
 /// use http::HeaderMap;

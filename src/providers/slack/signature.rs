@@ -21,7 +21,13 @@ const RETRY_NUM: Header = Header::metadata("X-Slack-Retry-Num", "x-slack-retry-n
 ///
 /// Once the signature holds, a JSON body is read for its `type`: a `url_verification` yields its `challenge`; an
 /// `event_callback` must carry an `event_id`, which becomes the dedupe key (Slack retries with the same one and
-/// `X-Slack-Retry-Num`). Bodies that are not JSON objects (slash commands are form-encoded, or the JSON is
+/// `X-Slack-Retry-Num`).
+///
+/// # What the signature covers
+///
+/// The timestamp and the body, so a replay is refused once the timestamp is stale and, within the window, is a
+/// redelivery of the same `event_id` (which is in the signed body). `X-Slack-Retry-Num` and
+/// `X-Slack-Retry-Reason` are not covered: they are read for information only. Bodies that are not JSON objects (slash commands are form-encoded, or the JSON is
 /// malformed) pass with neither; the converter reports what is wrong with them.
 ///
 /// ```
