@@ -194,6 +194,10 @@ pub enum Format {
     /// `owner/name`, as GitHub names repositories: the owner is 1 to 39 ASCII letters, digits and single inner
     /// hyphens; the name is 1 to 100 ASCII letters, digits, `.`, `_` and `-`, and is neither `.` nor `..`.
     OwnerName,
+    /// `group/subgroup/project`, as GitLab names projects: 2 to 21 `/`-separated segments (a top-level group or user,
+    /// up to 19 levels of subgroups, the project), each 1 to 255 ASCII letters, digits, `_`, `-` and `.`, starting
+    /// with a letter, digit or `_`, and not ending in `.`, `.git` or `.atom`.
+    NamespacePath,
 }
 
 impl Format {
@@ -207,6 +211,7 @@ impl Format {
     pub fn matches(self, value: &str) -> bool {
         match self {
             Self::OwnerName => is_owner_name(value),
+            Self::NamespacePath => is_namespace_path(value),
         }
     }
 }
@@ -215,6 +220,7 @@ impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::OwnerName => "`owner/name`",
+            Self::NamespacePath => "`group/project` (subgroups allowed: `group/subgroup/project`)",
         })
     }
 }
@@ -237,9 +243,57 @@ fn is_owner_name(value: &str) -> bool {
     owner_ok && name_ok
 }
 
+fn is_namespace_path(value: &str) -> bool {
+    let segments: Vec<&str> = value.split('/').collect();
+    (2..=21).contains(&segments.len())
+        && segments.iter().all(|segment| {
+            (1..=255).contains(&segment.len())
+                && segment
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.'))
+                && segment
+                    .bytes()
+                    .next()
+                    .is_some_and(|first| first.is_ascii_alphanumeric() || first == b'_')
+                && !segment.ends_with('.')
+                && !segment.ends_with(".git")
+                && !segment.ends_with(".atom")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespace_path_accepts_gitlab_shapes_and_rejects_others() {
+        for good in [
+            "gitlab-org/gitlab",
+            "group/subgroup/project",
+            "_user/a.b_c-d",
+            "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u",
+        ] {
+            assert!(Format::NamespacePath.matches(good), "{good}");
+        }
+        for bad in [
+            "",
+            "project",
+            "/project",
+            "group/",
+            "group//project",
+            "-group/project",
+            "group/.hidden",
+            "group/project.",
+            "group/project.git",
+            "group/project.atom",
+            "group/pro ject",
+            "gröup/project",
+            "https://gitlab.com/group/project",
+            "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v",
+        ] {
+            assert!(!Format::NamespacePath.matches(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn owner_name_accepts_github_shapes() {
