@@ -2,4 +2,5 @@
 //! and (as they are built) its webhook verifier, OAuth settings and poller.
 
 pub mod github;
+pub mod gitlab;
 pub mod slack;
