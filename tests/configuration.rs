@@ -124,7 +124,11 @@ fn long_values_are_shortened_in_messages() {
 fn arrays_are_capped_at_a_hundred_unless_the_plugin_says_otherwise() {
     let names = |n: usize| -> Vec<String> { (0..n).map(|i| format!("octo/repo-{i}")).collect() };
     let schema = every_type();
-    assert!(schema.validate(&json!({"name": "n", "repositories": names(100)})).is_ok());
+    assert!(
+        schema
+            .validate(&json!({"name": "n", "repositories": names(100)}))
+            .is_ok()
+    );
     let error = only_error(&schema, json!({"name": "n", "repositories": names(100_000)}));
     insta::assert_snapshot!(error, @"`repositories`: 100000 elements, more than the 100 allowed");
     assert_eq!(error.path(), "repositories");
@@ -132,7 +136,10 @@ fn arrays_are_capped_at_a_hundred_unless_the_plugin_says_otherwise() {
     let refused = github
         .configuration_schema()
         .validate(&json!({"repositories": names(101), "events": ["PushEvent"]}));
-    assert!(matches!(refused.unwrap_err().errors(), [ConfigError::TooMany { len: 101, max: 100, .. }]));
+    assert!(matches!(
+        refused.unwrap_err().errors(),
+        [ConfigError::TooMany { len: 101, max: 100, .. }]
+    ));
     let wider = Schema::new().field(Field::new("tags", FieldType::StringArray, "Tags").max_items(3));
     assert!(wider.validate(&json!({"tags": ["a", "b", "c"]})).is_ok());
     assert!(wider.validate(&json!({"tags": ["a", "b", "c", "d"]})).is_err());

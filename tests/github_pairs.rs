@@ -7,8 +7,8 @@ use std::fs;
 use std::path::Path;
 
 use github_common::*;
-use sha2::Digest as _;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use spark_integrations::model::Event;
 use spark_integrations::providers::github::EVENTS_API_TYPES;
 
@@ -91,7 +91,11 @@ fn an_events_api_item_and_its_webhook_give_the_same_identity() {
         );
         let body = webhook_body_of(&item).to_string();
         let digest = sha2::Sha256::digest(body.as_bytes());
-        assert_eq!(webhook_event.source_id, format!("sha256:{}", hex::encode(digest)), "the signed body's hash");
+        assert_eq!(
+            webhook_event.source_id,
+            format!("sha256:{}", hex::encode(digest)),
+            "the signed body's hash"
+        );
         checked += 1;
     }
     assert!(checked >= 17);

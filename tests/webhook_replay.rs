@@ -46,7 +46,11 @@ fn deliver(store: &mut MemoryStore, event: &str, delivery: &str, body: &[u8]) ->
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/fixtures/github-webhooks/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+    std::fs::read(format!(
+        "{}/fixtures/github-webhooks/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
 }
 
 fn stored(store: &MemoryStore) -> Vec<(String, String)> {
@@ -62,7 +66,11 @@ fn a_signed_push_resent_under_a_new_delivery_id_is_stored_once() {
     let push = fixture("push.default.4.json");
     let mut store = MemoryStore::new();
     assert_eq!(deliver(&mut store, "push", "delivery-1", &push), Ok((1, 0)));
-    assert_eq!(deliver(&mut store, "push", "delivery-1", &push), Ok((0, 1)), "GitHub's own redelivery");
+    assert_eq!(
+        deliver(&mut store, "push", "delivery-1", &push),
+        Ok((0, 1)),
+        "GitHub's own redelivery"
+    );
     for fresh in ["delivery-2", "delivery-3", "00000000-0000-0000-0000-000000000000"] {
         assert_eq!(deliver(&mut store, "push", fresh, &push), Ok((0, 1)), "{fresh}");
     }
@@ -88,8 +96,15 @@ fn a_signed_push_resent_under_other_event_names_is_never_stored_as_them() {
 
 #[test]
 fn every_recorded_delivery_resent_under_every_name_adds_nothing() {
-    let names = ["push", "public", "fork", "watch", "delete", "create", "issues", "release", "member"];
-    for file in ["fork.default.0.json", "watch.started.0.json", "delete.default.0.json", "public.default.0.json"] {
+    let names = [
+        "push", "public", "fork", "watch", "delete", "create", "issues", "release", "member",
+    ];
+    for file in [
+        "fork.default.0.json",
+        "watch.started.0.json",
+        "delete.default.0.json",
+        "public.default.0.json",
+    ] {
         let body = fixture(file);
         let original = file.split('.').next().expect("named after its event");
         let mut store = MemoryStore::new();

@@ -1,11 +1,12 @@
 //! Load generator for the example host: signed GitHub push deliveries over keep-alive connections on loopback.
 //!
-//! Start the host with a webhook secret, then point this at it (both on 127.0.0.1):
+//! Start the host with a webhook secret and an administrator token, then point this at it (both on 127.0.0.1):
 //!
 //! ```sh
+//! export SPARK_ADMIN_TOKEN=spk_load-test-administrator
 //! cargo run --release -p spark-host -- --db /tmp/load.sqlite3 --github-webhook-secret s3cret &
 //! cargo run --release -p spark-host --example load -- --url http://127.0.0.1:8080 --db /tmp/load.sqlite3 \
-//!     --secret s3cret --count 30000 --seconds 60 --connections 8
+//!     --secret s3cret --token "$SPARK_ADMIN_TOKEN" --count 30000 --seconds 60 --connections 8
 //! ```
 //!
 //! Several instances on one Postgres database: give `--url` a comma-separated list (connections are spread over
@@ -47,6 +48,8 @@ struct Options {
     urls: Vec<String>,
     db: String,
     secret: String,
+    /// An API token of the host's (the administrator's): creating the integration needs a signed-in user.
+    token: String,
     count: usize,
     seconds: u64,
     connections: usize,
@@ -57,6 +60,7 @@ fn options() -> Result<Options, Box<dyn Error>> {
         urls: vec!["http://127.0.0.1:8080".into()],
         db: "./spark.sqlite3".into(),
         secret: std::env::var("SPARK_GITHUB_WEBHOOK_SECRET").unwrap_or_default(),
+        token: std::env::var("SPARK_ADMIN_TOKEN").unwrap_or_default(),
         count: 20_000,
         seconds: 60,
         connections: 8,
@@ -73,6 +77,7 @@ fn options() -> Result<Options, Box<dyn Error>> {
             }
             "--db" => options.db = value,
             "--secret" => options.secret = value,
+            "--token" => options.token = value,
             "--count" => options.count = value.parse()?,
             "--seconds" => options.seconds = value.parse()?,
             "--connections" => options.connections = value.parse::<usize>()?.max(1),
@@ -111,7 +116,8 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The integration to deliver to: the host answers with the existing one if there is one.
     let mut connection = Client::connect(first)?;
-    let (status, body) = connection.request("POST", "/api/integrations/github", &[], b"")?;
+    let bearer = format!("Bearer {}", options.token);
+    let (status, body) = connection.request("POST", "/api/integrations/github", &[("Authorization", &bearer)], b"")?;
     if status != 200 && status != 201 {
         return Err(format!("creating the integration answered {status}").into());
     }
@@ -124,9 +130,6 @@ fn main() -> Result<(), Box<dyn Error>> {
         .ok_or("unexpected webhook URL")?
         .to_owned();
 
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(options.secret.as_bytes())?;
-    mac.update(BODY);
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     let run = format!(
         "load-{}",
         std::time::SystemTime::now()
@@ -140,12 +143,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     let threads: Vec<_> = (0..options.connections)
         .map(|thread| {
-            let (next, results, address, path, signature, run) = (
+            let (next, results, address, path, secret, run) = (
                 Arc::clone(&next),
                 Arc::clone(&results),
                 addresses[thread % addresses.len()].clone(),
                 path.clone(),
-                signature.clone(),
+                options.secret.clone(),
                 run.clone(),
             );
             let count = options.count;
@@ -165,6 +168,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                         index
                     };
                     let delivery = format!("{run}-{id_index}");
+                    // GitHub's signature covers only the body, so the host keys events by the body's hash: each
+                    // delivery carries a body of its own (the recorded push, marked with its delivery id).
+                    let body = body_of(&delivery);
+                    let signature = sign(&secret, &body);
                     let headers = [
                         ("Content-Type", "application/json"),
                         ("X-GitHub-Event", "push"),
@@ -173,7 +180,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     ];
                     let begun = Instant::now();
                     let answer = match client.as_mut() {
-                        Some(client) => client.request("POST", &path, &headers, BODY),
+                        Some(client) => client.request("POST", &path, &headers, &body),
                         None => Err("not connected".into()),
                     };
                     match answer {
@@ -244,7 +251,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("distinct deliveries: {}", distinct.len());
 
     // Stored exactly once: the events table is unique on (integration, source_id); count this run's rows.
-    let (rows, unique) = stored(&options.db, &integration_id, &format!("{run}-%"))?;
+    let expected: HashSet<String> = distinct.iter().map(|delivery| source_id(&body_of(delivery))).collect();
+    let (rows, unique) = stored(&options.db, &integration_id, &expected)?;
     println!(
         "stored:              {rows} events, {unique} distinct, for {} distinct deliveries sent",
         distinct.len()
@@ -257,24 +265,43 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// How many events of the integration have a `source_id` matching `pattern`, and how many distinct ones, in the
-/// hosts' database: a SQLite file (opened read-only) or a `postgres://` URL.
-fn stored(db: &str, integration_id: &str, pattern: &str) -> Result<(i64, i64), Box<dyn Error>> {
-    const COUNT: &str = "SELECT count(*), count(DISTINCT source_id) FROM events";
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+/// The body of delivery `delivery`: the recorded push with a first field naming the delivery.
+fn body_of(delivery: &str) -> Vec<u8> {
+    let mut body = format!("{{\"spark_load_delivery\":\"{delivery}\",").into_bytes();
+    body.extend_from_slice(&BODY[1..]);
+    body
+}
+
+/// `sha256=<hex>` of HMAC-SHA256 over `body`, as GitHub signs.
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The `source_id` the host stores a delivery of `body` under: the body's SHA-256.
+fn source_id(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(body)))
+}
+
+/// How many rows of the integration's events have one of the `expected` source ids, and how many distinct ones, in
+/// the hosts' database: a SQLite file (opened read-only) or a `postgres://` URL.
+fn stored(db: &str, integration_id: &str, expected: &HashSet<String>) -> Result<(i64, i64), Box<dyn Error>> {
+    const QUERY: &str = "SELECT source_id FROM events WHERE integration_id = ";
+    let source_ids: Vec<String> = if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         let mut client = postgres::Client::connect(db, postgres::NoTls)?;
-        let row = client.query_one(
-            &format!("{COUNT} WHERE integration_id = $1 AND source_id LIKE $2"),
-            &[&integration_id, &pattern],
-        )?;
-        return Ok((row.try_get(0)?, row.try_get(1)?));
-    }
-    let db = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    Ok(db.query_row(
-        &format!("{COUNT} WHERE integration_id = ?1 AND source_id LIKE ?2"),
-        (integration_id, pattern),
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?)
+        let rows = client.query(&format!("{QUERY}$1"), &[&integration_id])?;
+        rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?
+    } else {
+        let db = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let mut statement = db.prepare(&format!("{QUERY}?1"))?;
+        let rows = statement.query_map([integration_id], |row| row.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let found: Vec<&String> = source_ids.iter().filter(|id| expected.contains(*id)).collect();
+    let distinct: HashSet<&String> = found.iter().copied().collect();
+    Ok((i64::try_from(found.len())?, i64::try_from(distinct.len())?))
 }
 
 /// A minimal HTTP/1.1 client on one keep-alive connection: enough for a load generator, no more.

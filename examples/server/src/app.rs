@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post, put};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -18,13 +19,11 @@ use spark_integrations::webhook::WebhookSecret;
 use spark_integrations::{Integration, RoutingSecret};
 use tokio::net::TcpListener;
 
+use crate::auth;
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Db, note};
 use crate::http_client::HttpClient;
 use crate::routes;
-
-/// The one user of this host (it has no login system).
-pub const USER_ID: &str = "1";
 
 /// The largest webhook body accepted: 25 MB, the largest any provider here sends.
 pub const MAX_WEBHOOK_BODY: usize = spark_integrations::webhook::DEFAULT_MAX_BODY_LEN;
@@ -90,6 +89,7 @@ impl AppState {
             signing_secrets.insert(identifier, service.signing_secrets.clone());
         }
         let db = Db::open(&config.db)?;
+        bootstrap_users(&db, &config)?;
         let instance = format!("spark-server-{}", hex::encode(random::<8>()?));
         Ok(Arc::new(Self {
             config,
@@ -124,27 +124,54 @@ impl AppState {
         value
     }
 
-    /// A new integration of `service` for the user, with a fresh routing secret. Its id is `{service}-{user}`: one
-    /// integration per service and user, which the store's unique id enforces even when two instances create it at
-    /// the same moment.
-    pub fn new_integration(&self, service: &str) -> Result<Option<Integration>, getrandom::Error> {
+    /// A new integration of `service` for the user `user_id`, with a fresh routing secret. Its id is
+    /// `{service}-{user}`: one integration per service and user, which the store's unique id enforces even when two
+    /// instances create it at the same moment.
+    pub fn new_integration(&self, service: &str, user_id: &str) -> Result<Option<Integration>, getrandom::Error> {
         let Some(plugin) = self.registry.get(service) else {
             return Ok(None);
         };
-        let id = format!("{service}-{USER_ID}");
+        let id = format!("{service}-{user_id}");
         Ok(Some(Integration::initialize(
             plugin.as_ref(),
             id,
-            USER_ID,
+            user_id,
             &random::<32>()?,
         )))
     }
 }
 
-/// Every route of the host.
+/// Creates the host's tables and the `admin` user: with `--admin-token` when given (replacing a stored one), else,
+/// on a database without an administrator, with a generated token printed once to standard error.
+fn bootstrap_users(db: &Db, config: &Config) -> Result<(), Box<dyn Error + Send + Sync>> {
+    let store = db.write();
+    auth::migrate(&store)?;
+    let now: DateTime<Utc> = std::time::SystemTime::now().into();
+    match &config.admin_token {
+        Some(token) => auth::set_admin_token(&store, token.expose_secret(), now)?,
+        None => {
+            let token = auth::new_token()?;
+            if auth::create_admin_if_missing(&store, &token, now)? {
+                note(&format!(
+                    "created the `admin` user; its API token, shown this once: {token} \
+                     (sign in at /login with it, or send `Authorization: Bearer <token>`)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every route of the host. All but the webhooks, the OAuth callback (bound to its user by the signed state), the
+/// sign-in form and the health check need a signed-in user.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let signed_in = Router::new()
         .route("/", get(crate::page::index))
+        .route("/logout", post(routes::account::logout))
+        .route(
+            "/api/users",
+            get(routes::account::list_users).post(routes::account::create_user),
+        )
         .route("/api/plugins", get(routes::api::plugins))
         .route("/api/integrations", get(routes::api::integrations))
         .route("/api/integrations/{service}", post(routes::api::create_integration))
@@ -152,27 +179,82 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/integrations/{id}/fetch", post(routes::api::fetch))
         .route("/api/events", get(routes::api::events))
         .route("/integrations/{service}/oauth", get(routes::oauth::start))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            routes::guard::require_user,
+        ));
+    Router::new()
+        .merge(signed_in)
+        .route("/healthz", get(routes::account::healthz))
+        .route("/login", get(routes::account::login_form).post(routes::account::login))
         .route("/integrations/{service}/callback", get(routes::oauth::callback))
         .route(
             "/webhook/{service}/{routing_secret}",
-            // The handler checks `Content-Length` itself and reads the body with this same limit.
+            // The handler checks the routing secret, then `Content-Length`, then reads with this same limit.
             post(routes::webhook::deliver).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)),
         )
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            routes::guard::harden,
+        ))
         .with_state(state)
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` completes, with the background poller running.
+///
+/// At most `--max-connections` connections are served at once (the rest wait in the kernel's backlog), and a
+/// client gets `--read-timeout` to send each request's headers (an idle keep-alive connection is closed after that
+/// too); handlers bound the body reads by the same timeout. On `shutdown`, no connection is accepted any more and
+/// those open finish their requests.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
     let poller = tokio::spawn(crate::poller::run(Arc::clone(&state)));
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limit = Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
+    let read_timeout = state.config.read_timeout;
+    let service = TowerToHyperService::new(router(state));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&limit).acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    note(&format!("accepting a connection: {error}"));
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(read_timeout)
+            .keep_alive(true);
+        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away mid-request is no error of the host's.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
     poller.abort();
-    result
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// `N` bytes from the operating system's secure random source.

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use spark_integrations::Secret;
 use spark_integrations::oauth::StateKey;
 use spark_integrations::webhook::WebhookSecret;
 use url::Url;
@@ -33,6 +34,13 @@ pub struct Config {
     pub state_key: Option<StateKey>,
     /// How often the background task looks for integrations due for a poll.
     pub poll_every: Duration,
+    /// The token of the built-in `admin` user; without it, a fresh database gets a generated one, printed once.
+    pub admin_token: Option<Secret>,
+    /// The most connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and then its body: a stalled request is closed
+    /// after this.
+    pub read_timeout: Duration,
 }
 
 /// Where the host stores integrations and activity: `--db` is a SQLite file path, or a `postgres://` (or
@@ -150,6 +158,24 @@ const HOST_SETTINGS: &[Setting] = &[
         "SPARK_POLL_EVERY",
         false,
         "seconds between scheduler runs [60]",
+    ),
+    setting(
+        "--admin-token",
+        "SPARK_ADMIN_TOKEN",
+        true,
+        "API token of the built-in `admin` user [generated once, printed to stderr]",
+    ),
+    setting(
+        "--max-connections",
+        "SPARK_MAX_CONNECTIONS",
+        false,
+        "connections served at once [128]",
+    ),
+    setting(
+        "--read-timeout",
+        "SPARK_READ_TIMEOUT",
+        false,
+        "seconds a client may take to send a request's headers, then its body [30]",
     ),
 ];
 
@@ -287,8 +313,27 @@ impl Config {
         if poll_every == 0 {
             return Err(invalid("--poll-every", "must be at least 1 second"));
         }
+        let max_connections: usize = parse(
+            "--max-connections",
+            value("--max-connections").as_deref().unwrap_or("128"),
+        )?;
+        if max_connections == 0 {
+            return Err(invalid("--max-connections", "must be at least 1"));
+        }
+        let read_timeout: u64 = parse("--read-timeout", value("--read-timeout").as_deref().unwrap_or("30"))?;
+        if read_timeout == 0 {
+            return Err(invalid("--read-timeout", "must be at least 1 second"));
+        }
+        if let Some(token) = value("--admin-token")
+            && token.len() < 16
+        {
+            return Err(invalid("--admin-token", "use at least 16 characters"));
+        }
         Ok(Self {
             listen,
+            admin_token: value("--admin-token").map(Secret::new),
+            max_connections,
+            read_timeout: Duration::from_secs(read_timeout),
             db: Database::parse(value("--db").as_deref().unwrap_or("./spark.sqlite3"))?,
             base_url,
             services: COMPILED_IN

@@ -5,6 +5,7 @@
 //! the clock and the operating system's random source are read here.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod http_client;

@@ -32,12 +32,11 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     // it, on a blocking thread, as every handler does.
     let state = tokio::task::spawn_blocking(move || -> Result<_, Box<dyn Error + Send + Sync>> {
         let state = app::AppState::new(config)?;
-        // One JSON line per existing integration, for scripts (and people) to find their webhook URLs.
+        // Which integrations exist, never their webhook URLs: those hold routing secrets, shown to their owners only.
         let mut stdout = std::io::stdout().lock();
         for integration in state.db.read().list_integrations()? {
-            let json = state.integration_json(&integration, None);
             let line =
-                serde_json::json!({"id": json["id"], "service": json["service"], "webhook_url": json["webhook_url"]});
+                serde_json::json!({"id": integration.id, "service": integration.service, "user": integration.user_id});
             writeln!(stdout, "{line}")?;
         }
         Ok(state)

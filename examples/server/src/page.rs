@@ -4,13 +4,16 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::Html;
 use spark_integrations::model::Object;
 use spark_integrations::plugin::{Connection, Descriptor};
-use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore, StoredEvent};
+use spark_integrations::store::{IntegrationStore, StoredEvent};
 
 use crate::app::AppState;
+use crate::routes::api::user_events;
+use crate::routes::guard::Signed;
 use crate::routes::{ApiError, blocking};
 
 /// The number of events the page shows.
@@ -19,18 +22,20 @@ const EVENTS_SHOWN: usize = 50;
 /// The page: plugins, integrations, and the latest events; an `?error=` from a failed OAuth callback on top.
 pub async fn index(
     State(state): State<Arc<AppState>>,
+    Extension(signed): Extension<Signed>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Html<String>, ApiError> {
     blocking(move || {
         let store = state.db.read();
         let mut integrations = Vec::new();
         for integration in store.list_integrations().map_err(ApiError::internal)? {
+            if integration.user_id != signed.user.id {
+                continue;
+            }
             let poll = store.poll_state(&integration.id).map_err(ApiError::internal)?;
             integrations.push((integration, poll));
         }
-        let events = store
-            .recent_events(&EventQuery::latest(EVENTS_SHOWN))
-            .map_err(ApiError::internal)?;
+        let events = user_events(&*store, &signed.user.id, None, EVENTS_SHOWN)?;
         drop(store);
 
         let mut page = String::with_capacity(16 * 1024);
@@ -39,6 +44,13 @@ pub async fn index(
              <title>spark-integrations</title>\n<style>body{font-family:sans-serif;margin:2em}\
              table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}\
              .error{color:#a00}</style>\n</head>\n<body>\n<h1>spark-integrations</h1>\n",
+        );
+        let _ = writeln!(
+            page,
+            "<form method=\"post\" action=\"/logout\"><p>Signed in as {} \
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></p></form>",
+            escape(&signed.user.name),
+            escape(&signed.csrf().unwrap_or_default()),
         );
         if let Some(error) = query.get("error") {
             let _ = writeln!(page, "<p class=\"error\">Authorization failed: {}</p>", escape(error));

@@ -23,6 +23,8 @@ use spark_integrations::store::IntegrationStore;
 
 const GITHUB_WEBHOOK_SECRET: &str = "github webhook secret for the test";
 const SLACK_SIGNING_SECRET: &str = "slack signing secret for the test";
+/// The administrator's API token, given to every host of a test with `--admin-token`.
+const ADMIN_TOKEN: &str = "spk_the-administrator-token-of-the-test";
 /// Every host of a test signs OAuth states with this key, as instances behind one load balancer do.
 const STATE_KEY: &str = "the state key all test hosts share, 32+ bytes";
 
@@ -117,6 +119,8 @@ impl Harness {
             SLACK_SIGNING_SECRET,
             "--state-key",
             STATE_KEY,
+            "--admin-token",
+            ADMIN_TOKEN,
             "--github-web-url",
             &format!("{fake}/github"),
             "--github-api-url",
@@ -157,7 +161,19 @@ impl Harness {
         }
     }
 
-    fn send(&self, request: http::Request<Vec<u8>>) -> Answer {
+    /// Sends `request`, signed in as the administrator when it goes to the host and carries no credentials.
+    fn send(&self, mut request: http::Request<Vec<u8>>) -> Answer {
+        let to_host = request.uri().to_string().starts_with(&self.base);
+        let headers = request.headers();
+        if to_host && !headers.contains_key("authorization") {
+            let bearer = format!("Bearer {ADMIN_TOKEN}");
+            request.headers_mut().insert("authorization", bearer.parse().unwrap());
+        }
+        self.send_raw(request)
+    }
+
+    /// Sends `request` as it is: no credentials added.
+    fn send_raw(&self, request: http::Request<Vec<u8>>) -> Answer {
         let response = self.agent.run(request).unwrap();
         let (parts, mut body) = response.into_parts();
         Answer {
@@ -677,15 +693,19 @@ fn two_hosts_on_one_postgres_database_act_once() {
     let path = webhook.trim_start_matches(&a.base);
     let push = server_support::fixture("github-webhooks/push.default.4.json");
     let deliveries = 20;
+    // Twenty pushes: each a body of its own (events are keyed by the signed body's hash).
+    let pushes: Vec<String> = (0..deliveries)
+        .map(|n| push.replacen('{', &format!("{{\"test_delivery\":{n},"), 1))
+        .collect();
     let answers: Vec<Value> = std::thread::scope(|scope| {
         let senders: Vec<_> = [&a, &b]
             .map(|host| {
-                let push = &push;
+                let pushes = &pushes;
                 scope.spawn(move || {
                     (0..deliveries)
                         .map(|n| {
-                            let answer =
-                                github_delivery(host, path, &format!("delivery-{n}"), push.as_bytes(), push.as_bytes());
+                            let body = pushes[n].as_bytes();
+                            let answer = github_delivery(host, path, &format!("delivery-{n}"), body, body);
                             assert_eq!(answer.status, 200, "{}", answer.body);
                             answer.json()
                         })

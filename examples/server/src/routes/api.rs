@@ -3,17 +3,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
+use spark_integrations::Integration;
 use spark_integrations::plugin::Descriptor;
-use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore};
+use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore, StoredEvent};
 
+use super::guard::Signed;
 use super::{ApiError, blocking};
-use crate::app::{AppState, USER_ID};
+use crate::app::AppState;
 use crate::poller::{self, PollProblem};
 
 /// The most events `GET /api/events` lists at once.
@@ -29,12 +31,15 @@ pub async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(Value::Array(plugins))
 }
 
-/// `GET /api/integrations`: the user's integrations, without tokens.
-pub async fn integrations(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+/// `GET /api/integrations`: the signed-in user's integrations, without tokens.
+pub async fn integrations(
+    State(state): State<Arc<AppState>>,
+    Extension(signed): Extension<Signed>,
+) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let store = state.db.read();
         let mut list = Vec::new();
-        for integration in store.list_integrations().map_err(ApiError::internal)? {
+        for integration in owned_integrations(&*store, &signed.user.id)? {
             let poll = store.poll_state(&integration.id).map_err(ApiError::internal)?;
             list.push(state.integration_json(&integration, Some(&poll)));
         }
@@ -47,10 +52,11 @@ pub async fn integrations(State(state): State<Arc<AppState>>) -> Result<Json<Val
 /// the existing one (200).
 pub async fn create_integration(
     State(state): State<Arc<AppState>>,
+    Extension(signed): Extension<Signed>,
     Path(service): Path<String>,
 ) -> Result<Response, ApiError> {
     blocking(move || {
-        let (integration, created) = find_or_create(&state, &service)?;
+        let (integration, created) = find_or_create(&state, &service, &signed.user.id)?;
         let status = if created { StatusCode::CREATED } else { StatusCode::OK };
         Ok((status, Json(state.integration_json(&integration, None))).into_response())
     })
@@ -60,7 +66,7 @@ pub async fn create_integration(
 /// The user's integration of `service` and whether it was just created. One per service and user: the id is
 /// derived from both, so of two requests (on one instance or two) creating it at once, one inserts and the other
 /// finds the row it wrote.
-pub fn find_or_create(state: &AppState, service: &str) -> Result<(spark_integrations::Integration, bool), ApiError> {
+pub fn find_or_create(state: &AppState, service: &str, user_id: &str) -> Result<(Integration, bool), ApiError> {
     if state.registry.get(service).is_none() {
         return Err(ApiError::not_found(format!("unknown service `{service}`")));
     }
@@ -69,12 +75,12 @@ pub fn find_or_create(state: &AppState, service: &str) -> Result<(spark_integrat
         .list_integrations()
         .map_err(ApiError::internal)?
         .into_iter()
-        .find(|integration| integration.service == service && integration.user_id == USER_ID);
+        .find(|integration| integration.service == service && integration.user_id == user_id);
     if let Some(integration) = existing {
         return Ok((integration, false));
     }
     let integration = state
-        .new_integration(service)
+        .new_integration(service, user_id)
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("unknown service `{service}`")))?;
     match store.create_integration(&integration) {
@@ -90,6 +96,7 @@ pub fn find_or_create(state: &AppState, service: &str) -> Result<(spark_integrat
 /// configuration, or 422 with every field error.
 pub async fn configure(
     State(state): State<Arc<AppState>>,
+    Extension(signed): Extension<Signed>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -97,10 +104,7 @@ pub async fn configure(
         .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("the body is not JSON: {error}")))?;
     blocking(move || {
         let mut store = state.db.write();
-        let mut integration = store
-            .find_integration(&id)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))?;
+        let mut integration = owned_integration(&*store, &id, &signed.user.id)?;
         let plugin = state
             .registry
             .get(&integration.service)
@@ -128,6 +132,7 @@ pub async fn configure(
 /// `GET /api/events?integration=ID&limit=N`: the latest events, newest first, as the model's JSON.
 pub async fn events(
     State(state): State<Arc<AppState>>,
+    Extension(signed): Extension<Signed>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = match query.get("limit") {
@@ -138,16 +143,10 @@ pub async fn events(
             .filter(|limit| (1..=MAX_EVENTS).contains(limit))
             .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("`limit` must be 1 to {MAX_EVENTS}")))?,
     };
-    let mut event_query = EventQuery::latest(limit);
-    if let Some(id) = query.get("integration") {
-        event_query = event_query.for_integration(id.clone());
-    }
+    let integration = query.get("integration").cloned();
     blocking(move || {
-        let events = state
-            .db
-            .read()
-            .recent_events(&event_query)
-            .map_err(ApiError::internal)?;
+        let store = state.db.read();
+        let events = user_events(&*store, &signed.user.id, integration.as_deref(), limit)?;
         let events: Vec<Value> = events
             .iter()
             .map(|stored| serde_json::to_value(&stored.event).map_err(ApiError::internal))
@@ -159,8 +158,14 @@ pub async fn events(
 
 /// `POST /api/integrations/{id}/fetch`: polls now. Only the provider's own limits hold it back (429 with
 /// `Retry-After` until then), or a poll of the same integration running here or on another instance (409).
-pub async fn fetch(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn fetch(
+    State(state): State<Arc<AppState>>,
+    Extension(signed): Extension<Signed>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     blocking(move || {
+        // Another user's integration is as unknown as a missing one.
+        owned_integration(&*state.db.read(), &id, &signed.user.id)?;
         let now = state.clock.now();
         let leased = state
             .db
@@ -206,4 +211,58 @@ pub async fn fetch(State(state): State<Arc<AppState>>, Path(id): Path<String>) -
         }
     })
     .await
+}
+
+/// The integrations of `user_id`.
+fn owned_integrations<S: IntegrationStore>(store: &S, user_id: &str) -> Result<Vec<Integration>, ApiError>
+where
+    S::Error: std::fmt::Display,
+{
+    let all = store.list_integrations().map_err(ApiError::internal)?;
+    Ok(all
+        .into_iter()
+        .filter(|integration| integration.user_id == user_id)
+        .collect())
+}
+
+/// The integration `id` if it belongs to `user_id`; 404 otherwise, whether it is missing or another user's.
+pub fn owned_integration<S: IntegrationStore>(store: &S, id: &str, user_id: &str) -> Result<Integration, ApiError>
+where
+    S::Error: std::fmt::Display,
+{
+    store
+        .find_integration(id)
+        .map_err(ApiError::internal)?
+        .filter(|integration| integration.user_id == user_id)
+        .ok_or_else(|| ApiError::not_found(format!("no integration `{id}`")))
+}
+
+/// The latest `limit` events of `user_id`'s integrations (of `integration` only, when given and the user's), newest
+/// first.
+pub fn user_events<S: IntegrationStore + ActivityStore>(
+    store: &S,
+    user_id: &str,
+    integration: Option<&str>,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, ApiError>
+where
+    <S as IntegrationStore>::Error: std::fmt::Display,
+    <S as ActivityStore>::Error: std::fmt::Display,
+{
+    let ids: Vec<String> = match integration {
+        Some(id) => vec![owned_integration(store, id, user_id)?.id],
+        None => owned_integrations(store, user_id)?
+            .into_iter()
+            .map(|integration| integration.id)
+            .collect(),
+    };
+    // One integration per service and user: a handful of queries, merged.
+    let mut events = Vec::new();
+    for id in ids {
+        let query = EventQuery::latest(limit).for_integration(id);
+        events.extend(store.recent_events(&query).map_err(ApiError::internal)?);
+    }
+    events.sort_by_key(|stored| std::cmp::Reverse(stored.event.time));
+    events.truncate(limit);
+    Ok(events)
 }

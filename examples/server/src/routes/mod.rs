@@ -1,6 +1,8 @@
 //! The request handlers, one file per area, and the error answer they share.
 
+pub mod account;
 pub mod api;
+pub mod guard;
 pub mod oauth;
 pub mod webhook;
 

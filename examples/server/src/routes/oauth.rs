@@ -10,6 +10,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,8 +23,9 @@ use spark_integrations::oauth::{
 use spark_integrations::store::IntegrationStore;
 
 use super::api::find_or_create;
+use super::guard::{Signed, signed_in};
 use super::{ApiError, blocking};
-use crate::app::{AppState, USER_ID, random};
+use crate::app::{AppState, random};
 use crate::db::{Db, note};
 use crate::store::StoreError;
 
@@ -34,13 +36,18 @@ fn cookie_name(service: &str) -> String {
 
 /// `GET /integrations/{service}/oauth`: creates the integration if missing, then 302 to the provider with `state`
 /// and a PKCE challenge; the pending authorization goes into the cookie.
-pub async fn start(State(state): State<Arc<AppState>>, Path(service): Path<String>) -> Result<Response, ApiError> {
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    Extension(signed): Extension<Signed>,
+    Path(service): Path<String>,
+) -> Result<Response, ApiError> {
     blocking(move || {
         let client = client(&state, &service)?;
-        let (integration, _) = find_or_create(&state, &service)?;
+        let user = signed.user.id;
+        let (integration, _) = find_or_create(&state, &service, &user)?;
         let random = random::<32>().map_err(ApiError::internal)?;
         let authorize = client
-            .start(&integration.id, USER_ID, state.clock.now(), &random)
+            .start(&integration.id, &user, state.clock.now(), &random)
             .map_err(ApiError::internal)?;
         let pending = serde_json::to_vec(&authorize.pending).map_err(ApiError::internal)?;
         let secure = if state.config.base_url.scheme() == "https" {
@@ -89,14 +96,23 @@ pub async fn callback(
         "{}=; Path=/integrations; HttpOnly; SameSite=Lax; Max-Age=0",
         cookie_name(&service)
     );
+    let request_headers = headers.clone();
     let mut response = blocking(move || {
         let client = client(&state, &service)?;
+        // The flow is bound to the user who started it: the signed state names them, and the one finishing it must
+        // be signed in as them.
+        let Some(signed) = signed_in(&state, &request_headers)? else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "sign in as the user who started this authorization",
+            ));
+        };
         let now = state.clock.now();
         let mut ledger = DbLedger(&state.db);
         let driver = Driver::new(client, |request| state.http.send(request));
         let integration_id = pending.integration_id().to_owned();
         let persist = |tokens: &TokenSet| store_tokens(&state, &integration_id, tokens);
-        match driver.finish(pending, &query, USER_ID, now, &mut ledger, persist) {
+        match driver.finish(pending, &query, &signed.user.id, now, &mut ledger, persist) {
             Ok(connected) => {
                 let mut store = state.db.write();
                 let mut integration = store

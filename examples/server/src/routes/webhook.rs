@@ -18,6 +18,7 @@ use spark_integrations::plugin::intake_for;
 use spark_integrations::store::{IntegrationStore, ingest_conversion};
 use spark_integrations::webhook::{Intake, WebhookSecret};
 
+use super::guard::close;
 use super::{ApiError, blocking};
 use crate::app::{AppState, MAX_WEBHOOK_BODY, routing_secret};
 use crate::db::note;
@@ -48,19 +49,38 @@ pub async fn deliver(
     request: Request,
 ) -> Result<Response, ApiError> {
     if !accepts_webhooks(&state, &service) {
-        return Err(ApiError::not_found(format!("no webhooks for service `{service}`")));
+        return Ok(close(StatusCode::NOT_FOUND, "no webhooks for this service"));
     }
-    // Refuse by the announced length before reading anything; then read with the same cap (chunked bodies).
+    // The routing secret first, before a byte of the body is read: an unknown one costs one indexed lookup.
+    let lookup = Arc::clone(&state);
+    let (looked_up_service, looked_up_secret) = (service.clone(), secret.clone());
+    let known = blocking(move || {
+        lookup
+            .db
+            .read()
+            .find_by_routing_secret(&looked_up_service, &routing_secret(&looked_up_secret))
+            .map_err(ApiError::internal)
+    })
+    .await?;
+    if known.is_none() {
+        return Ok(close(StatusCode::NOT_FOUND, "unknown webhook URL"));
+    }
+    // Refuse by the announced length before reading anything; then read with the same cap (chunked bodies), within
+    // the read timeout.
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_WEBHOOK_BODY as u64) {
-        return Err(too_large());
+        return Ok(close(StatusCode::PAYLOAD_TOO_LARGE, "the body is over the limit"));
     }
     let (parts, body) = request.into_parts();
-    let body = to_bytes(body, MAX_WEBHOOK_BODY).await.map_err(|_| too_large())?;
+    let body = match tokio::time::timeout(state.config.read_timeout, to_bytes(body, MAX_WEBHOOK_BODY)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return Ok(close(StatusCode::PAYLOAD_TOO_LARGE, "the body is over the limit")),
+        Err(_) => return Ok(close(StatusCode::REQUEST_TIMEOUT, "the body took too long")),
+    };
 
     blocking(move || {
         let now = state.clock.now();
@@ -107,11 +127,4 @@ pub async fn deliver(
         Ok(Json(answer).into_response())
     })
     .await
-}
-
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the body is over {MAX_WEBHOOK_BODY} bytes"),
-    )
 }
