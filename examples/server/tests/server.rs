@@ -67,9 +67,18 @@ impl Harness {
         Self::start_on(None, None)
     }
 
+    /// A host on SQLite with `extra` flags after the usual ones.
+    fn start_with(extra: &[&str]) -> Self {
+        Self::start_full(None, None, extra)
+    }
+
     /// A host on the Postgres database at `postgres_url` (SQLite when `None`), with fake providers of its own or,
     /// to run beside another host, those of `beside`.
     fn start_on(postgres_url: Option<&str>, beside: Option<&Self>) -> Self {
+        Self::start_full(postgres_url, beside, &[])
+    }
+
+    fn start_full(postgres_url: Option<&str>, beside: Option<&Self>, extra: &[&str]) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -133,7 +142,9 @@ impl Harness {
             "--poll-every",
             "3600",
         ]
-        .map(String::from);
+        .map(String::from)
+        .into_iter()
+        .chain(extra.iter().map(|arg| (*arg).to_owned()));
         let config = config::Config::parse(args, |_| None).unwrap();
         let state = app::AppState::new(config).unwrap();
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -831,4 +842,357 @@ fn the_host_reconnects_when_postgres_closes_its_connections() {
     for _ in 0..10 {
         assert_eq!(host.get("/api/integrations").status, 200);
     }
+}
+
+/// A request as a browser or another user sends it: exactly these headers, no credentials added.
+fn raw(harness: &Harness, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let mut request = http::Request::builder().method(method).uri(harness.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    harness.send_raw(request.body(body.to_vec()).unwrap())
+}
+
+/// The value of `name` in a `Set-Cookie` list, with its attributes.
+fn set_cookie<'a>(answer: &'a Answer, name: &str) -> &'a str {
+    answer
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", answer.headers))
+}
+
+/// The `value` of the hidden `csrf` field of a page.
+fn csrf_field(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+#[test]
+fn every_route_needs_a_signed_in_user_and_users_see_only_their_own() {
+    let harness = Harness::start();
+    let bearer = |token: &str| format!("Bearer {token}");
+
+    // Nobody signed in, or a wrong token: 401 with a JSON error on the API, a 303 to the sign-in page for pages.
+    let protected = [
+        ("GET", "/"),
+        ("GET", "/integrations/github/oauth"),
+        ("POST", "/logout"),
+        ("GET", "/api/plugins"),
+        ("GET", "/api/integrations"),
+        ("POST", "/api/integrations/github"),
+        ("PUT", "/api/integrations/github-admin/configuration"),
+        ("POST", "/api/integrations/github-admin/fetch"),
+        ("GET", "/api/events"),
+        ("GET", "/api/users"),
+        ("POST", "/api/users"),
+    ];
+    for credentials in [None, Some(bearer("spk_not-a-token")), Some(bearer(""))] {
+        for (method, path) in protected {
+            let headers: Vec<(&str, &str)> = credentials
+                .iter()
+                .map(|value| ("authorization", value.as_str()))
+                .collect();
+            let answer = raw(&harness, method, path, &headers, b"{}");
+            if path.starts_with("/api/") {
+                assert_eq!(answer.status, 401, "{method} {path} with {credentials:?}");
+                assert!(answer.json()["error"].is_string(), "{method} {path}");
+            } else {
+                assert_eq!(
+                    (answer.status, answer.header("location")),
+                    (303, "/login"),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+    let health = raw(&harness, "GET", "/healthz", &[], b"");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+
+    // The administrator creates a user; the token is shown once and works at once.
+    let created = harness.post("/api/users", &[], br#"{"name":"alice"}"#);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let alice_token = created.json()["token"].as_str().unwrap().to_owned();
+    let alice = bearer(&alice_token);
+    let as_alice = [("authorization", alice.as_str())];
+    assert_eq!(harness.post("/api/users", &[], br#"{"name":"alice"}"#).status, 409);
+    assert_eq!(harness.post("/api/users", &[], br#"{"name":"no spaces"}"#).status, 422);
+    let users = harness.get("/api/users");
+    assert_eq!(users.status, 200);
+    assert!(!users.body.contains(&alice_token), "tokens are never listed");
+    // Users do not manage users.
+    assert_eq!(raw(&harness, "GET", "/api/users", &as_alice, b"").status, 403);
+    assert_eq!(
+        raw(&harness, "POST", "/api/users", &as_alice, br#"{"name":"mallory"}"#).status,
+        403
+    );
+
+    // The administrator's integration, with a stored event: invisible to Alice, on every route.
+    let github = harness.post("/api/integrations/github", &[], b"").json();
+    let admin_id = github["id"].as_str().unwrap().to_owned();
+    let webhook = github["webhook_url"].as_str().unwrap().to_owned();
+    let push = server_support::fixture("github-webhooks/push.default.4.json");
+    let delivered = github_delivery(&harness, &webhook, "delivery-1", push.as_bytes(), push.as_bytes());
+    assert_eq!(delivered.status, 200, "webhooks need no sign-in: {}", delivered.body);
+    assert_eq!(harness.events("").len(), 1);
+    let listed = raw(&harness, "GET", "/api/integrations", &as_alice, b"");
+    assert_eq!(listed.json(), json!([]), "Alice has no integrations");
+    assert_eq!(raw(&harness, "GET", "/api/events", &as_alice, b"").json(), json!([]));
+    let secret = webhook.rsplit('/').next().unwrap();
+    for (method, path, body) in [
+        ("GET", format!("/api/events?integration={admin_id}"), &b""[..]),
+        (
+            "PUT",
+            format!("/api/integrations/{admin_id}/configuration"),
+            &br#"{"repositories":["a/b"],"events":["PushEvent"]}"#[..],
+        ),
+        ("POST", format!("/api/integrations/{admin_id}/fetch"), &b""[..]),
+    ] {
+        let answer = raw(&harness, method, &path, &as_alice, body);
+        assert_eq!(answer.status, 404, "{method} {path}: {}", answer.body);
+    }
+    let page = raw(&harness, "GET", "/", &as_alice, b"");
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains(secret), "another user's webhook URL never shows");
+    assert!(page.body.contains("No events yet"), "nor their events");
+    // Alice's own integration of the same service is hers, under another id.
+    let hers = raw(&harness, "POST", "/api/integrations/github", &as_alice, b"");
+    assert_eq!(hers.status, 201);
+    assert_ne!(hers.json()["id"], json!(admin_id));
+
+    // An authorization the administrator started cannot be finished by Alice, nor by nobody.
+    let (callback, cookie) = harness.authorize("github");
+    let stolen = raw(
+        &harness,
+        "GET",
+        &callback,
+        &[("cookie", &cookie), ("authorization", &alice)],
+        b"",
+    );
+    assert_ne!(stolen.status, 302, "{}", stolen.body);
+    let anonymous = raw(&harness, "GET", &callback, &[("cookie", &cookie)], b"");
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    assert_eq!(harness.token_requests("github"), 0, "no token was requested for either");
+
+    // Headers: HTML runs no script and is framed by nobody; JSON is never cached.
+    let page = harness.get("/");
+    let csp = page.header("content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-frame-options"), "DENY");
+    assert_eq!(page.header("x-content-type-options"), "nosniff");
+    assert_eq!(page.header("referrer-policy"), "no-referrer");
+    assert_eq!(harness.get("/api/integrations").header("cache-control"), "no-store");
+
+    // A page of another site reaching the host by DNS rebinding names another host: refused.
+    let rebound = raw(&harness, "GET", "/healthz", &[("host", "attacker.example")], b"");
+    assert_eq!(rebound.status, 421);
+
+    // A configuration over the schema's cap is refused before anything is stored.
+    let configure = format!("/api/integrations/{admin_id}/configuration");
+    let repositories: Vec<String> = (0..101).map(|n| format!("octo/repo-{n}")).collect();
+    let over = harness.put_json(
+        &configure,
+        &json!({"repositories": repositories, "events": ["PushEvent"]}),
+    );
+    assert_eq!(over.status, 422, "{}", over.body);
+    assert!(over.body.contains("more than the 100 allowed"), "{}", over.body);
+}
+
+#[test]
+fn signing_in_sets_a_session_cookie_and_forms_need_their_csrf_token() {
+    let harness = Harness::start();
+    let form = raw(&harness, "GET", "/login", &[], b"");
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("name=\"token\""), "{}", form.body);
+    let login_cookie = set_cookie(&form, "spark_login").split(';').next().unwrap().to_owned();
+    let csrf = csrf_field(&form.body);
+    let form_type = ("content-type", "application/x-www-form-urlencoded");
+
+    // Without the form's own token (a cross-site post), or with a wrong API token: no session.
+    let body = format!("csrf=forged&token={ADMIN_TOKEN}");
+    let forged = raw(
+        &harness,
+        "POST",
+        "/login",
+        &[form_type, ("cookie", &login_cookie)],
+        body.as_bytes(),
+    );
+    assert_eq!(forged.status, 403);
+    let body = format!("csrf={csrf}&token=spk_wrong");
+    let wrong = raw(
+        &harness,
+        "POST",
+        "/login",
+        &[form_type, ("cookie", &login_cookie)],
+        body.as_bytes(),
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .all(|value| !value.to_str().unwrap().starts_with("spark_session="))
+    );
+
+    let body = format!("csrf={csrf}&token={ADMIN_TOKEN}");
+    let signed_in = raw(
+        &harness,
+        "POST",
+        "/login",
+        &[form_type, ("cookie", &login_cookie)],
+        body.as_bytes(),
+    );
+    assert_eq!((signed_in.status, signed_in.header("location")), (303, "/"));
+    let session = set_cookie(&signed_in, "spark_session");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    assert!(
+        !session.contains("Secure"),
+        "plain http: a Secure cookie would never come back"
+    );
+    let session = session.split(';').next().unwrap().to_owned();
+
+    let page = raw(&harness, "GET", "/", &[("cookie", &session)], b"");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Signed in as admin"), "{}", page.body);
+    let csrf = csrf_field(&page.body);
+
+    // A cookie-authenticated change needs the session's CSRF token, as a header or a form field.
+    let cookie = ("cookie", session.as_str());
+    assert_eq!(
+        raw(&harness, "POST", "/api/integrations/slack", &[cookie], b"").status,
+        403
+    );
+    let with_header = raw(
+        &harness,
+        "POST",
+        "/api/integrations/slack",
+        &[cookie, ("x-csrf-token", &csrf)],
+        b"",
+    );
+    assert_eq!(with_header.status, 201, "{}", with_header.body);
+    assert_eq!(
+        raw(&harness, "POST", "/logout", &[cookie, form_type], b"csrf=wrong").status,
+        403
+    );
+    let out = raw(
+        &harness,
+        "POST",
+        "/logout",
+        &[cookie, form_type],
+        format!("csrf={csrf}").as_bytes(),
+    );
+    assert_eq!((out.status, out.header("location")), (303, "/login"));
+    let after = raw(&harness, "GET", "/", &[cookie], b"");
+    assert_eq!(
+        (after.status, after.header("location")),
+        (303, "/login"),
+        "the session ended"
+    );
+}
+
+#[test]
+fn https_hosts_mark_the_session_cookie_secure() {
+    let harness = Harness::start_with(&["--base-url", "https://127.0.0.1:1"]);
+    // The base URL names another port: requests say it in `Host`, as a proxy in front would pass it on.
+    let host = ("host", "127.0.0.1:1");
+    let form = raw(&harness, "GET", "/login", &[host], b"");
+    let login_cookie = set_cookie(&form, "spark_login").split(';').next().unwrap().to_owned();
+    let body = format!("csrf={}&token={ADMIN_TOKEN}", csrf_field(&form.body));
+    let headers = [
+        host,
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("cookie", &login_cookie),
+    ];
+    let signed_in = raw(&harness, "POST", "/login", &headers, body.as_bytes());
+    assert!(set_cookie(&signed_in, "spark_session").contains("; Secure"));
+}
+
+/// Opens a connection to the host and writes `head` (and nothing after it).
+fn stall(harness: &Harness, head: &str) -> TcpStream {
+    let address = harness.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(head.replace("{host}", address).as_bytes()).unwrap();
+    stream
+}
+
+/// Reads what the host sends until it closes the connection, failing after `limit`.
+fn until_closed(stream: &mut TcpStream, limit: std::time::Duration) -> (String, std::time::Duration) {
+    let started = std::time::Instant::now();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut answer = Vec::new();
+    let result = stream.read_to_end(&mut answer);
+    assert!(result.is_ok(), "still open after {limit:?}: {result:?}");
+    (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+}
+
+#[test]
+fn stalled_requests_are_closed_and_unknown_webhooks_are_refused_unread() {
+    let harness = Harness::start_with(&["--read-timeout", "1"]);
+    let limit = std::time::Duration::from_secs(5);
+
+    // Headers that never end, and a body that never comes: closed after the read timeout.
+    let mut headers = stall(&harness, "GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Slow: ");
+    let (_, took) = until_closed(&mut headers, limit);
+    assert!(took < limit, "{took:?}");
+    let github = harness.post("/api/integrations/github", &[], b"").json();
+    let webhook = github["webhook_url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&harness.base)
+        .to_owned();
+    for path in [webhook.as_str(), "/login"] {
+        let head = format!("POST {path} HTTP/1.1\r\nHost: {{host}}\r\nContent-Length: 1000\r\n\r\n{{\"partial\":");
+        let mut body = stall(&harness, &head);
+        let (answer, took) = until_closed(&mut body, limit);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(took < limit, "{took:?}");
+    }
+
+    // An idle keep-alive connection does not hold its place for ever either.
+    let mut idle = stall(&harness, "GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let (answer, _) = until_closed(&mut idle, limit);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // 20 MB announced to an unknown routing secret: refused at once, before a byte of the body is sent.
+    let unknown = format!("/webhook/github/{}", "A".repeat(43));
+    let head = format!("POST {unknown} HTTP/1.1\r\nHost: {{host}}\r\nContent-Length: 20000000\r\n\r\n");
+    let mut refused = stall(&harness, &head);
+    let (answer, took) = until_closed(&mut refused, limit);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(
+        took < std::time::Duration::from_millis(900),
+        "answered without waiting for the body: {took:?}"
+    );
+    // Chunked, with no length to refuse by: the same.
+    let head = format!("POST {unknown} HTTP/1.1\r\nHost: {{host}}\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n");
+    let mut chunked = stall(&harness, &head);
+    let (answer, _) = until_closed(&mut chunked, limit);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}
+
+#[test]
+fn connections_over_the_limit_wait_for_a_place_and_stalled_ones_give_theirs_up() {
+    let harness = Harness::start_with(&["--read-timeout", "1", "--max-connections", "2"]);
+    let started = std::time::Instant::now();
+    let _hogs: Vec<TcpStream> = (0..2)
+        .map(|_| stall(&harness, "GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Slow: "))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Both places are taken: the third connection is served once the stalled ones are closed, not before.
+    let answer = raw(&harness, "GET", "/healthz", &[], b"");
+    let waited = started.elapsed();
+    assert_eq!(answer.status, 200);
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "served beside two held connections: {waited:?}"
+    );
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
 }
