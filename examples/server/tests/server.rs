@@ -3,6 +3,10 @@
 //! loopback port. One scenario walks every route, in the order a user meets them, on each database; another runs
 //! two hosts on one Postgres database and checks that each delivery, poll and token refresh happens once.
 
+// Tally, the fourth service the library's own tests define from outside, with its scripted fake.
+#[allow(dead_code, reason = "the library's test uses all of it; this one, what a host needs")]
+#[path = "../../../tests/outside_plugin/mod.rs"]
+mod outside_plugin;
 #[path = "../../../tests/postgres_support/mod.rs"]
 mod postgres_support;
 mod server_support;
@@ -69,16 +73,23 @@ impl Harness {
 
     /// A host on SQLite with `extra` flags after the usual ones.
     fn start_with(extra: &[&str]) -> Self {
-        Self::start_full(None, None, extra)
+        Self::start_full(None, None, extra, Vec::new())
     }
 
     /// A host on the Postgres database at `postgres_url` (SQLite when `None`), with fake providers of its own or,
     /// to run beside another host, those of `beside`.
     fn start_on(postgres_url: Option<&str>, beside: Option<&Self>) -> Self {
-        Self::start_full(postgres_url, beside, &[])
+        Self::start_full(postgres_url, beside, &[], Vec::new())
     }
 
-    fn start_full(postgres_url: Option<&str>, beside: Option<&Self>, extra: &[&str]) -> Self {
+    /// A host with `extra` flags after the usual ones and `services` offered beside the compiled-in ones, as a
+    /// program embedding the host would add its own.
+    fn start_full(
+        postgres_url: Option<&str>,
+        beside: Option<&Self>,
+        extra: &[&str],
+        services: Vec<spark_host::services::Service>,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -145,7 +156,8 @@ impl Harness {
         .map(String::from)
         .into_iter()
         .chain(extra.iter().map(|arg| (*arg).to_owned()));
-        let config = config::Config::parse(args, |_| None).unwrap();
+        let mut config = config::Config::parse(args, |_| None).unwrap();
+        config.services.extend(services);
         let state = app::AppState::new(config).unwrap();
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let host_state = Arc::clone(&state);
@@ -1195,4 +1207,120 @@ fn connections_over_the_limit_wait_for_a_place_and_stalled_ones_give_theirs_up()
         "served beside two held connections: {waited:?}"
     );
     assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+}
+
+/// Tally's fake, served over HTTP on a loopback port of its own: `TallyFake::answer` behind an axum fallback.
+fn serve_tally(runtime: &tokio::runtime::Runtime) -> (String, Arc<outside_plugin::TallyFake>) {
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let base = format!("http://{}/tally", listener.local_addr().unwrap());
+    let fake = Arc::new(outside_plugin::TallyFake::new(&base));
+    let answering = Arc::clone(&fake);
+    let router = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let fake = Arc::clone(&answering);
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default().to_vec();
+            let (parts, body) = fake.answer(http::Request::from_parts(parts, body)).into_parts();
+            axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+        }
+    });
+    runtime.spawn(async move { axum::serve(listener, router).await });
+    (base, fake)
+}
+
+#[test]
+fn a_fourth_service_from_another_crate_runs_through_the_same_generic_host() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tally_base, _fake) = serve_tally(&runtime);
+    // The one entry a host adds for it: the plugin, its OAuth app, its webhook secret.
+    let tally = spark_host::services::Service {
+        plugin: Arc::new(outside_plugin::TallyPlugin::new(&tally_base)),
+        oauth: Some(spark_host::services::OAuthApp {
+            client_id: outside_plugin::CLIENT_ID.to_owned(),
+            client_secret: spark_integrations::oauth::ClientSecret::new(outside_plugin::CLIENT_SECRET),
+            scopes: vec!["tasks:read".to_owned()],
+            user_scopes: Vec::new(),
+        }),
+        signing_secrets: vec![spark_integrations::webhook::WebhookSecret::new(
+            outside_plugin::WEBHOOK_SECRET,
+        )],
+    };
+    let harness = Harness::start_full(None, None, &[], vec![tally]);
+
+    let plugins = harness.get("/api/plugins").json();
+    assert_eq!(plugins[2]["identifier"], "tally");
+    assert_eq!(plugins[2]["connections"], json!(["oauth", "polling", "webhook"]));
+
+    // OAuth: the host's generic routes, the fake checking PKCE.
+    let start = harness.get("/integrations/tally/oauth");
+    assert_eq!(start.status, 302, "{}", start.body);
+    let cookie = start.header("set-cookie").split(';').next().unwrap().to_owned();
+    let authorize = start.header("location").to_owned();
+    assert!(
+        authorize.starts_with(&tally_base) && authorize.contains("code_challenge_method=S256"),
+        "{authorize}"
+    );
+    let approved = harness.get(&authorize);
+    assert_eq!(approved.status, 302, "{}", approved.body);
+    let connected = harness.get_with_cookie(approved.header("location"), &cookie);
+    assert_eq!(
+        (connected.status, connected.header("location")),
+        (302, "/"),
+        "{}",
+        connected.body
+    );
+    let integration = harness.integration("tally");
+    assert_eq!(integration["connected"], true);
+    let id = integration["id"].as_str().unwrap().to_owned();
+
+    // A poll: the plugin's own poller, paging through the fake's `Link` headers.
+    let configured = harness.put_json(
+        &format!("/api/integrations/{id}/configuration"),
+        &json!({"projects": ["apollo"]}),
+    );
+    assert_eq!(configured.status, 200, "{}", configured.body);
+    let polled = harness.post(&format!("/api/integrations/{id}/fetch"), &[], b"");
+    assert_eq!(polled.status, 200, "{}", polled.body);
+    assert_eq!(polled.json()["inserted"], 3, "{}", polled.body);
+
+    // Its own webhook scheme, verified by its verifier with the secret its entry gave: stored once when sent twice.
+    let (headers, body) = outside_plugin::signed_delivery(
+        outside_plugin::WEBHOOK_SECRET,
+        "delivery-9",
+        &outside_plugin::activity(9, "task.created"),
+    );
+    let headers: Vec<(&str, String)> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.to_str().unwrap().to_owned()))
+        .collect();
+    let webhook = integration["webhook_url"].as_str().unwrap();
+    let first = harness.post(webhook, &headers, &body);
+    assert_eq!(
+        (first.status, first.json()["inserted"].clone()),
+        (200, json!(1)),
+        "{}",
+        first.body
+    );
+    let again = harness.post(webhook, &headers, &body);
+    assert_eq!(
+        (again.status, again.json()["duplicates"].clone()),
+        (200, json!(1)),
+        "{}",
+        again.body
+    );
+    let unsigned = harness.post(webhook, &[("x-tally-event", "task.created".to_owned())], &body);
+    assert_eq!(
+        unsigned.status, 401,
+        "its missing credential is unauthenticated: {}",
+        unsigned.body
+    );
+
+    // Its events on the page, with the rest.
+    assert_eq!(harness.events(&format!("?integration={id}")).len(), 4);
+    let page = harness.get("/").body;
+    assert!(page.contains("Task 109") && page.contains("task created"), "{page}");
 }
