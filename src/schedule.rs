@@ -1,6 +1,6 @@
 //! The scheduler step: which integrations are due for a poll, and how each poll's result is recorded.
 //!
-//! The host runs this on a timer (the PHP design's `integrations:fetch`). One integration failing never stops the
+//! The host runs this on a timer. One integration failing never stops the
 //! others: its error is kept on its [`PollState`] and it is retried later.
 //!
 //! ```

@@ -1,7 +1,7 @@
 //! The integration record: one user's connection to one service, as the host stores it.
 //!
-//! [`Integration::initialize`] creates one for a user ("initialize" in the PHP design), purely: the host supplies
-//! the ids and 32 random bytes, and stores the result. Services that accept webhooks get a [`RoutingSecret`] and a
+//! [`Integration::initialize`] creates one for a user, purely: the host supplies the ids and 32 random bytes, and
+//! stores the result. Services that accept webhooks get a [`RoutingSecret`] and a
 //! webhook URL, `{base_url}/webhook/{service}/{routing_secret}`, which the user registers with the service.
 //!
 //! ```
