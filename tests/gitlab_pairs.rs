@@ -150,7 +150,7 @@ fn pushes_branches_and_tags_agree() {
     let push = body("push_hook.push.json");
     assert_pair("push", "Push Hook", &push, &push_item(&push));
 
-    let mut new_branch = push.clone();
+    let mut new_branch = push;
     new_branch["before"] = "0000000000000000000000000000000000000000".into();
     new_branch["ref"] = "refs/heads/feature".into();
     assert_pair("new branch", "Push Hook", &new_branch, &push_item(&new_branch));
@@ -161,7 +161,7 @@ fn pushes_branches_and_tags_agree() {
     let tag = body("tag_push_hook.tag_push.json");
     assert_pair("new tag", "Tag Push Hook", &tag, &push_item(&tag));
 
-    let mut deleted_tag = tag.clone();
+    let mut deleted_tag = tag;
     deleted_tag["before"] = deleted_tag["after"].clone();
     deleted_tag["after"] = "0000000000000000000000000000000000000000".into();
     assert_pair("deleted tag", "Tag Push Hook", &deleted_tag, &push_item(&deleted_tag));
