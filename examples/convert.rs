@@ -1,12 +1,14 @@
-//! Converts recorded GitHub and Slack payloads into the activity model and prints them as JSON Lines.
+//! Converts recorded GitHub, Slack and GitLab payloads into the activity model and prints them as JSON Lines.
 //!
 //! ```text
-//! cargo run --example convert -- [--source auto|github-events|github-webhook|slack] [--event NAME]
-//!     [--delivery ID] [--integration ID] [--received-at RFC3339] PATH...
+//! cargo run --example convert -- [--source auto|github-events|github-webhook|slack|gitlab-events|gitlab-webhook]
+//!     [--event NAME] [--delivery ID] [--gitlab-url URL] [--integration ID] [--received-at RFC3339] PATH...
 //! ```
 //!
 //! PATH is a `.json` file holding one payload, a `.jsonl` file holding one payload per line, or `-` for standard
-//! input (one JSON document, or JSON Lines). Each input payload gives one line on standard output, in input order:
+//! input (one JSON document, or JSON Lines). A JSON document that is an array holds one payload per element (a page
+//! of an Events API), labelled `PATH:LINE[INDEX]`. Each input payload gives one line on standard output, in input
+//! order:
 //!
 //! ```text
 //! {"input":"PATH:LINE","status":"converted","events":[...]}
@@ -18,10 +20,13 @@
 //! A summary (counts per status and per payload type) goes to standard error. The exit status is 0 when no line is
 //! an error, 1 otherwise, and 2 on bad usage.
 //!
-//! `--source auto` (the default) recognises GitHub Events API items and Slack Events API envelopes. Webhook bodies
-//! do not say which GitHub event they are: pass `--source github-webhook --event NAME` (the `X-GitHub-Event` header)
-//! and `--delivery ID` (the `X-GitHub-Delivery` header). `--received-at` is the time used for payloads that carry
-//! none of their own; it defaults to the current time.
+//! `--source auto` (the default) recognises GitHub Events API items, Slack Events API envelopes, GitLab Events API
+//! items (by `action_name`) and GitLab webhook bodies (by `object_kind`). GitHub webhook bodies do not say which
+//! event they are: pass `--source github-webhook --event NAME` (the `X-GitHub-Event` header) and `--delivery ID`
+//! (the `X-GitHub-Delivery` header). GitLab webhook bodies take `--event NAME` (the `X-Gitlab-Event` header, such as
+//! `"Push Hook"`), needed only for bodies without an `object_kind` (member events); `--source gitlab-webhook` reads
+//! every input as one. GitLab keys name the instance: `--gitlab-url` (default `https://gitlab.com`).
+//! `--received-at` is the time used for payloads that carry none of their own; it defaults to the current time.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
@@ -33,13 +38,15 @@ use serde::{Deserialize, Serialize};
 use spark_integrations::convert::{Conversion, ConvertContext, Converter, Payload};
 use spark_integrations::model::Event;
 use spark_integrations::providers::github::GithubConverter;
+use spark_integrations::providers::gitlab::{GitlabConverter, Instance};
 use spark_integrations::providers::slack::SlackConverter;
 
-const USAGE: &str = "usage: convert [--source auto|github-events|github-webhook|slack] [--event NAME] \
-[--delivery ID] [--integration ID] [--received-at RFC3339] PATH...
+const USAGE: &str = "usage: convert [--source auto|github-events|github-webhook|slack|gitlab-events|gitlab-webhook] \
+[--event NAME] [--delivery ID] [--gitlab-url URL] [--integration ID] [--received-at RFC3339] PATH...
 
-PATH is a .json file (one payload), a .jsonl file (one payload per line) or - for standard input.
-GitHub webhook bodies need --source github-webhook --event NAME (the X-GitHub-Event header).";
+PATH is a .json file (one payload, or an array of them), a .jsonl file (one payload per line) or - for standard input.
+GitHub webhook bodies need --source github-webhook --event NAME (the X-GitHub-Event header).
+GitLab webhook bodies are recognised by their object_kind; --event NAME (the X-Gitlab-Event header) names the others.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -47,6 +54,8 @@ enum Source {
     GithubEvents,
     GithubWebhook,
     Slack,
+    GitlabEvents,
+    GitlabWebhook,
 }
 
 #[derive(Debug)]
@@ -54,6 +63,7 @@ struct Options {
     source: Source,
     event: Option<String>,
     delivery: Option<String>,
+    gitlab: GitlabConverter,
     context: ConvertContext,
     paths: Vec<String>,
 }
@@ -62,6 +72,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
     let mut source = Source::Auto;
     let mut event = None;
     let mut delivery = None;
+    let mut gitlab = GitlabConverter::default();
     let mut integration = None;
     let mut received_at = None;
     let mut paths = Vec::new();
@@ -75,11 +86,18 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
                     "github-events" => Source::GithubEvents,
                     "github-webhook" => Source::GithubWebhook,
                     "slack" => Source::Slack,
+                    "gitlab-events" => Source::GitlabEvents,
+                    "gitlab-webhook" => Source::GitlabWebhook,
                     other => return Err(format!("unknown --source `{other}`")),
                 };
             }
             "--event" => event = Some(value("--event")?),
             "--delivery" => delivery = Some(value("--delivery")?),
+            "--gitlab-url" => {
+                let url = value("--gitlab-url")?;
+                let instance = Instance::new(&url).map_err(|error| format!("--gitlab-url `{url}`: {error}"))?;
+                gitlab = GitlabConverter::new(instance);
+            }
             "--integration" => integration = Some(value("--integration")?),
             "--received-at" => {
                 let text = value("--received-at")?;
@@ -99,8 +117,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
     if source == Source::GithubWebhook && event.is_none() {
         return Err("--source github-webhook needs --event NAME (the X-GitHub-Event header)".to_owned());
     }
-    if source != Source::GithubWebhook && (event.is_some() || delivery.is_some()) {
-        return Err("--event and --delivery apply to --source github-webhook only".to_owned());
+    let webhook_source = matches!(source, Source::GithubWebhook | Source::GitlabWebhook | Source::Auto);
+    if !webhook_source && (event.is_some() || delivery.is_some()) {
+        return Err(
+            "--event and --delivery apply to webhook bodies only (github-webhook, gitlab-webhook, auto)".to_owned(),
+        );
     }
     let mut context =
         ConvertContext::new(received_at.unwrap_or_else(|| DateTime::<Utc>::from(std::time::SystemTime::now())));
@@ -111,6 +132,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
         source,
         event,
         delivery,
+        gitlab,
         context,
         paths,
     })
@@ -141,6 +163,11 @@ struct Peek<'a> {
     #[serde(borrow)]
     event: Option<PeekInner<'a>>,
     actor: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    object_kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    action_name: Option<std::borrow::Cow<'a, str>>,
+    event_name: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +184,28 @@ fn recognise(options: &Options, body: &[u8]) -> Result<(Source, String), String>
         return Ok((Source::GithubWebhook, options.event.clone().unwrap_or_default()));
     }
     let peek: Peek<'_> = serde_json::from_slice(body).map_err(|error| format!("malformed JSON: {error}"))?;
+    let gitlab_webhook = || {
+        let kind = options
+            .event
+            .as_deref()
+            .or(peek.object_kind.as_deref())
+            .unwrap_or_default();
+        (Source::GitlabWebhook, kind.to_owned())
+    };
+    let gitlab_events = || {
+        (
+            Source::GitlabEvents,
+            peek.action_name.as_deref().unwrap_or_default().to_owned(),
+        )
+    };
+    match options.source {
+        Source::GitlabWebhook => return Ok(gitlab_webhook()),
+        Source::GitlabEvents => return Ok(gitlab_events()),
+        Source::Auto if peek.object_kind.is_some() => return Ok(gitlab_webhook()),
+        Source::Auto if peek.event_name.is_some() && options.event.is_some() => return Ok(gitlab_webhook()),
+        Source::Auto if peek.action_name.is_some() && peek.kind.is_none() => return Ok(gitlab_events()),
+        _ => {}
+    }
     let kind = peek.kind.as_deref().unwrap_or("");
     let slack_type = || match peek.event.as_ref().and_then(|event| event.kind.as_deref()) {
         Some(inner) => format!("{kind}/{inner}"),
@@ -167,7 +216,14 @@ fn recognise(options: &Options, body: &[u8]) -> Result<(Source, String), String>
         Source::GithubEvents => Ok((Source::GithubEvents, kind.to_owned())),
         _ if SLACK_ENVELOPES.contains(&kind) => Ok((Source::Slack, slack_type())),
         _ if peek.actor.is_some() && kind.ends_with("Event") => Ok((Source::GithubEvents, kind.to_owned())),
-        _ => Err("cannot tell the payload's source: pass --source github-events, github-webhook or slack".to_owned()),
+        _ if peek.event_name.is_some() => {
+            Err("a GitLab webhook body without `object_kind`: pass --event NAME (the X-Gitlab-Event header)".to_owned())
+        }
+        _ => Err(
+            "cannot tell the payload's source: pass --source github-events, github-webhook, slack, gitlab-events or \
+             gitlab-webhook"
+                .to_owned(),
+        ),
     }
 }
 
@@ -202,7 +258,7 @@ fn convert_one(
     };
     let converted = recognised.and_then(|(source, _)| {
         let payload = match source {
-            Source::GithubWebhook => Payload::Webhook {
+            Source::GithubWebhook | Source::GitlabWebhook => Payload::Webhook {
                 event: options.event.as_deref(),
                 delivery_id: options.delivery.as_deref(),
                 body,
@@ -211,6 +267,7 @@ fn convert_one(
         };
         let result = match source {
             Source::Slack => SlackConverter.convert(payload, &options.context),
+            Source::GitlabEvents | Source::GitlabWebhook => options.gitlab.convert(payload, &options.context),
             _ => GithubConverter.convert(payload, &options.context),
         };
         result.map_err(|error| error.to_string())
@@ -244,6 +301,13 @@ fn payloads(path: &str, bytes: &[u8]) -> Vec<(String, std::ops::Range<usize>)> {
     let whole_document =
         path.ends_with(".json") || (path == "-" && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok());
     if whole_document {
+        if let Some(elements) = array_elements(bytes) {
+            return elements
+                .into_iter()
+                .enumerate()
+                .map(|(index, range)| (format!("{path}:1[{index}]"), range))
+                .collect();
+        }
         return vec![(format!("{path}:1"), 0..bytes.len())];
     }
     let mut start = 0;
@@ -256,6 +320,22 @@ fn payloads(path: &str, bytes: &[u8]) -> Vec<(String, std::ops::Range<usize>)> {
         }
     }
     found
+}
+
+/// The byte ranges of the elements of `bytes` when it is one JSON array; `None` otherwise.
+fn array_elements(bytes: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    let elements: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes).ok()?;
+    let start = bytes.as_ptr() as usize;
+    Some(
+        elements
+            .iter()
+            .map(|element| {
+                // Each element borrows from `bytes`: its offset is where it starts in the input.
+                let offset = element.get().as_ptr() as usize - start;
+                offset..offset + element.get().len()
+            })
+            .collect(),
+    )
 }
 
 fn run(options: &Options, out: &mut impl Write, stdin: &mut impl Read) -> io::Result<Summary> {
@@ -347,6 +427,16 @@ mod tests {
             args(&["--source", "gitlab", "x.json"]).unwrap_err(),
             "unknown --source `gitlab`"
         );
+        assert!(
+            args(&["--source", "gitlab-events", "--event", "Push Hook", "x.json"])
+                .unwrap_err()
+                .contains("webhook bodies only")
+        );
+        assert!(
+            args(&["--gitlab-url", "gitlab.example.com", "x.json"])
+                .unwrap_err()
+                .starts_with("--gitlab-url")
+        );
         assert_eq!(args(&["--bogus", "x.json"]).unwrap_err(), "unknown option `--bogus`");
         assert_eq!(args(&["x.json", "--event"]).unwrap_err(), "--event needs a value");
         assert!(
@@ -355,9 +445,9 @@ mod tests {
                 .contains("needs --event")
         );
         assert!(
-            args(&["--event", "push", "x.json"])
+            args(&["--source", "slack", "--event", "push", "x.json"])
                 .unwrap_err()
-                .contains("github-webhook only")
+                .contains("webhook bodies only")
         );
         assert!(
             args(&["--received-at", "yesterday", "x.json"])
@@ -445,5 +535,70 @@ mod tests {
         assert!(lines.iter().all(|line| line["status"] == "error"));
         assert_eq!(summary.by_status.get("error"), Some(&3));
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    fn converted(options: &Options, input: &str) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        run(options, &mut out, &mut input.as_bytes()).expect("writing to memory");
+        String::from_utf8(out)
+            .expect("utf-8")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+            .collect()
+    }
+
+    const GITLAB_ISSUE_HOOK: &str = r#"{"object_kind":"issue","user":{"id":1,"username":"root"},"project":{"id":15},
+        "object_attributes":{"id":301,"action":"open"}}"#;
+    const GITLAB_MEMBER_HOOK: &str = r#"{"event_name":"user_add_to_group","user_id":64,"group_id":100}"#;
+
+    #[test]
+    fn auto_recognises_gitlab_webhook_bodies_by_object_kind() {
+        let options = args(&["--gitlab-url", "https://gitlab.example.com", "-"]).expect("valid arguments");
+        let lines = converted(&options, GITLAB_ISSUE_HOOK);
+        assert_eq!(lines[0]["status"], "converted", "{lines:?}");
+        assert_eq!(
+            lines[0]["events"][0]["target"]["key"],
+            "gitlab:gitlab.example.com:issue:301"
+        );
+        assert!(
+            lines[0]["events"][0]["source_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+
+        // A body without `object_kind` needs the event name.
+        let lines = converted(&options, GITLAB_MEMBER_HOOK);
+        assert!(lines[0]["error"].as_str().unwrap().contains("--event"), "{lines:?}");
+        let options = args(&["--event", "Member Hook", "-"]).expect("valid arguments");
+        let lines = converted(&options, GITLAB_MEMBER_HOOK);
+        assert_eq!(lines[0]["events"][0]["action"], "joined", "{lines:?}");
+        // The event name must agree with the body.
+        let options = args(&["--source", "gitlab-webhook", "--event", "Push Hook", "-"]).expect("valid arguments");
+        let lines = converted(&options, GITLAB_ISSUE_HOOK);
+        assert!(lines[0]["error"].as_str().unwrap().contains("object_kind"), "{lines:?}");
+    }
+
+    #[test]
+    fn gitlab_events_read_json_lines_and_json_arrays() {
+        let item = |id: u64| {
+            format!(
+                r#"{{"id":{id},"project_id":15,"action_name":"opened","target_type":"Issue","target_id":{id},"author_id":1}}"#
+            )
+        };
+        let options = args(&["--source", "gitlab-events", "-"]).expect("valid arguments");
+        let lines = converted(&options, &format!("{}\n{}\n", item(1), item(2)));
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["input"], "-:2");
+        assert_eq!(lines[1]["events"][0]["source_id"], "2");
+
+        let array = format!("[{},\n {}]", item(3), item(4));
+        for source in ["gitlab-events", "auto"] {
+            let options = args(&["--source", source, "-"]).expect("valid arguments");
+            let lines = converted(&options, &array);
+            let inputs: Vec<&str> = lines.iter().map(|line| line["input"].as_str().unwrap()).collect();
+            assert_eq!(inputs, ["-:1[0]", "-:1[1]"], "{source}");
+            assert_eq!(lines[1]["events"][0]["target"]["key"], "gitlab:gitlab.com:issue:4");
+        }
     }
 }
