@@ -350,8 +350,10 @@ fn the_plugin_polls_the_configured_projects_keeping_the_configured_kinds() {
         .start(&context, PollCursor::default(), now())
         .unwrap();
     let mut fake = Fake::new(Paging::Link);
+    let milestone = json!({"id": 5, "project_id": 15, "action_name": "closed", "target_type": "Milestone",
+        "target_id": 7, "author_id": 1});
     fake.feeds
-        .insert("group/project", vec![item(4), push(3), item(2), push(1)]);
+        .insert("group/project", vec![milestone, item(4), push(3), item(2), push(1)]);
     fake.per_page = 10;
     let mut sent = Vec::new();
     while let Step::Send(request) = round.step() {
@@ -364,8 +366,12 @@ fn the_plugin_polls_the_configured_projects_keeping_the_configured_kinds() {
         sent,
         ["https://gitlab.example.com/api/v4/projects/group%2Fproject/events?per_page=100"]
     );
-    assert_eq!(ids(&outcome), ["3", "1"], "only pushes (`repository`) are kept");
-    assert_eq!(outcome.stats.filtered, 2);
+    assert_eq!(
+        ids(&outcome),
+        ["3", "1"],
+        "only pushes (`repository`) are kept: no issue, no skipped milestone"
+    );
+    assert_eq!(outcome.stats.filtered, 3);
     let Ok(Conversion::Converted(events)) = &outcome.items[0].conversion else {
         panic!("converted");
     };
@@ -376,7 +382,7 @@ fn the_plugin_polls_the_configured_projects_keeping_the_configured_kinds() {
     );
     assert_eq!(
         outcome.cursor.resources["group/project"].last_seen_id.as_deref(),
-        Some("4")
+        Some("5")
     );
 }
 

@@ -239,6 +239,13 @@ fn the_event_name_and_a_delivery_id_are_required_once_authenticated() {
         Ok("msg-1".into()),
         "the signed webhook-id"
     );
+    // A signed delivery's id is the signed one, whatever an unsigned header says.
+    let mut relabelled = signed_headers(KEY, "msg-1", TIMESTAMP, BODY);
+    relabelled.insert("idempotency-key", "another-id".parse().unwrap());
+    assert_eq!(
+        verify(&secrets(&[&signing_token()]), &relabelled, BODY),
+        Ok("msg-1".into())
+    );
 }
 
 #[test]

@@ -108,7 +108,7 @@
 //! The event name comes from `X-Gitlab-Event`; the body's `object_kind` (for member hooks, which have none, the
 //! `event_name`) must agree, or the conversion fails naming `object_kind`. Without an event name the body's
 //! `object_kind` decides; a body without one (a member event, which a system hook sends in the same shape) then needs
-//! the event name ([`ConvertError::MissingInput`](crate::convert::ConvertError::MissingInput)).
+//! the event name ([`ConvertError::MissingInput`]).
 //!
 //! Webhook times: merge requests and issues their `updated_at`; notes their `created_at` (`updated_at` for
 //! updates); releases `created_at` when created; pipelines `finished_at`, else `created_at`; deployments
@@ -121,7 +121,7 @@
 //! The ids keys are built from are required: the user's (`user.id`, `user_id`, `author.id`/`author_id`), the
 //! target's (`object_attributes.id`, `target_id`, `note.noteable_id`, ...), the project's where it is the target or
 //! actor, the Events API item's `id`, `action_name` and `project_id`. Without one the conversion fails with
-//! [`ConvertError::MissingField`](crate::convert::ConvertError::MissingField) naming its dotted path. Every other
+//! [`ConvertError::MissingField`] naming its dotted path. Every other
 //! field may be missing, `null` or of another type.
 
 mod build;

@@ -40,8 +40,8 @@ const DEFAULT_RETRY: TimeDelta = TimeDelta::seconds(60);
 ///   newest first, so "at most" stops even when the last seen event itself was deleted. Running out before the last
 ///   seen id, when one was known, is reported as a [`Gap`](crate::poll::Gap).
 /// - Skips events already read this round (pages shift as new events arrive); converts the others, then keeps those
-///   whose domain is among the configured kinds (all when none is configured). A failed conversion is recorded on its
-///   item and never stops the round.
+///   whose domain is among the configured kinds (all, skips included, when none is configured). A failed conversion
+///   is recorded on its item whatever the kinds, and never stops the round.
 /// - On a 429, ends the round until `Retry-After` seconds from then, else until `RateLimit-Reset`, else for a
 ///   minute; a 200 with `RateLimit-Remaining: 0` ends it after that page until `RateLimit-Reset`. The projects not
 ///   finished keep their cursors and are listed as deferred.

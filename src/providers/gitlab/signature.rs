@@ -44,9 +44,10 @@ pub const SIGNING_TOKEN_PREFIX: &str = "whsec_";
 ///    ([`WebhookError::SignatureMismatch`]), a token without a configured secret token
 ///    ([`WebhookError::TokenMismatch`]), or neither header ([`WebhookError::MissingHeader`] naming `X-Gitlab-Token`).
 ///
-/// Once authenticated, `X-Gitlab-Event` is required (its absence answers 400); the delivery id is `Idempotency-Key`
-/// (the same across GitLab's retries of one delivery), else `X-Gitlab-Event-UUID`, else the signed `webhook-id`;
-/// without any of them the delivery is refused with 400. The delivery id is the [dedupe
+/// Once authenticated, `X-Gitlab-Event` is required (its absence answers 400). The delivery id is the signed
+/// `webhook-id` of a signed delivery (GitLab sets it to the `Idempotency-Key`); for a token delivery it is
+/// `Idempotency-Key` (the same across GitLab's retries of one delivery), else `X-Gitlab-Event-UUID`, and without
+/// either the delivery is refused with 400. The delivery id is the [dedupe
 /// key](crate::webhook::Delivery::dedupe_key). `X-Gitlab-Instance` is not read: the plugin's base URL names the
 /// instance.
 ///
@@ -154,16 +155,15 @@ impl WebhookVerifier for GitlabVerifier {
         }
 
         let event = check::required_header(headers, &EVENT)?;
-        let delivery_id = match check::optional_header(headers, &IDEMPOTENCY_KEY)? {
+        // A signed delivery's id is the signed `webhook-id` (GitLab sets it to the `Idempotency-Key`).
+        let delivery_id = match signed_id {
             Some(id) => id,
-            None => match check::optional_header(headers, &EVENT_UUID)?.or(signed_id) {
+            None => match check::optional_header(headers, &IDEMPOTENCY_KEY)? {
                 Some(id) => id,
-                None => {
-                    return Err(WebhookError::MissingHeader {
-                        header: IDEMPOTENCY_KEY.name(),
-                        role: HeaderRole::Metadata,
-                    });
-                }
+                None => check::optional_header(headers, &EVENT_UUID)?.ok_or(WebhookError::MissingHeader {
+                    header: IDEMPOTENCY_KEY.name(),
+                    role: HeaderRole::Metadata,
+                })?,
             },
         };
         let mut delivery = VerifiedDelivery::new(body);

@@ -238,10 +238,16 @@ impl GitlabPollRound {
             fetch.newest = Some(fetch.newest.map_or(id, |newest| newest.max(id)));
             fetch.oldest = Some(fetch.oldest.map_or(id, |oldest| oldest.min(id)));
             let conversion = self.poller.converter.convert(Payload::Polled { body }, &context);
-            if !self.poller.kinds.is_empty()
-                && let Ok(Conversion::Converted(events)) = &conversion
-                && !events.iter().any(|event| self.poller.kinds.contains(&event.domain))
-            {
+            // With kinds configured, only events of those kinds are kept (and failures, to be seen); skips are not.
+            let kept = self.poller.kinds.is_empty()
+                || match &conversion {
+                    Ok(Conversion::Converted(events)) => {
+                        events.iter().any(|event| self.poller.kinds.contains(&event.domain))
+                    }
+                    Ok(_) => false,
+                    Err(_) => true,
+                };
+            if !kept {
                 self.stats.filtered += 1;
                 continue;
             }
