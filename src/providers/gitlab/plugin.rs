@@ -17,6 +17,11 @@ use super::{EVENT_KINDS, GitlabConverter, GitlabPoller, GitlabVerifier, SERVICE}
 /// Its configuration names the projects to follow (`projects`, required: `group/project` paths, subgroups allowed)
 /// and the kinds of activity to record (`events`, optional: [`EVENT_KINDS`]; empty or absent records all).
 ///
+/// For a host: build it once from the instance's URL ([`with_base_url`](Self::with_base_url)), register OAuth apps
+/// with the scopes in [`oauth::SCOPES`](super::oauth::SCOPES) and the redirect URI the host serves, and pass the
+/// webhook secrets configured on GitLab to [`intake_for`](crate::plugin::intake_for) in one list: the secret token
+/// as is, the signing token as GitLab shows it (`whsec_...`); [`GitlabVerifier`] tells them apart by that prefix.
+///
 /// ```
 /// use serde_json::json;
 /// use spark_integrations::plugin::Plugin;
