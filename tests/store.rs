@@ -8,6 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
+use spark_integrations::convert::Conversion;
 use spark_integrations::model::{Block, Event, Object};
 use spark_integrations::oauth::{StateId, StateLedger};
 use spark_integrations::plugin::Registry;
@@ -15,8 +16,9 @@ use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
 use spark_integrations::schedule::{self, PollFailure, PollSuccess};
 use spark_integrations::store::{
-    ActivityStore, ActivityTransaction, EventQuery, IngestReport, IntegrationStore, MemoryStore, ObjectChange,
-    PollState, RefreshClaim, StoredEvent, ingest,
+    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxStatus, InboxStore, IngestReport,
+    IntegrationStore, MemoryStore, ObjectChange, PollState, RefreshClaim, SCHEMA_VERSION, StoredEvent, ingest,
+    rederive,
 };
 use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
 
@@ -275,6 +277,11 @@ impl<T: ActivityTransaction> ActivityTransaction for FailingTransaction<'_, T> {
         self.inner.insert_event(integration_id, event).map_err(Injected::Store)
     }
 
+    fn replace_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<T::EventId>, Self::Error> {
+        self.current = Some(event.source_id.clone());
+        self.inner.replace_event(integration_id, event).map_err(Injected::Store)
+    }
+
     fn insert_blocks(&mut self, event: T::EventId, blocks: &[Block]) -> Result<(), Self::Error> {
         self.inner
             .insert_blocks(event, &blocks[..blocks.len() / 2])
@@ -322,6 +329,145 @@ where
         report(1, 0, 1, 0)
     );
     assert_eq!(events_of(&store.inner)[0].event.blocks.len(), 4);
+}
+
+fn rederiving_replaces_events_in_place_and_never_duplicates<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    ingest(&mut store, "i1", &[push("1", 0, 3), push("2", 1, 1)]).expect("ingest");
+    let before = events_of(&store);
+    // A better converter: another value, another title for the actor, other blocks.
+    let mut improved = push("1", 0, 2);
+    improved.value = Some(2);
+    improved.value_unit = Some("commits".to_owned());
+    improved.actor.title = Some("octocat (renamed)".to_owned());
+    let mut new = push("3", 2, 1);
+    new.actor.title = improved.actor.title.clone();
+    let conversion = Conversion::Converted(vec![improved.clone(), new]);
+    let report = rederive(&mut store, "i1", &conversion).expect("rederive");
+    assert_eq!((report.inserted, report.updated, report.duplicates), (1, 1, 0));
+    let after = events_of(&store);
+    assert_eq!(after.len(), 3, "replaced in place, not added");
+    let replaced = after
+        .iter()
+        .find(|stored| stored.event.source_id == "1")
+        .expect("still there");
+    assert_eq!(
+        replaced.event, improved,
+        "its fields, objects and blocks are the new ones"
+    );
+    let untouched = |events: &[StoredEvent]| {
+        let mut stored = events
+            .iter()
+            .find(|stored| stored.event.source_id == "2")
+            .cloned()
+            .expect("kept");
+        // It shares the actor, whose stored copy is the newest: only its own fields must be as they were.
+        stored.event.actor.title = None;
+        stored
+    };
+    assert_eq!(untouched(&after), untouched(&before));
+    // Idempotent: the same again changes nothing but the counts.
+    let again = rederive(&mut store, "i1", &conversion).expect("rederive");
+    assert_eq!((again.inserted, again.updated), (0, 2));
+    assert_eq!(events_of(&store), after);
+}
+
+fn the_inbox_keeps_deliveries_and_their_outcomes<S: InboxStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let body = |n: u8| vec![b'{', b'"', n, b'"', b':', b'1', b'}', 0, 255];
+    let first = InboxDelivery::new("i1", "github", at(0, 123_000), body(b'a'))
+        .with_event("push")
+        .with_delivery_id("d-1");
+    let second = InboxDelivery::new("i2", "slack", at(10, 0), body(b'b'));
+    let a = store.append_delivery(&first).expect("append");
+    let b = store.append_delivery(&second).expect("append");
+    assert_ne!(a, b);
+
+    // Pending, oldest first, with bodies byte for byte.
+    let due = store.due_deliveries(at(20, 0), 10).expect("due");
+    assert_eq!(due.iter().map(|record| record.id).collect::<Vec<_>>(), [a, b]);
+    assert_eq!(due[0].body.as_deref(), Some(body(b'a').as_slice()));
+    assert_eq!(
+        (due[0].delivery.event.as_deref(), due[0].delivery.delivery_id.as_deref()),
+        (Some("push"), Some("d-1"))
+    );
+    assert_eq!(due[0].delivery.received_at, at(0, 123_000));
+    assert_eq!((due[0].status, due[0].attempts), (InboxStatus::Pending, 0));
+
+    // Outcomes: done, failed, and a pending retry that is not due yet.
+    assert!(
+        store
+            .record_outcome(a, InboxStatus::Done, &json!({"inserted": 1}), None, at(30, 0))
+            .expect("record")
+    );
+    assert!(
+        store
+            .record_outcome(
+                b,
+                InboxStatus::Pending,
+                &json!({"error": "database busy"}),
+                Some(at(100, 0)),
+                at(30, 0)
+            )
+            .expect("record")
+    );
+    assert!(
+        store.due_deliveries(at(50, 0), 10).expect("due").is_empty(),
+        "the retry waits"
+    );
+    assert_eq!(store.due_deliveries(at(100, 0), 10).expect("due").len(), 1);
+    assert!(
+        store
+            .record_outcome(
+                b,
+                InboxStatus::Failed,
+                &json!({"error": "missing field `x`"}),
+                None,
+                at(110, 0)
+            )
+            .expect("record")
+    );
+    assert!(
+        !store
+            .record_outcome(9_999, InboxStatus::Done, &json!({}), None, at(0, 0))
+            .expect("record")
+    );
+
+    let entry = store.inbox_entry(b).expect("entry").expect("kept");
+    assert_eq!((entry.status, entry.attempts), (InboxStatus::Failed, 2));
+    assert_eq!(entry.outcome, Some(json!({"error": "missing field `x`"})));
+    assert_eq!(entry.body.as_deref(), Some(body(b'b').as_slice()));
+
+    // Listing: newest first, filtered, without bodies unless asked.
+    let all = store.list_inbox(&InboxQuery::new(10)).expect("list");
+    assert_eq!(all.iter().map(|record| record.id).collect::<Vec<_>>(), [b, a]);
+    assert!(all.iter().all(|record| record.body.is_none()));
+    let failed = store
+        .list_inbox(&InboxQuery::new(10).with_status(InboxStatus::Failed))
+        .expect("list");
+    assert_eq!(failed.len(), 1);
+    let mine = store
+        .list_inbox(&InboxQuery::new(10).for_integrations(["i1"]).with_bodies())
+        .expect("list");
+    assert_eq!((mine.len(), mine[0].body.is_some()), (1, true));
+    let none: [&str; 0] = [];
+    assert!(
+        store
+            .list_inbox(&InboxQuery::new(10).for_integrations(none))
+            .expect("list")
+            .is_empty()
+    );
+    let recent = store.list_inbox(&InboxQuery::new(10).since(at(5, 0))).expect("list");
+    assert_eq!(recent.iter().map(|record| record.id).collect::<Vec<_>>(), [b]);
+
+    // Retention removes done deliveries only.
+    assert_eq!(store.prune_inbox(at(31, 0)).expect("prune"), 1);
+    assert!(store.inbox_entry(a).expect("entry").is_none());
+    assert!(store.inbox_entry(b).expect("entry").is_some(), "failed ones stay");
 }
 
 fn github(id: &str, random: u8) -> Integration {
@@ -776,6 +922,16 @@ macro_rules! storage_suite {
             }
 
             #[test]
+            fn rederiving_replaces_events_in_place_and_never_duplicates() {
+                super::rederiving_replaces_events_in_place_and_never_duplicates($make);
+            }
+
+            #[test]
+            fn the_inbox_keeps_deliveries_and_their_outcomes() {
+                super::the_inbox_keeps_deliveries_and_their_outcomes($make);
+            }
+
+            #[test]
             fn a_failure_midway_leaves_no_partial_event() {
                 super::a_failure_midway_leaves_no_partial_event($make);
             }
@@ -854,11 +1010,11 @@ mod postgres_schema {
         };
         {
             let mut store = connect(&config);
-            assert_eq!(store.schema_version().expect("version"), 4);
+            assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
         }
         let mut store = connect(&config);
-        assert_eq!(store.schema_version().expect("version"), 4);
+        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
         assert_eq!(
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
             report(0, 1, 0, 0)
@@ -878,10 +1034,10 @@ mod postgres_schema {
         // Turn the schema back into version 1: activity only.
         let mut client = config.connect(NoTls).expect("connect");
         client
-            .batch_execute("DROP TABLE integrations, oauth_states; UPDATE schema_version SET version = 1;")
+            .batch_execute("DROP TABLE integrations, oauth_states, inbox; UPDATE schema_version SET version = 1;")
             .expect("downgrade");
         let mut store = connect(&config);
-        assert_eq!(store.schema_version().expect("version"), 4);
+        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
         assert_eq!(events_of(&store)[0].event, push("1", 0, 1));
         store.create_integration(&github("g1", 1)).expect("the new table works");
     }
@@ -924,7 +1080,7 @@ mod postgres_schema {
                 error,
                 PostgresError::UnsupportedVersion {
                     found: 99,
-                    supported: 4
+                    supported: SCHEMA_VERSION
                 }
             ),
             "{error}"
@@ -943,7 +1099,7 @@ mod postgres_schema {
                     barrier.wait();
                     // Without the advisory lock, all but one fail on `CREATE TABLE objects`.
                     let store = connect(&config);
-                    assert_eq!(store.schema_version().expect("version"), 4);
+                    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
                 });
             }
         });
@@ -992,11 +1148,11 @@ mod sqlite_file {
         let path = temp_path("reopen");
         {
             let mut store = SqliteStore::open(&path).expect("create");
-            assert_eq!(store.schema_version().expect("version"), 4);
+            assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
         }
         let mut store = SqliteStore::open(&path).expect("reopen");
-        assert_eq!(store.schema_version().expect("version"), 4);
+        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
         assert_eq!(
             ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
             report(0, 1, 0, 0)
@@ -1016,11 +1172,13 @@ mod sqlite_file {
             // Turn the file back into a version 1 database: activity only.
             let connection = rusqlite::Connection::open(&path).expect("open");
             connection
-                .execute_batch("DROP TABLE integrations; DROP TABLE oauth_states; PRAGMA user_version = 1;")
+                .execute_batch(
+                    "DROP TABLE integrations; DROP TABLE oauth_states; DROP TABLE inbox; PRAGMA user_version = 1;",
+                )
                 .expect("downgrade");
         }
         let mut store = SqliteStore::open(&path).expect("migrate");
-        assert_eq!(store.schema_version().expect("version"), 4);
+        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
         assert_eq!(events_of(&store)[0].event, push("1", 0, 1));
         store.create_integration(&github("g1", 1)).expect("the new table works");
         std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");

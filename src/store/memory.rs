@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::integration::{expired_before, lease_end, routing_key};
 use super::{
-    ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, RefreshClaim,
-    StoredEvent,
+    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore,
+    IntegrationStore, ObjectChange, PollState, RefreshClaim, StoredEvent,
 };
 use crate::integration::{Integration, RoutingSecret};
 use crate::model::{Block, Event, Object};
@@ -26,6 +26,8 @@ pub struct MemoryStore {
     event_ids: BTreeSet<(String, String)>,
     /// OAuth states already accepted.
     used_states: UsedStates,
+    /// Kept deliveries; a delivery's id is its index plus one.
+    inbox: Vec<InboxRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +81,8 @@ enum Undo {
     Object((String, String), Option<Box<Object>>),
     /// Remove the last event row and its id.
     Event,
+    /// Put back the event row at this index as it was before it was replaced.
+    Replaced(usize, Box<Row>),
 }
 
 impl ActivityStore for MemoryStore {
@@ -158,6 +162,28 @@ impl ActivityTransaction for MemoryTransaction<'_> {
         Ok(Some(self.store.events.len() - 1))
     }
 
+    fn replace_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<usize>, Infallible> {
+        let found = self
+            .store
+            .events
+            .iter()
+            .position(|row| row.integration_id == integration_id && row.event.source_id == event.source_id);
+        let Some(index) = found else {
+            return Ok(None);
+        };
+        let mut replacement = event.clone();
+        replacement.blocks.clear();
+        let previous = std::mem::replace(&mut self.store.events[index].event, replacement);
+        self.undo.push(Undo::Replaced(
+            index,
+            Box::new(Row {
+                integration_id: integration_id.to_owned(),
+                event: previous,
+            }),
+        ));
+        Ok(Some(index))
+    }
+
     fn insert_blocks(&mut self, event: usize, blocks: &[Block]) -> Result<(), Infallible> {
         // Blocks belong to an event inserted in this transaction: undoing the event removes them with it.
         if let Some(row) = self.store.events.get_mut(event) {
@@ -185,6 +211,11 @@ impl Drop for MemoryTransaction<'_> {
                 Undo::Event => {
                     if let Some(row) = self.store.events.pop() {
                         self.store.event_ids.remove(&(row.integration_id, row.event.source_id));
+                    }
+                }
+                Undo::Replaced(index, previous) => {
+                    if let Some(row) = self.store.events.get_mut(index) {
+                        *row = *previous;
                     }
                 }
             }
@@ -447,4 +478,86 @@ impl StateLedger for MemoryStore {
             .mark_used(id, expires_at)
             .unwrap_or_else(|never| match never {}))
     }
+}
+
+impl InboxStore for MemoryStore {
+    type Error = Infallible;
+
+    fn append_delivery(&mut self, delivery: &InboxDelivery) -> Result<i64, Infallible> {
+        let id = i64::try_from(self.inbox.len()).unwrap_or(i64::MAX - 1) + 1;
+        self.inbox.push(InboxRecord {
+            id,
+            delivery: delivery.clone(),
+            body: None,
+            status: InboxStatus::Pending,
+            attempts: 0,
+            outcome: None,
+            next_attempt_at: None,
+            updated_at: delivery.received_at,
+        });
+        Ok(id)
+    }
+
+    fn record_outcome(
+        &mut self,
+        id: i64,
+        status: InboxStatus,
+        outcome: &serde_json::Value,
+        next_attempt_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Infallible> {
+        let Some(record) = self.inbox.iter_mut().find(|record| record.id == id) else {
+            return Ok(false);
+        };
+        record.status = status;
+        record.attempts = record.attempts.saturating_add(1);
+        record.outcome = Some(outcome.clone());
+        record.next_attempt_at = next_attempt_at;
+        record.updated_at = now;
+        Ok(true)
+    }
+
+    fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, Infallible> {
+        Ok(self
+            .inbox
+            .iter()
+            .find(|record| record.id == id)
+            .map(|record| shown(record, true)))
+    }
+
+    fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxRecord>, Infallible> {
+        Ok(self
+            .inbox
+            .iter()
+            .rev()
+            .filter(|record| query.matches(&record.delivery, record.status))
+            .take(query.limit)
+            .map(|record| shown(record, query.with_bodies))
+            .collect())
+    }
+
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<InboxRecord>, Infallible> {
+        Ok(self
+            .inbox
+            .iter()
+            .filter(|record| record.status == InboxStatus::Pending && record.next_attempt_at.is_none_or(|at| at <= now))
+            .take(limit)
+            .map(|record| shown(record, true))
+            .collect())
+    }
+
+    fn prune_inbox(&mut self, before: DateTime<Utc>) -> Result<usize, Infallible> {
+        let kept = self.inbox.len();
+        self.inbox
+            .retain(|record| record.status != InboxStatus::Done || record.updated_at >= before);
+        Ok(kept - self.inbox.len())
+    }
+}
+
+/// `record` as a listing shows it: the body moved out of the delivery into `body` when asked for, else dropped.
+fn shown(record: &InboxRecord, with_body: bool) -> InboxRecord {
+    let mut shown = record.clone();
+    let body = std::mem::take(&mut shown.delivery.body);
+    shown.body = with_body.then_some(body);
+    shown
 }

@@ -25,6 +25,7 @@
 //! webhook or an overlapping poll page changes nothing, not even the objects. Objects are unique per (integration,
 //! [`Object::key`]); a newer payload's copy of an object replaces the stored one (last write wins).
 
+mod inbox;
 mod integration;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -40,6 +41,7 @@ use crate::model::{Block, Event, Object};
 /// The PostgreSQL client [`PostgresStore::from_client`] takes a connection from.
 #[cfg(feature = "postgres")]
 pub use ::postgres;
+pub use inbox::{InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore};
 pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
 pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 #[cfg(feature = "postgres")]
@@ -49,6 +51,10 @@ pub use pg::{PostgresError, PostgresStore, PostgresTransaction};
 pub use rusqlite;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteError, SqliteStore, SqliteTransaction};
+
+/// The schema version the SQLite and Postgres stores migrate their databases to (their `schema_version()`). A
+/// database of a newer version is refused.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Storage of activity: objects, events and their blocks, scoped by integration.
 pub trait ActivityStore {
@@ -96,6 +102,16 @@ pub trait ActivityTransaction {
     ///
     /// When the store fails.
     fn insert_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<Self::EventId>, Self::Error>;
+
+    /// Replaces the stored event (integration, `event.source_id`) with `event` (without its blocks), in place: it
+    /// keeps its id and its place in the order of insertion, and loses its old blocks (add the new ones with
+    /// [`insert_blocks`](Self::insert_blocks)). Answers `None`, and changes nothing, when no such event is stored.
+    /// The actor and target must have been upserted earlier in this transaction.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn replace_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<Self::EventId>, Self::Error>;
 
     /// Inserts the blocks of an event inserted in this transaction, keeping their order.
     ///
@@ -161,7 +177,7 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
-/// Counts of what [`ingest`] did.
+/// Counts of what [`ingest`] and [`rederive`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IngestReport {
@@ -169,6 +185,8 @@ pub struct IngestReport {
     pub inserted: usize,
     /// Events already stored before (same integration and `source_id`): nothing was changed for them.
     pub duplicates: usize,
+    /// Events already stored, replaced in place by [`rederive`].
+    pub updated: usize,
     /// Objects stored for the first time.
     pub objects_created: usize,
     /// Stored objects replaced by a different copy.
@@ -242,6 +260,90 @@ pub fn ingest_conversion<S: ActivityStore>(
         Conversion::Converted(events) => ingest(store, integration_id, events),
         _ => Ok(IngestReport::default()),
     }
+}
+
+/// Stores the events of `conversion` again, replacing those already stored for the same source in place (same id;
+/// blocks and objects replaced) and inserting the rest: for deriving kept deliveries again with improved converters.
+/// Idempotent: re-deriving the same conversion twice changes nothing the second time but the counts.
+///
+/// ```
+/// use spark_integrations::convert::Conversion;
+/// use spark_integrations::store::{ingest, rederive, ActivityStore, EventQuery, MemoryStore};
+/// # use chrono::{TimeZone, Utc};
+/// # use spark_integrations::model::{Event, Object};
+/// # let actor = Object::new("github:user:583231", "user", "github_user");
+/// # let target = Object::new("github:repository:1296269", "repository", "github_repository");
+/// # let time = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
+/// # let event = Event::new("22249084964", time, "github", "repository", "push", actor, target);
+/// let mut store = MemoryStore::new();
+/// ingest(&mut store, "integration-1", std::slice::from_ref(&event))?;
+/// let mut improved = event.clone();
+/// improved.value = Some(3);
+/// let report = rederive(&mut store, "integration-1", &Conversion::Converted(vec![improved]))?;
+/// assert_eq!((report.inserted, report.updated), (0, 1));
+/// let stored = store.recent_events(&EventQuery::latest(10))?;
+/// assert_eq!((stored.len(), stored[0].event.value), (1, Some(3)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`ingest`].
+pub fn rederive<S: ActivityStore>(
+    store: &mut S,
+    integration_id: &str,
+    conversion: &Conversion,
+) -> Result<IngestReport, IngestError<S::Error>> {
+    let mut report = IngestReport::default();
+    let Conversion::Converted(events) = conversion else {
+        return Ok(report);
+    };
+    for event in events {
+        rederive_one(store, integration_id, event, &mut report).map_err(|source| IngestError {
+            report,
+            source_id: event.source_id.clone(),
+            source,
+        })?;
+    }
+    Ok(report)
+}
+
+fn rederive_one<S: ActivityStore>(
+    store: &mut S,
+    integration_id: &str,
+    event: &Event,
+    report: &mut IngestReport,
+) -> Result<(), S::Error> {
+    let mut transaction = store.begin()?;
+    let mut objects = IngestReport::default();
+    for object in [&event.actor, &event.target] {
+        match transaction.upsert_object(integration_id, object)? {
+            ObjectChange::Created => objects.objects_created += 1,
+            ObjectChange::Updated => objects.objects_updated += 1,
+            ObjectChange::Unchanged => {}
+        }
+    }
+    let (id, replaced) = match transaction.replace_event(integration_id, event)? {
+        Some(id) => (id, true),
+        None => match transaction.insert_event(integration_id, event)? {
+            Some(id) => (id, false),
+            // Inserted by someone else between the two calls: replace that one.
+            None => match transaction.replace_event(integration_id, event)? {
+                Some(id) => (id, true),
+                None => return Ok(()),
+            },
+        },
+    };
+    transaction.insert_blocks(id, &event.blocks)?;
+    transaction.commit()?;
+    if replaced {
+        report.updated += 1;
+    } else {
+        report.inserted += 1;
+    }
+    report.objects_created += objects.objects_created;
+    report.objects_updated += objects.objects_updated;
+    Ok(())
 }
 
 fn ingest_one<S: ActivityStore>(

@@ -8,8 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use spark_integrations::model::{Block, Event, Object};
 use spark_integrations::oauth::{StateId, StateLedger};
 use spark_integrations::store::{
-    ActivityStore, ActivityTransaction, EventQuery, IntegrationStore, ObjectChange, PollState, PostgresError,
-    PostgresStore, PostgresTransaction, RefreshClaim, SqliteError, SqliteStore, SqliteTransaction, StoredEvent,
+    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore,
+    IntegrationStore, ObjectChange, PollState, PostgresError, PostgresStore, PostgresTransaction, RefreshClaim,
+    SqliteError, SqliteStore, SqliteTransaction, StoredEvent,
 };
 use spark_integrations::{Integration, RoutingSecret};
 
@@ -182,11 +183,50 @@ impl ActivityTransaction for StoreTransaction<'_> {
         forward_transaction!(self, transaction => transaction.insert_event(integration_id, event))
     }
 
+    fn replace_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<i64>, StoreError> {
+        forward_transaction!(self, transaction => transaction.replace_event(integration_id, event))
+    }
+
     fn insert_blocks(&mut self, event: i64, blocks: &[Block]) -> Result<(), StoreError> {
         forward_transaction!(self, transaction => transaction.insert_blocks(event, blocks))
     }
 
     fn commit(self) -> Result<(), StoreError> {
         forward_transaction!(self, transaction => transaction.commit())
+    }
+}
+
+impl InboxStore for Store {
+    type Error = StoreError;
+
+    fn append_delivery(&mut self, delivery: &InboxDelivery) -> Result<i64, StoreError> {
+        forward!(self, store => store.append_delivery(delivery))
+    }
+
+    fn record_outcome(
+        &mut self,
+        id: i64,
+        status: InboxStatus,
+        outcome: &serde_json::Value,
+        next_attempt_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        forward!(self, store => store.record_outcome(id, status, outcome, next_attempt_at, now))
+    }
+
+    fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, StoreError> {
+        forward!(self, store => store.inbox_entry(id))
+    }
+
+    fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxRecord>, StoreError> {
+        forward!(self, store => store.list_inbox(query))
+    }
+
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<InboxRecord>, StoreError> {
+        forward!(self, store => store.due_deliveries(now, limit))
+    }
+
+    fn prune_inbox(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        forward!(self, store => store.prune_inbox(before))
     }
 }

@@ -271,6 +271,56 @@ impl ActivityTransaction for PostgresTransaction<'_> {
         Ok(id)
     }
 
+    fn replace_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<i64>, PostgresError> {
+        // The row is locked until the commit: two re-derivations of one event take turns.
+        let statement = self.statements.get(
+            &mut self.transaction,
+            "SELECT id FROM events WHERE integration_id = $1 AND source_id = $2 FOR UPDATE",
+        )?;
+        let Some(row) = self
+            .transaction
+            .query_opt(&statement, &[&integration_id, &event.source_id])?
+        else {
+            return Ok(None);
+        };
+        let id: i64 = column(&row, 0)?;
+        self.flush()?;
+        let actor_id = self.object_id(integration_id, &event.actor.key, &event.source_id)?;
+        let target_id = self.object_id(integration_id, &event.target.key, &event.source_id)?;
+        let statement = self.statements.get(
+            &mut self.transaction,
+            "UPDATE events SET time = $2, service = $3, domain = $4, action = $5, value = $6, value_multiplier = $7,
+                 value_unit = $8, actor_id = $9, actor_metadata = $10, target_id = $11, target_metadata = $12,
+                 event_metadata = $13, embeddings = $14
+             WHERE id = $1",
+        )?;
+        self.transaction.execute(
+            &statement,
+            &[
+                &id,
+                &event.time,
+                &event.service,
+                &event.domain,
+                &event.action,
+                &event.value,
+                &event.value_multiplier,
+                &event.value_unit,
+                &actor_id,
+                &Json(&event.actor_metadata),
+                &target_id,
+                &Json(&event.target_metadata),
+                &Json(&event.event_metadata),
+                &event.embeddings,
+            ],
+        )?;
+        let statement = self
+            .statements
+            .get(&mut self.transaction, "DELETE FROM blocks WHERE event_id = $1")?;
+        self.transaction.execute(&statement, &[&id])?;
+        self.next_position.insert(id, 0);
+        Ok(Some(id))
+    }
+
     fn insert_blocks(&mut self, event: i64, blocks: &[Block]) -> Result<(), PostgresError> {
         if blocks.is_empty() {
             return Ok(());

@@ -58,6 +58,7 @@
 //! ```
 
 mod activity;
+mod inbox;
 mod integrations;
 
 use std::collections::HashMap;
@@ -184,10 +185,30 @@ const MIGRATIONS: &[&str] = &[
         expires_at TIMESTAMPTZ NOT NULL
     );
     CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);",
+    // 5: the inbox of kept deliveries.
+    "CREATE TABLE inbox (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        integration_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        event TEXT,
+        delivery_id TEXT,
+        received_at TIMESTAMPTZ NOT NULL,
+        body BYTEA NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        outcome JSON,
+        next_attempt_at TIMESTAMPTZ,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX inbox_pending ON inbox (status, id);
+    CREATE INDEX inbox_by_update ON inbox (status, updated_at);",
 ];
 
 /// The first key of the advisory lock taken while migrating ("SPK1"); the second is the schema's name hashed.
 const MIGRATION_LOCK: i32 = 0x5350_4b31;
+
+// Every migration is counted in the public version.
+const _: () = assert!(MIGRATIONS.len() as i64 == super::SCHEMA_VERSION);
 
 /// The storage traits on one PostgreSQL connection.
 pub struct PostgresStore {

@@ -12,6 +12,7 @@
 //! Several connections to one file work (leases and refresh claims are taken in `IMMEDIATE` transactions); set
 //! `PRAGMA journal_mode = WAL` on them so that writers wait less, as `tests/multi_instance.rs` does.
 
+mod inbox;
 mod integrations;
 
 use std::path::Path;
@@ -135,7 +136,27 @@ const MIGRATIONS: &[&str] = &[
         expires_at TEXT NOT NULL
     );
     CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);",
+    // 5: the inbox of kept deliveries.
+    "CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        integration_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        event TEXT,
+        delivery_id TEXT,
+        received_at TEXT NOT NULL,
+        body BLOB NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        outcome TEXT,
+        next_attempt_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX inbox_pending ON inbox (status, id);
+    CREATE INDEX inbox_by_update ON inbox (status, updated_at);",
 ];
+
+// Every migration is counted in the public version.
+const _: () = assert!(MIGRATIONS.len() as i64 == super::SCHEMA_VERSION);
 
 /// The storage traits on one SQLite connection.
 #[derive(Debug)]
@@ -409,6 +430,50 @@ impl ActivityTransaction for SqliteTransaction<'_> {
             });
         }
         Ok(Some(self.transaction.last_insert_rowid()))
+    }
+
+    fn replace_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<i64>, SqliteError> {
+        let id: Option<i64> = self
+            .transaction
+            .prepare_cached("SELECT id FROM events WHERE integration_id = ?1 AND source_id = ?2")?
+            .query_row(params![integration_id, event.source_id], |row| row.get(0))
+            .optional()?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let updated = self
+            .transaction
+            .prepare_cached(
+                "UPDATE events SET time = ?2, service = ?3, domain = ?4, action = ?5, value = ?6,
+                     value_multiplier = ?7, value_unit = ?8,
+                     actor_id = (SELECT id FROM objects WHERE integration_id = ?9 AND key = ?10),
+                     actor_metadata = ?11,
+                     target_id = (SELECT id FROM objects WHERE integration_id = ?9 AND key = ?12),
+                     target_metadata = ?13, event_metadata = ?14, embeddings = ?15
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                write_time(&event.time),
+                event.service,
+                event.domain,
+                event.action,
+                event.value,
+                event.value_multiplier,
+                event.value_unit,
+                integration_id,
+                event.actor.key,
+                write_json(&event.actor_metadata)?,
+                event.target.key,
+                write_json(&event.target_metadata)?,
+                write_json(&event.event_metadata)?,
+                event.embeddings.as_ref().map(write_json).transpose()?,
+            ])?;
+        debug_assert_eq!(updated, 1, "the row was found above, in this transaction");
+        self.transaction
+            .prepare_cached("DELETE FROM blocks WHERE event_id = ?1")?
+            .execute([id])?;
+        Ok(Some(id))
     }
 
     fn insert_blocks(&mut self, event: i64, blocks: &[Block]) -> Result<(), SqliteError> {

@@ -1,0 +1,166 @@
+//! [`InboxStore`] on PostgreSQL: kept deliveries in the `inbox` table.
+
+use chrono::{DateTime, Utc};
+use postgres::Row;
+use postgres::types::{Json, ToSql};
+use serde_json::Value;
+
+use super::{PostgresError, PostgresStore, column};
+use crate::store::{InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore};
+
+/// The columns [`read_record`] reads, the body last.
+macro_rules! inbox_columns {
+    () => {
+        "id, integration_id, service, event, delivery_id, received_at, status, attempts, outcome, next_attempt_at, \
+         updated_at, body"
+    };
+}
+
+fn read_record(row: &Row, with_body: bool) -> Result<InboxRecord, PostgresError> {
+    let status: String = column(row, 6)?;
+    let mut delivery = InboxDelivery::new(
+        column::<String>(row, 1)?,
+        column::<String>(row, 2)?,
+        column(row, 5)?,
+        Vec::new(),
+    );
+    delivery.event = column(row, 3)?;
+    delivery.delivery_id = column(row, 4)?;
+    let attempts: i32 = column(row, 7)?;
+    Ok(InboxRecord {
+        id: column(row, 0)?,
+        delivery,
+        body: if with_body { Some(column(row, 11)?) } else { None },
+        status: InboxStatus::parse(&status).ok_or_else(|| PostgresError::Corrupt {
+            column: "inbox.status",
+            message: format!("unknown status `{status}`"),
+        })?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        outcome: column::<Option<Json<Value>>>(row, 8)?.map(|json| json.0),
+        next_attempt_at: column(row, 9)?,
+        updated_at: column(row, 10)?,
+    })
+}
+
+impl InboxStore for PostgresStore {
+    type Error = PostgresError;
+
+    fn append_delivery(&mut self, delivery: &InboxDelivery) -> Result<i64, PostgresError> {
+        let inner = self.inner_mut();
+        let statement = inner.statements.get(
+            &mut inner.client,
+            "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $5)
+             RETURNING id",
+        )?;
+        let row = inner.client.query_one(
+            &statement,
+            &[
+                &delivery.integration_id,
+                &delivery.service,
+                &delivery.event,
+                &delivery.delivery_id,
+                &delivery.received_at,
+                &delivery.body,
+            ],
+        )?;
+        column(&row, 0)
+    }
+
+    fn record_outcome(
+        &mut self,
+        id: i64,
+        status: InboxStatus,
+        outcome: &Value,
+        next_attempt_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, PostgresError> {
+        let inner = self.inner_mut();
+        let statement = inner.statements.get(
+            &mut inner.client,
+            "UPDATE inbox SET status = $2, attempts = attempts + 1, outcome = $3, next_attempt_at = $4, updated_at = $5
+             WHERE id = $1",
+        )?;
+        let changed = inner.client.execute(
+            &statement,
+            &[&id, &status.as_str(), &Json(outcome), &next_attempt_at, &now],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, PostgresError> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let statement = inner.statements.get(
+            &mut inner.client,
+            concat!("SELECT ", inbox_columns!(), " FROM inbox WHERE id = $1"),
+        )?;
+        inner
+            .client
+            .query_opt(&statement, &[&id])?
+            .map(|row| read_record(&row, true))
+            .transpose()
+    }
+
+    fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxRecord>, PostgresError> {
+        let status = query.status.map(InboxStatus::as_str);
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        // The body is read only when asked for: `NULL` stands in for it otherwise.
+        let statement = inner.statements.get(
+            &mut inner.client,
+            "SELECT id, integration_id, service, event, delivery_id, received_at, status, attempts, outcome,
+                    next_attempt_at, updated_at, CASE WHEN $5 THEN body END
+             FROM inbox
+             WHERE ($1::TEXT IS NULL OR status = $1)
+               AND ($2::TIMESTAMPTZ IS NULL OR received_at >= $2)
+               AND ($3::TEXT[] IS NULL OR integration_id = ANY ($3))
+             ORDER BY id DESC LIMIT $4",
+        )?;
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &status,
+            &query.since,
+            &query.integration_ids,
+            &limit,
+            &query.with_bodies,
+        ];
+        inner
+            .client
+            .query(&statement, &params)?
+            .iter()
+            .map(|row| read_record(row, query.with_bodies))
+            .collect()
+    }
+
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<InboxRecord>, PostgresError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let statement = inner.statements.get(
+            &mut inner.client,
+            concat!(
+                "SELECT ",
+                inbox_columns!(),
+                " FROM inbox WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+                 ORDER BY id LIMIT $2"
+            ),
+        )?;
+        inner
+            .client
+            .query(&statement, &[&now, &limit])?
+            .iter()
+            .map(|row| read_record(row, true))
+            .collect()
+    }
+
+    fn prune_inbox(&mut self, before: DateTime<Utc>) -> Result<usize, PostgresError> {
+        let inner = self.inner_mut();
+        let statement = inner.statements.get(
+            &mut inner.client,
+            "DELETE FROM inbox WHERE status = 'done' AND updated_at < $1",
+        )?;
+        let removed = inner.client.execute(&statement, &[&before])?;
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
+}

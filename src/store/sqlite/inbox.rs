@@ -1,0 +1,159 @@
+//! [`InboxStore`] on SQLite: kept deliveries in the `inbox` table.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use serde_json::Value;
+
+use super::{SqliteError, SqliteStore, read_time, write_time};
+use crate::store::{InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore};
+
+/// The columns [`read_record`] reads, the body last.
+const COLUMNS: &str = "id, integration_id, service, event, delivery_id, received_at, status, attempts, outcome, \
+    next_attempt_at, updated_at";
+
+fn read_record(row: &Row<'_>, with_body: bool) -> Result<InboxRecord, SqliteError> {
+    let status: String = row.get(6)?;
+    let outcome: Option<String> = row.get(8)?;
+    let mut delivery = InboxDelivery::new(
+        row.get::<_, String>(1)?,
+        row.get::<_, String>(2)?,
+        read_time(row.get(5)?, "inbox.received_at")?,
+        Vec::new(),
+    );
+    delivery.event = row.get(3)?;
+    delivery.delivery_id = row.get(4)?;
+    Ok(InboxRecord {
+        id: row.get(0)?,
+        delivery,
+        body: if with_body { Some(row.get(11)?) } else { None },
+        status: InboxStatus::parse(&status).ok_or_else(|| SqliteError::Corrupt {
+            column: "inbox.status",
+            message: format!("unknown status `{status}`"),
+        })?,
+        attempts: row.get(7)?,
+        outcome: outcome
+            .map(|text| serde_json::from_str::<Value>(&text))
+            .transpose()
+            .map_err(|error| SqliteError::Corrupt {
+                column: "inbox.outcome",
+                message: error.to_string(),
+            })?,
+        next_attempt_at: row
+            .get::<_, Option<String>>(9)?
+            .map(|text| read_time(text, "inbox.next_attempt_at"))
+            .transpose()?,
+        updated_at: read_time(row.get(10)?, "inbox.updated_at")?,
+    })
+}
+
+impl InboxStore for SqliteStore {
+    type Error = SqliteError;
+
+    fn append_delivery(&mut self, delivery: &InboxDelivery) -> Result<i64, SqliteError> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5)",
+            )?
+            .execute(params![
+                delivery.integration_id,
+                delivery.service,
+                delivery.event,
+                delivery.delivery_id,
+                write_time(&delivery.received_at),
+                delivery.body,
+            ])?;
+        Ok(self.connection.last_insert_rowid())
+    }
+
+    fn record_outcome(
+        &mut self,
+        id: i64,
+        status: InboxStatus,
+        outcome: &Value,
+        next_attempt_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, SqliteError> {
+        let changed = self
+            .connection
+            .prepare_cached(
+                "UPDATE inbox SET status = ?2, attempts = attempts + 1, outcome = ?3, next_attempt_at = ?4,
+                     updated_at = ?5
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                status.as_str(),
+                outcome.to_string(),
+                next_attempt_at.as_ref().map(write_time),
+                write_time(&now),
+            ])?;
+        Ok(changed == 1)
+    }
+
+    fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, SqliteError> {
+        self.connection
+            .prepare_cached(&format!("SELECT {COLUMNS}, body FROM inbox WHERE id = ?1"))?
+            .query_row([id], |row| Ok(read_record(row, true)))
+            .optional()?
+            .transpose()
+    }
+
+    fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxRecord>, SqliteError> {
+        let mut sql = format!("SELECT {COLUMNS}, body FROM inbox WHERE 1 = 1");
+        let mut values: Vec<String> = Vec::new();
+        if let Some(status) = query.status {
+            values.push(status.as_str().to_owned());
+            sql.push_str(&format!(" AND status = ?{}", values.len()));
+        }
+        if let Some(since) = query.since {
+            values.push(write_time(&since));
+            sql.push_str(&format!(" AND received_at >= ?{}", values.len()));
+        }
+        if let Some(ids) = &query.integration_ids {
+            let first = values.len() + 1;
+            values.extend(ids.iter().cloned());
+            let placeholders: Vec<String> = (first..=values.len()).map(|n| format!("?{n}")).collect();
+            // No ids: nothing matches.
+            let list = if placeholders.is_empty() {
+                "NULL".to_owned()
+            } else {
+                placeholders.join(", ")
+            };
+            sql.push_str(&format!(" AND integration_id IN ({list})"));
+        }
+        sql.push_str(&format!(
+            " ORDER BY id DESC LIMIT {}",
+            i64::try_from(query.limit).unwrap_or(i64::MAX)
+        ));
+        // The body is selected (as the last column) but read only when asked for.
+        let mut statement = self.connection.prepare(&sql)?;
+        let mut rows = statement.query(params_from_iter(values.iter()))?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            found.push(read_record(row, query.with_bodies)?);
+        }
+        Ok(found)
+    }
+
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<InboxRecord>, SqliteError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {COLUMNS}, body FROM inbox
+             WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
+             ORDER BY id LIMIT ?2"
+        ))?;
+        let mut rows = statement.query(params![write_time(&now), i64::try_from(limit).unwrap_or(i64::MAX)])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            found.push(read_record(row, true)?);
+        }
+        Ok(found)
+    }
+
+    fn prune_inbox(&mut self, before: DateTime<Utc>) -> Result<usize, SqliteError> {
+        Ok(self
+            .connection
+            .prepare_cached("DELETE FROM inbox WHERE status = 'done' AND updated_at < ?1")?
+            .execute([write_time(&before)])?)
+    }
+}
