@@ -321,6 +321,9 @@ fn an_item_without_an_id_is_recorded_and_the_page_read_on() {
     let error = outcome.items[1].conversion.as_ref().unwrap_err();
     assert_eq!(error.to_string(), "missing field `id`");
     assert!(outcome.items[0].conversion.is_ok() && outcome.items[2].conversion.is_ok());
+    // The failed item is kept whole, for the host's inbox; converted ones are not copied.
+    assert_eq!(outcome.items[1].raw.as_deref(), Some(item("").as_bytes()));
+    assert!(outcome.items[0].raw.is_none() && outcome.items[2].raw.is_none());
 }
 
 #[test]

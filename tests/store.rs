@@ -16,9 +16,9 @@ use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
 use spark_integrations::schedule::{self, PollFailure, PollSuccess};
 use spark_integrations::store::{
-    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxStatus, InboxStore, IngestReport,
-    IntegrationStore, MemoryStore, ObjectChange, PollState, RefreshClaim, SCHEMA_VERSION, StoredEvent, ingest,
-    rederive,
+    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus, InboxStore,
+    IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RefreshClaim, SCHEMA_VERSION, StoredEvent,
+    ingest, rederive,
 };
 use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
 
@@ -382,7 +382,7 @@ where
     let first = InboxDelivery::new("i1", "github", at(0, 123_000), body(b'a'))
         .with_event("push")
         .with_delivery_id("d-1");
-    let second = InboxDelivery::new("i2", "slack", at(10, 0), body(b'b'));
+    let second = InboxDelivery::new("i2", "github", at(10, 0), body(b'b')).polled();
     let a = store.append_delivery(&first).expect("append");
     let b = store.append_delivery(&second).expect("append");
     assert_ne!(a, b);
@@ -397,6 +397,10 @@ where
     );
     assert_eq!(due[0].delivery.received_at, at(0, 123_000));
     assert_eq!((due[0].status, due[0].attempts), (InboxStatus::Pending, 0));
+    assert_eq!(
+        (due[0].delivery.origin, due[1].delivery.origin),
+        (InboxOrigin::Webhook, InboxOrigin::Polled)
+    );
 
     // Outcomes: done, failed, and a pending retry that is not due yet.
     assert!(

@@ -236,6 +236,9 @@ pub struct PolledItem {
     pub kind: String,
     /// The conversion, or why it failed.
     pub conversion: Result<Conversion, ConvertError>,
+    /// The item's raw JSON, kept when its conversion failed, so that the host can keep it (in its inbox) and
+    /// convert it again once the converter is fixed.
+    pub raw: Option<Vec<u8>>,
 }
 
 impl PolledItem {
@@ -251,7 +254,15 @@ impl PolledItem {
             id: id.into(),
             kind: kind.into(),
             conversion,
+            raw: None,
         }
+    }
+
+    /// The same item, keeping its raw JSON (for an item whose conversion failed).
+    #[must_use]
+    pub fn with_raw(mut self, raw: impl Into<Vec<u8>>) -> Self {
+        self.raw = Some(raw.into());
+        self
     }
 }
 

@@ -31,10 +31,42 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// A verified delivery, as the host received it.
+/// How a kept payload reached the host, which says how to convert it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InboxOrigin {
+    /// A webhook delivery: converted as [`Payload::Webhook`](crate::convert::Payload::Webhook).
+    Webhook,
+    /// An item fetched by a poller whose conversion failed: converted as
+    /// [`Payload::Polled`](crate::convert::Payload::Polled).
+    Polled,
+}
+
+impl InboxOrigin {
+    /// The stable lowercase name: `webhook`, `polled`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Polled => "polled",
+        }
+    }
+
+    /// The origin named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "webhook" => Some(Self::Webhook),
+            "polled" => Some(Self::Polled),
+            _ => None,
+        }
+    }
+}
+
+/// A verified delivery (or a polled item), as the host received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InboxDelivery {
+    /// How it reached the host.
+    pub origin: InboxOrigin,
     /// The integration it was routed to.
     pub integration_id: String,
     /// The service (plugin identifier) whose converter reads it.
@@ -58,6 +90,7 @@ impl InboxDelivery {
         body: Vec<u8>,
     ) -> Self {
         Self {
+            origin: InboxOrigin::Webhook,
             integration_id: integration_id.into(),
             service: service.into(),
             event: None,
@@ -65,6 +98,13 @@ impl InboxDelivery {
             received_at,
             body,
         }
+    }
+
+    /// The same payload, fetched by a poller rather than delivered to a webhook.
+    #[must_use]
+    pub fn polled(mut self) -> Self {
+        self.origin = InboxOrigin::Polled;
+        self
     }
 
     /// The same delivery with the event name its headers gave.

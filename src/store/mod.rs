@@ -41,7 +41,7 @@ use crate::model::{Block, Event, Object};
 /// The PostgreSQL client [`PostgresStore::from_client`] takes a connection from.
 #[cfg(feature = "postgres")]
 pub use ::postgres;
-pub use inbox::{InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore};
+pub use inbox::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore};
 pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
 pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 #[cfg(feature = "postgres")]

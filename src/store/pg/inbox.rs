@@ -6,13 +6,13 @@ use postgres::types::{Json, ToSql};
 use serde_json::Value;
 
 use super::{PostgresError, PostgresStore, column};
-use crate::store::{InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore};
+use crate::store::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore};
 
 /// The columns [`read_record`] reads, the body last.
 macro_rules! inbox_columns {
     () => {
         "id, integration_id, service, event, delivery_id, received_at, status, attempts, outcome, next_attempt_at, \
-         updated_at, body"
+         updated_at, body, origin"
     };
 }
 
@@ -24,6 +24,11 @@ fn read_record(row: &Row, with_body: bool) -> Result<InboxRecord, PostgresError>
         column(row, 5)?,
         Vec::new(),
     );
+    let origin: String = column(row, 12)?;
+    delivery.origin = InboxOrigin::parse(&origin).ok_or_else(|| PostgresError::Corrupt {
+        column: "inbox.origin",
+        message: format!("unknown origin `{origin}`"),
+    })?;
     delivery.event = column(row, 3)?;
     delivery.delivery_id = column(row, 4)?;
     let attempts: i32 = column(row, 7)?;
@@ -49,8 +54,8 @@ impl InboxStore for PostgresStore {
         let inner = self.inner_mut();
         let statement = inner.statements.get(
             &mut inner.client,
-            "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $5)
+            "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at, origin)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $5, $7)
              RETURNING id",
         )?;
         let row = inner.client.query_one(
@@ -62,6 +67,7 @@ impl InboxStore for PostgresStore {
                 &delivery.delivery_id,
                 &delivery.received_at,
                 &delivery.body,
+                &delivery.origin.as_str(),
             ],
         )?;
         column(&row, 0)
@@ -111,7 +117,7 @@ impl InboxStore for PostgresStore {
         let statement = inner.statements.get(
             &mut inner.client,
             "SELECT id, integration_id, service, event, delivery_id, received_at, status, attempts, outcome,
-                    next_attempt_at, updated_at, CASE WHEN $5 THEN body END
+                    next_attempt_at, updated_at, CASE WHEN $5 THEN body END, origin
              FROM inbox
              WHERE ($1::TEXT IS NULL OR status = $1)
                AND ($2::TIMESTAMPTZ IS NULL OR received_at >= $2)

@@ -5,11 +5,11 @@ use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
 use super::{SqliteError, SqliteStore, read_time, write_time};
-use crate::store::{InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore};
+use crate::store::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore};
 
 /// The columns [`read_record`] reads, the body last.
 const COLUMNS: &str = "id, integration_id, service, event, delivery_id, received_at, status, attempts, outcome, \
-    next_attempt_at, updated_at";
+    next_attempt_at, updated_at, origin";
 
 fn read_record(row: &Row<'_>, with_body: bool) -> Result<InboxRecord, SqliteError> {
     let status: String = row.get(6)?;
@@ -20,12 +20,17 @@ fn read_record(row: &Row<'_>, with_body: bool) -> Result<InboxRecord, SqliteErro
         read_time(row.get(5)?, "inbox.received_at")?,
         Vec::new(),
     );
+    let origin: String = row.get(11)?;
+    delivery.origin = InboxOrigin::parse(&origin).ok_or_else(|| SqliteError::Corrupt {
+        column: "inbox.origin",
+        message: format!("unknown origin `{origin}`"),
+    })?;
     delivery.event = row.get(3)?;
     delivery.delivery_id = row.get(4)?;
     Ok(InboxRecord {
         id: row.get(0)?,
         delivery,
-        body: if with_body { Some(row.get(11)?) } else { None },
+        body: if with_body { Some(row.get(12)?) } else { None },
         status: InboxStatus::parse(&status).ok_or_else(|| SqliteError::Corrupt {
             column: "inbox.status",
             message: format!("unknown status `{status}`"),
@@ -52,8 +57,9 @@ impl InboxStore for SqliteStore {
     fn append_delivery(&mut self, delivery: &InboxDelivery) -> Result<i64, SqliteError> {
         self.connection
             .prepare_cached(
-                "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5)",
+                "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at,
+                                    origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5, ?7)",
             )?
             .execute(params![
                 delivery.integration_id,
@@ -62,6 +68,7 @@ impl InboxStore for SqliteStore {
                 delivery.delivery_id,
                 write_time(&delivery.received_at),
                 delivery.body,
+                delivery.origin.as_str(),
             ])?;
         Ok(self.connection.last_insert_rowid())
     }

@@ -138,6 +138,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);",
     // 5: the inbox of kept deliveries.
     "CREATE TABLE inbox (
+        origin TEXT NOT NULL,
         id INTEGER PRIMARY KEY,
         integration_id TEXT NOT NULL,
         service TEXT NOT NULL,

@@ -299,12 +299,8 @@ impl GithubPollRound {
                 Ok(head) => head,
                 Err(error) => {
                     // Without an id the event cannot be deduplicated or compared; record it and read on.
-                    self.items.push(PolledItem {
-                        resource: fetch.repository.clone(),
-                        id: String::new(),
-                        kind: String::new(),
-                        conversion: Err(error),
-                    });
+                    self.items
+                        .push(PolledItem::new(fetch.repository.clone(), "", "", Err(error)).with_raw(body));
                     continue;
                 }
             };
@@ -326,12 +322,13 @@ impl GithubPollRound {
                 continue;
             }
             let conversion = GithubConverter.convert(Payload::Polled { body }, &context);
-            self.items.push(PolledItem {
-                resource: fetch.repository.clone(),
-                id: head.id.into_owned(),
-                kind: head.kind.into_owned(),
-                conversion,
-            });
+            let failed = conversion.is_err();
+            let mut item = PolledItem::new(fetch.repository.clone(), head.id, head.kind, conversion);
+            if failed {
+                // Kept whole, so the host can keep it and convert it again once the converter is fixed.
+                item = item.with_raw(body);
+            }
+            self.items.push(item);
         }
 
         if !reached_last_seen && let Some(next) = next {
