@@ -8,6 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use crate::integration::Configuration;
 use crate::model::Event;
 
 /// One payload to convert, as it reached the host.
@@ -48,6 +49,9 @@ pub struct ConvertContext {
     pub integration_id: Option<String>,
     /// When the host received the payload. Used only where the payload carries no time of its own.
     pub received_at: DateTime<Utc>,
+    /// The integration's configuration, when the host passes it: converters read what the user selected in it
+    /// (see [`is_selected`](Self::is_selected)). `None` selects everything.
+    pub configuration: Option<Configuration>,
 }
 
 impl ConvertContext {
@@ -56,6 +60,7 @@ impl ConvertContext {
         Self {
             integration_id: None,
             received_at,
+            configuration: None,
         }
     }
 
@@ -64,6 +69,50 @@ impl ConvertContext {
     pub fn with_integration(mut self, integration_id: impl Into<String>) -> Self {
         self.integration_id = Some(integration_id.into());
         self
+    }
+
+    /// The same context, carrying (a copy of) the integration's configuration, so that the converter applies what
+    /// the user selected in it: a payload of a type the configuration leaves out is skipped as
+    /// [`SkipReason::NotSelected`]. Pass the integration's stored configuration on every path (webhooks, polls,
+    /// replays); `None` leaves the context without one, which selects everything.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use serde_json::json;
+    /// use spark_integrations::convert::{ConvertContext, Conversion, Converter, Payload, SkipReason};
+    /// use spark_integrations::plugin::Plugin;
+    /// use spark_integrations::providers::slack::{SlackConverter, SlackPlugin};
+    ///
+    /// let configuration = SlackPlugin::new().configuration_schema().validate(&json!({"events": ["message"]}))?;
+    /// let context = ConvertContext::new(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap())
+    ///     .with_integration("int_1")
+    ///     .with_configuration(&configuration);
+    /// assert!(context.is_selected("events", "message"));
+    /// assert!(!context.is_selected("events", "reaction_added"));
+    ///
+    /// let body = br#"{"type":"event_callback","team_id":"T1","event_id":"Ev1",
+    ///     "event":{"type":"reaction_added","user":"U1","reaction":"eyes","event_ts":"1360782804.083113"}}"#;
+    /// let conversion = SlackConverter.convert(Payload::Polled { body }, &context)?;
+    /// assert!(matches!(conversion, Conversion::Skipped(SkipReason::NotSelected { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_configuration<'c>(mut self, configuration: impl Into<Option<&'c Configuration>>) -> Self {
+        self.configuration = configuration.into().cloned();
+        self
+    }
+
+    /// Whether the configuration selects `value` in its string-array field `field` (for example `"events"`):
+    /// `true` when the context carries no configuration or the configuration does not set the field (nothing was
+    /// chosen, so nothing is left out); otherwise whether `value` is one of the field's elements. For converters,
+    /// to honour a selection made in their plugin's schema.
+    pub fn is_selected(&self, field: &str, value: &str) -> bool {
+        match &self.configuration {
+            Some(configuration) if configuration.get(field).is_some() => {
+                configuration.strings(field).any(|selected| selected == value)
+            }
+            _ => true,
+        }
     }
 }
 
@@ -98,6 +147,12 @@ pub enum SkipReason {
     Ping,
     /// Slack's `app_rate_limited` notice: Slack dropped events because the app was over its limit.
     AppRateLimited,
+    /// A type this converter handles, which the integration's configuration does not select (see
+    /// [`ConvertContext::with_configuration`]).
+    NotSelected {
+        /// The provider's type name (Slack `event.type`, GitHub's `X-GitHub-Event` or Events API `type`).
+        kind: String,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -107,6 +162,7 @@ impl fmt::Display for SkipReason {
             Self::UnsupportedAction { kind, action } => write!(f, "unsupported action `{action}` of `{kind}`"),
             Self::Ping => f.write_str("ping"),
             Self::AppRateLimited => f.write_str("app rate limited: the provider dropped events"),
+            Self::NotSelected { .. } => f.write_str("not selected in the integration's configuration"),
         }
     }
 }
