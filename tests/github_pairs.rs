@@ -1,5 +1,5 @@
 //! One activity, two paths: an Events API item and the webhook for the same activity give the same domain,
-//! action, actor key and target key.
+//! action, actor key and target key, the same value and unit, and agree on the metadata both carry.
 
 mod github_common;
 
@@ -47,6 +47,54 @@ fn identity(event: &Event) -> (String, String, String, String) {
     )
 }
 
+/// The value, the unit and the metadata keys both paths carry must agree too: every key of the actor's, the
+/// target's and the event's metadata that both events have holds the same value in both, and the keys a reader
+/// relies on are in both or in neither.
+fn assert_same_counts_and_metadata(polled: &Event, webhook: &Event, name: &str) {
+    assert_eq!(
+        (polled.value, polled.value_multiplier, &polled.value_unit),
+        (webhook.value, webhook.value_multiplier, &webhook.value_unit),
+        "{name}: value and unit"
+    );
+    for (what, left, right) in [
+        ("actor", &polled.actor.metadata, &webhook.actor.metadata),
+        ("target", &polled.target.metadata, &webhook.target.metadata),
+        ("event", &polled.event_metadata, &webhook.event_metadata),
+    ] {
+        for (key, value) in left {
+            if let Some(other) = right.get(key) {
+                assert_eq!(value, other, "{name}: {what} metadata `{key}`");
+            }
+        }
+        for key in [
+            "github_id",
+            "avatar_url",
+            "full_name",
+            "number",
+            "state",
+            "ref",
+            "before",
+            "head",
+            "repository",
+            "repository_name",
+        ] {
+            assert_eq!(
+                left.contains_key(key),
+                right.contains_key(key),
+                "{name}: {what} metadata `{key}` in one path only"
+            );
+        }
+    }
+    assert_eq!(polled.blocks.len(), webhook.blocks.len(), "{name}: blocks");
+    for (left, right) in polled.blocks.iter().zip(&webhook.blocks) {
+        assert_eq!(
+            (left.value, &left.value_unit),
+            (right.value, &right.value_unit),
+            "{name}: block"
+        );
+    }
+}
+
 /// The webhook GitHub would deliver for an Events API item: its payload plus `repository` and `sender`.
 fn webhook_body_of(item: &Value) -> Value {
     let mut body = item["payload"].clone();
@@ -89,6 +137,7 @@ fn an_events_api_item_and_its_webhook_give_the_same_identity() {
             "{}",
             file_name(&path)
         );
+        assert_same_counts_and_metadata(&polled_event, &webhook_event, &file_name(&path));
         let body = webhook_body_of(&item).to_string();
         let digest = sha2::Sha256::digest(body.as_bytes());
         assert_eq!(
@@ -118,6 +167,7 @@ fn a_webhook_and_its_events_api_item_give_the_same_identity() {
             "{}",
             file_name(&path)
         );
+        assert_same_counts_and_metadata(&polled_event, &webhook_event, &file_name(&path));
         checked += 1;
     }
     assert!(checked >= 24, "only {checked} pairs");
@@ -138,6 +188,7 @@ fn recorded_gollum_and_member_pairs_agree() {
             &fs::read(dir.join("github-webhooks").join(hook)).expect("readable"),
         ));
         assert_eq!(identity(&polled_event), identity(&webhook_event), "{item}");
+        assert_same_counts_and_metadata(&polled_event, &webhook_event, item);
     }
 }
 
@@ -157,6 +208,14 @@ fn a_star_webhook_matches_a_watch_event() {
     assert_eq!(identity(&single_event(polled(item))), expected);
     assert_eq!(identity(&single_event(webhook("star", star))), expected);
     assert_eq!(identity(&single_event(webhook("watch", watch))), expected);
+    let polled_event = single_event(polled(item));
+    for (name, body) in [("star", &star[..]), ("watch", &watch[..])] {
+        assert_same_counts_and_metadata(&polled_event, &single_event(webhook(name, body)), name);
+    }
+    assert_eq!(
+        (polled_event.value, polled_event.value_unit.as_deref()),
+        (Some(1), Some("star"))
+    );
     let unstar = br#"{"action":"deleted","starred_at":null,"repository":{"id":2},"sender":{"id":1}}"#;
     let event = single_event(webhook("star", unstar));
     assert_eq!(event.action, "unstarred");

@@ -76,6 +76,16 @@ impl Kind {
             .map(|(_, _, kind)| *kind)
     }
 
+    /// The Events API `type` of this kind: what the configuration's `events` field selects. `star` is the
+    /// webhook twin of `WatchEvent`.
+    pub(crate) fn events_api_name(self) -> &'static str {
+        let kind = if self == Self::Star { Self::Watch } else { self };
+        NAMES
+            .iter()
+            .find_map(|(events_api, _, named)| (*named == kind).then_some(*events_api).flatten())
+            .unwrap_or("unknown")
+    }
+
     /// Reads `body` as this kind's payload. On failure the body is read again with path tracking, and the error
     /// names the field as `prefix.path` (`payload.pull_request.id`; `prefix` may be empty).
     pub(crate) fn parse<'a>(self, body: &'a [u8], prefix: &str) -> Result<Activity<'a>, ConvertError> {
@@ -173,6 +183,28 @@ pub(crate) enum Activity<'a> {
 }
 
 impl<'a> Activity<'a> {
+    /// The kind this payload was read as.
+    pub(crate) fn kind(&self) -> Kind {
+        match self {
+            Self::Push(_) => Kind::Push,
+            Self::PullRequest(_) => Kind::PullRequest,
+            Self::Issues(_) => Kind::Issues,
+            Self::IssueComment(_) => Kind::IssueComment,
+            Self::Create(_) => Kind::Create,
+            Self::Delete(_) => Kind::Delete,
+            Self::Fork(_) => Kind::Fork,
+            Self::Watch(_) => Kind::Watch,
+            Self::Star(_) => Kind::Star,
+            Self::Release(_) => Kind::Release,
+            Self::Review(_) => Kind::Review,
+            Self::ReviewComment(_) => Kind::ReviewComment,
+            Self::CommitComment(_) => Kind::CommitComment,
+            Self::Gollum(_) => Kind::Gollum,
+            Self::Member(_) => Kind::Member,
+            Self::Public(_) => Kind::Public,
+        }
+    }
+
     /// Takes the webhook envelope (`repository`, `sender`) out of the payload.
     pub(crate) fn take_envelope(&mut self) -> (Option<Repo<'a>>, Option<User<'a>>) {
         macro_rules! take {

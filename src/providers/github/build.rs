@@ -43,8 +43,17 @@ fn repo_key(id: u64) -> String {
     format!("{SERVICE}:repository:{id}")
 }
 
+/// `github_id`: GitHub's numeric id of an object, in its metadata.
+fn github_id(object: &mut Object, id: u64) {
+    object.metadata.insert("github_id".into(), count(id));
+}
+
 pub(crate) fn user_object(user: &User<'_>) -> Object {
     let mut object = Object::new(user_key(user.id), "user", "github_user");
+    github_id(&mut object, user.id);
+    if let Some(avatar) = &user.avatar_url {
+        object.metadata.insert("avatar_url".into(), avatar.as_str().into());
+    }
     object.title = text(user.login.as_ref());
     object.url = text(user.html_url.as_ref()).or_else(|| {
         user.login
@@ -65,8 +74,13 @@ fn repo_full_name<'r>(repo: &'r Repo<'_>) -> Option<&'r str> {
 
 fn repo_object(repo: &Repo<'_>) -> Object {
     let mut object = Object::new(repo_key(repo.id), "repository", "github_repository");
+    github_id(&mut object, repo.id);
     let full_name = repo_full_name(repo);
+    if let Some(name) = full_name {
+        object.metadata.insert("full_name".into(), name.into());
+    }
     object.title = full_name.map(str::to_owned);
+    object.content = text(repo.description.as_ref()).filter(|description| !description.is_empty());
     object.url = text(repo.html_url.as_ref()).or_else(|| full_name.map(|name| format!("https://github.com/{name}")));
     object
 }
@@ -77,6 +91,7 @@ fn pull_request_object(pr: &PullRequest<'_>) -> Object {
         "pull_request",
         "github_pull_request",
     );
+    github_id(&mut object, pr.id);
     object.title = text(pr.title.as_ref());
     object.content = text(pr.body.as_ref());
     object.url = text(pr.html_url.as_ref());
@@ -98,6 +113,7 @@ fn pull_request_object(pr: &PullRequest<'_>) -> Object {
 
 fn issue_object(issue: &Issue<'_>) -> Object {
     let mut object = Object::new(format!("{SERVICE}:issue:{}", issue.id), "issue", "github_issue");
+    github_id(&mut object, issue.id);
     object.title = text(issue.title.as_ref());
     object.content = text(issue.body.as_ref());
     object.url = text(issue.html_url.as_ref());
@@ -128,15 +144,40 @@ fn with_comment(mut event: Event, comment: Option<&Comment<'_>>) -> Event {
     event
 }
 
-/// A comment (issue, review or commit comment) as a block: its time, `Comment {id}`, its text and its URL.
+/// A comment (issue, review or commit comment) as a block: its time, `Comment {id}`, its text and its URL; it
+/// counts 1 `comment`.
 fn comment_block(id: Option<u64>, time: Option<DateTime<Utc>>, body: Option<&Str<'_>>, url: Option<&Str<'_>>) -> Block {
     Block {
         time,
         title: Some(id.map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}"))),
         content: text(body),
         url: text(url),
+        ..counted_block(1, "comment")
+    }
+}
+
+/// An empty block counting `value` `unit`.
+fn counted_block(value: i64, unit: &str) -> Block {
+    Block {
+        value: Some(value),
+        value_unit: Some(unit.to_owned()),
         ..Block::default()
     }
+}
+
+/// The event counting `value` `unit` (see the table in the module docs).
+fn counted(mut event: Event, value: i64, unit: &str) -> Event {
+    event.value = Some(value);
+    event.value_unit = Some(unit.to_owned());
+    event
+}
+
+/// `number` in the event's metadata: the pull request's or issue's number in its repository, as people cite it.
+fn with_number(mut event: Event, number: Option<u64>) -> Event {
+    if let Some(number) = number {
+        event.event_metadata.insert("number".into(), count(number));
+    }
+    event
 }
 
 fn action_or(action: Option<&Str<'_>>, fallback: &str) -> String {
@@ -175,7 +216,8 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             });
             let commits = push.commits.unwrap_or_default();
             event.value = value.and_then(|value| i64::try_from(value).ok());
-            event.value_unit = event.value.map(|_| "commits".to_owned());
+            // The unit even when the count is unknown: a push always counts commits.
+            event.value_unit = Some("commits".to_owned());
             event.blocks = commits
                 .iter()
                 .map(|commit| {
@@ -187,7 +229,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                         url: sha
                             .zip(full_name)
                             .map(|(sha, name)| format!("https://github.com/{name}/commit/{sha}")),
-                        ..Block::default()
+                        ..counted_block(1, "commit")
                     }
                 })
                 .collect();
@@ -203,34 +245,43 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             }
             event
         }
-        Activity::PullRequest(p) => event(
-            "pull_request",
-            action_or(p.action.as_ref(), "updated"),
-            pull_request_object(&p.pull_request),
-        ),
-        Activity::Issues(p) => event("issue", action_or(p.action.as_ref(), "updated"), issue_object(&p.issue)),
+        Activity::PullRequest(p) => {
+            let event = event(
+                "pull_request",
+                action_or(p.action.as_ref(), "updated"),
+                pull_request_object(&p.pull_request),
+            );
+            with_number(counted(event, 1, "pull_request"), p.pull_request.number)
+        }
+        Activity::Issues(p) => {
+            let event = event("issue", action_or(p.action.as_ref(), "updated"), issue_object(&p.issue));
+            with_number(counted(event, 1, "issue"), p.issue.number)
+        }
         Activity::IssueComment(p) => {
             let event = event(
                 "issue_comment",
                 action_or(p.action.as_ref(), "created"),
                 issue_object(&p.issue),
             );
+            let event = with_number(counted(event, 1, "comment"), p.issue.number);
             with_comment(event, p.comment.as_ref())
         }
         Activity::Create(p) => {
             let target = ref_target(&p, &repo, &repository, false, payload_path)?;
-            let mut event = event("repository", "created".to_owned(), target);
+            let unit = ref_unit(&p, &target);
+            let mut event = counted(event("repository", "created".to_owned(), target), 1, unit);
             ref_metadata(&mut event.event_metadata, &p);
             event
         }
         Activity::Delete(p) => {
             let target = ref_target(&p, &repo, &repository, true, payload_path)?;
-            let mut event = event("repository", "deleted".to_owned(), target);
+            let unit = ref_unit(&p, &target);
+            let mut event = counted(event("repository", "deleted".to_owned(), target), 1, unit);
             ref_metadata(&mut event.event_metadata, &p);
             event
         }
         Activity::Fork(p) => {
-            let mut event = event("repository", "forked".to_owned(), repository.clone());
+            let mut event = counted(event("repository", "forked".to_owned(), repository.clone()), 1, "fork");
             if let Some(forkee) = &p.forkee {
                 if let Some(id) = forkee.id {
                     event.event_metadata.insert("fork".into(), repo_key(id).into());
@@ -243,19 +294,24 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             }
             event
         }
-        Activity::Watch(_) => event("repository", "starred".to_owned(), repository.clone()),
+        Activity::Watch(_) => counted(event("repository", "starred".to_owned(), repository.clone()), 1, "star"),
         Activity::Star(p) => {
             let action = match p.action.as_ref().map(Str::as_str) {
                 Some("created") | None => "starred",
                 Some("deleted") => "unstarred",
                 Some(other) => other,
             };
-            event("repository", action.to_owned(), repository.clone())
+            counted(event("repository", action.to_owned(), repository.clone()), 1, "star")
         }
-        Activity::Public(_) => event("repository", "publicized".to_owned(), repository.clone()),
+        Activity::Public(_) => counted(
+            event("repository", "publicized".to_owned(), repository.clone()),
+            1,
+            "repository",
+        ),
         Activity::Release(p) => {
             let release = &p.release;
             let mut target = Object::new(format!("{SERVICE}:release:{}", release.id), "release", "github_release");
+            github_id(&mut target, release.id);
             // An unnamed release shows its tag, as GitHub does.
             let name = release.name.as_ref().filter(|name| !name.as_str().is_empty());
             target.title = text(name).or_else(|| text(release.tag_name.as_ref()));
@@ -271,7 +327,16 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             if let Some(prerelease) = release.prerelease {
                 target.metadata.insert("prerelease".into(), prerelease.into());
             }
-            event("release", action_or(p.action.as_ref(), "published"), target)
+            let tag = release.tag_name.as_ref().map(|tag| tag.as_str().to_owned());
+            let mut event = counted(
+                event("release", action_or(p.action.as_ref(), "published"), target),
+                1,
+                "release",
+            );
+            if let Some(tag) = tag {
+                event.event_metadata.insert("tag_name".into(), tag.into());
+            }
+            event
         }
         Activity::Review(p) => {
             // The Events API says `created` where webhooks say `submitted`, for the same review.
@@ -279,11 +344,12 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                 Some("created") | None => "submitted",
                 Some(other) => other,
             };
-            let mut event = event(
+            let event = event(
                 "pull_request_review",
                 action.to_owned(),
                 pull_request_object(&p.pull_request),
             );
+            let mut event = with_number(counted(event, 1, "review"), p.pull_request.number);
             if let Some(review) = &p.review {
                 if let Some(id) = review.id {
                     event.event_metadata.insert("review_id".into(), count(id));
@@ -302,7 +368,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                     ),
                     content: text(review.body.as_ref()),
                     url: text(review.html_url.as_ref()),
-                    ..Block::default()
+                    ..counted_block(1, "review")
                 });
             }
             event
@@ -313,6 +379,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                 action_or(p.action.as_ref(), "created"),
                 pull_request_object(&p.pull_request),
             );
+            let event = with_number(counted(event, 1, "comment"), p.pull_request.number);
             with_comment(event, p.comment.as_ref())
         }
         Activity::CommitComment(p) => {
@@ -321,7 +388,11 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             target.title = Some(format!("Commit {}", short_sha(sha)));
             target.url = full_name.map(|name| format!("https://github.com/{name}/commit/{sha}"));
             target.metadata.insert("sha".into(), sha.into());
-            let mut event = event("commit_comment", action_or(p.action.as_ref(), "created"), target);
+            let mut event = counted(
+                event("commit_comment", action_or(p.action.as_ref(), "created"), target),
+                1,
+                "comment",
+            );
             comment_metadata(&mut event.event_metadata, p.comment.id, p.comment.path.as_ref());
             let comment = &p.comment;
             event.blocks.push(comment_block(
@@ -342,6 +413,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                         "wiki_page",
                         "github_wiki_page",
                     );
+                    target.metadata.insert("page_name".into(), name.as_str().into());
                     target.title = text(page.title.as_ref()).or_else(|| Some(name.as_str().to_owned()));
                     target.url = text(page.html_url.as_ref());
                     (action_or(page.action.as_ref(), "edited"), target)
@@ -357,7 +429,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                     title: text(page.title.as_ref()).or_else(|| text(page.page_name.as_ref())),
                     content: text(page.summary.as_ref()),
                     url: text(page.html_url.as_ref()),
-                    ..Block::default()
+                    ..counted_block(1, "page")
                 })
                 .collect();
             if let Some(sha) = first.and_then(|page| page.sha.as_ref()) {
@@ -365,10 +437,17 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             }
             event
         }
-        Activity::Member(p) => event("member", action_or(p.action.as_ref(), "added"), user_object(&p.member)),
+        Activity::Member(p) => counted(
+            event("member", action_or(p.action.as_ref(), "added"), user_object(&p.member)),
+            1,
+            "member",
+        ),
     };
     if event.target.key != repository.key {
         event.event_metadata.insert("repository".into(), repository.key.into());
+        if let Some(name) = full_name {
+            event.event_metadata.insert("repository_name".into(), name.into());
+        }
     }
     Ok(event)
 }
@@ -388,6 +467,22 @@ fn ref_metadata(metadata: &mut Metadata, payload: &RefPayload<'_>) {
     }
     if let Some(ref_type) = &payload.ref_type {
         metadata.insert("ref_type".into(), ref_type.as_str().into());
+    }
+}
+
+/// The unit of a `CreateEvent`/`DeleteEvent`: `branch`, `tag` or `repository` as `ref_type` says; else from the
+/// full ref (`refs/heads/` a branch, `refs/tags/` a tag), else `ref`.
+fn ref_unit(payload: &RefPayload<'_>, target: &Object) -> &'static str {
+    match payload.ref_type.as_ref().map(Str::as_str) {
+        Some("branch") => "branch",
+        Some("tag") => "tag",
+        Some("repository") => "repository",
+        _ if target.concept == "repository" => "repository",
+        _ => match payload.git_ref.as_ref().map(Str::as_str) {
+            Some(git_ref) if git_ref.starts_with("refs/heads/") => "branch",
+            Some(git_ref) if git_ref.starts_with("refs/tags/") => "tag",
+            _ => "ref",
+        },
     }
 }
 

@@ -19,28 +19,62 @@
 //!
 //! The actor is always the user who acted (Events API `actor`, webhook `sender`), keyed `github:user:{id}`.
 //!
-//! | Events API `type` | webhook event | domain | action | target | value / unit | blocks |
+//! | Events API `type` | webhook event | domain | action | target | value / unit | blocks (value / unit) |
 //! |---|---|---|---|---|---|---|
-//! | `PushEvent` | `push` | `repository` | `push` | repository | `size`, else the number of `commits` / `commits`; none when the payload has neither (current Events API) | one per commit |
-//! | `PullRequestEvent` | `pull_request` | `pull_request` | payload `action` | pull request | | |
-//! | `IssuesEvent` | `issues` | `issue` | payload `action` | issue | | |
-//! | `IssueCommentEvent` | `issue_comment` | `issue_comment` | payload `action` | issue (also for a pull request's conversation) | | the comment |
-//! | `CreateEvent` | `create` | `repository` | `created` | branch or tag; the repository when `ref_type` is `repository` | | |
-//! | `DeleteEvent` | `delete` | `repository` | `deleted` | branch or tag | | |
-//! | `ForkEvent` | `fork` | `repository` | `forked` | the forked (source) repository; the fork is in `event_metadata.fork` | | |
-//! | `WatchEvent` | `watch` | `repository` | `starred` | repository | | |
-//! | | `star` | `repository` | `starred` (`created`), `unstarred` (`deleted`) | repository | | |
-//! | `ReleaseEvent` | `release` | `release` | payload `action` | release | | |
-//! | `PullRequestReviewEvent` | `pull_request_review` | `pull_request_review` | `submitted` (the Events API's `created`), else payload `action` | pull request | | the review |
-//! | `PullRequestReviewCommentEvent` | `pull_request_review_comment` | `pull_request_review_comment` | payload `action` | pull request | | the comment |
-//! | `CommitCommentEvent` | `commit_comment` | `commit_comment` | payload `action`, else `created` | commit | | the comment |
-//! | `GollumEvent` | `gollum` | `wiki` | the first page's `action` | the first wiki page | number of pages / `pages` | one per page |
-//! | `MemberEvent` | `member` | `member` | payload `action` | the member (a user) | | |
-//! | `PublicEvent` | `public` | `repository` | `publicized` | repository | | |
+//! | `PushEvent` | `push` | `repository` | `push` | repository | `size`, else the number of `commits` / `commits`; no value (unit still `commits`) when the payload has neither (current Events API) | one per commit (1 / `commit`) |
+//! | `PullRequestEvent` | `pull_request` | `pull_request` | payload `action` | pull request | 1 / `pull_request` | |
+//! | `IssuesEvent` | `issues` | `issue` | payload `action` | issue | 1 / `issue` | |
+//! | `IssueCommentEvent` | `issue_comment` | `issue_comment` | payload `action` | issue (also for a pull request's conversation) | 1 / `comment` | the comment (1 / `comment`) |
+//! | `CreateEvent` | `create` | `repository` | `created` | branch or tag; the repository when `ref_type` is `repository` | 1 / `branch`, `tag` or `repository` (per `ref_type`; `ref` when unknown) | |
+//! | `DeleteEvent` | `delete` | `repository` | `deleted` | branch or tag | 1 / `branch` or `tag` (as for `create`) | |
+//! | `ForkEvent` | `fork` | `repository` | `forked` | the forked (source) repository; the fork is in `event_metadata.fork` | 1 / `fork` | |
+//! | `WatchEvent` | `watch` | `repository` | `starred` | repository | 1 / `star` | |
+//! | | `star` | `repository` | `starred` (`created`), `unstarred` (`deleted`) | repository | 1 / `star` (the action says which way) | |
+//! | `ReleaseEvent` | `release` | `release` | payload `action` | release | 1 / `release` | |
+//! | `PullRequestReviewEvent` | `pull_request_review` | `pull_request_review` | `submitted` (the Events API's `created`), else payload `action` | pull request | 1 / `review` | the review (1 / `review`) |
+//! | `PullRequestReviewCommentEvent` | `pull_request_review_comment` | `pull_request_review_comment` | payload `action` | pull request | 1 / `comment` | the comment (1 / `comment`) |
+//! | `CommitCommentEvent` | `commit_comment` | `commit_comment` | payload `action`, else `created` | commit | 1 / `comment` | the comment (1 / `comment`) |
+//! | `GollumEvent` | `gollum` | `wiki` | the first page's `action` | the first wiki page | number of pages / `pages` | one per page (1 / `page`) |
+//! | `MemberEvent` | `member` | `member` | payload `action` | the member (a user) | 1 / `member` | |
+//! | `PublicEvent` | `public` | `repository` | `publicized` | repository | 1 / `repository` | |
+//!
+//! `value_multiplier` is always 1. One activity gets the same value and unit by either path.
 //!
 //! A missing `action` falls back to the type's usual one (`updated` for pull requests and issues, `created` for
 //! comments, `published` for releases, `added` for members). When the target is not the repository, the
 //! repository's key is in `event_metadata.repository`.
+//!
+//! # Metadata
+//!
+//! Metadata maps are JSON objects with sorted keys; a key is left out when the payload lacks its value.
+//!
+//! | where | keys |
+//! |---|---|
+//! | user (actor, member) | `github_id`, `avatar_url` (also the object's `image_url`) |
+//! | repository | `github_id`, `full_name` (`owner/name`); its `description` is the object's `content` (webhooks only: Events API items carry none) |
+//! | pull request | `github_id`, `number`, `state`, `merged`, `draft` |
+//! | issue | `github_id`, `number`, `state`, `pull_request` (whether the issue is a pull request) |
+//! | release | `github_id`, `tag_name`, `draft`, `prerelease` |
+//! | branch, tag | `ref` (the full ref) |
+//! | commit | `sha` |
+//! | wiki page | `page_name` |
+//! | `event_metadata`, push | `ref`, `before`, `head` (the webhook's `after`) |
+//! | `event_metadata`, pull request, issue, their comments and reviews | `number` |
+//! | `event_metadata`, comments | `comment_id`, `path` (review and commit comments) |
+//! | `event_metadata`, review | `review_id`, `review_state` |
+//! | `event_metadata`, create, delete | `ref`, `ref_type` |
+//! | `event_metadata`, fork | `fork` (the new repository's key), `fork_full_name` |
+//! | `event_metadata`, release | `tag_name` |
+//! | `event_metadata`, wiki | `sha` of the first page |
+//! | `event_metadata`, any event whose target is not the repository | `repository` (its key), `repository_name` (`owner/name`) |
+//!
+//! # Selected types
+//!
+//! The plugin's configuration selects Events API types in its `events` field. When the context carries that
+//! configuration ([`ConvertContext::with_configuration`]), a payload of a converted type that is not selected is
+//! skipped as [`SkipReason::NotSelected`] on both paths; a webhook is matched by its Events API type (`push` by
+//! `PushEvent`, `star` and `watch` by `WatchEvent`) before its body is read. Without a configuration every type is
+//! converted. The poller also asks GitHub only for what is selected.
 //!
 //! # Keys
 //!
@@ -122,6 +156,9 @@ pub use signature::GithubVerifier;
 /// The plugin identifier and [`Event::service`](crate::model::Event::service) of GitHub.
 pub const SERVICE: &str = "github";
 
+/// The configuration field (a string array of [`EVENTS_API_TYPES`]) that selects the activity to record.
+pub(crate) const EVENTS_FIELD: &str = "events";
+
 /// The Events API `type`s that [`GithubConverter`] turns into events.
 pub const EVENTS_API_TYPES: &[&str] = &[
     "CommitCommentEvent",
@@ -187,6 +224,10 @@ fn convert_item(body: &[u8], context: &ConvertContext) -> Result<Conversion, Con
         Parsed::Item(item) => item,
         Parsed::Unsupported(name) => return Ok(Conversion::Skipped(SkipReason::UnsupportedType(name.0.into_owned()))),
     };
+    let kind = item.activity.kind();
+    if !is_selected(kind, context) {
+        return Ok(not_selected(kind.events_api_name()));
+    }
     let common = Common {
         source_id: item.id.0.into_owned(),
         time: item.created_at.0.unwrap_or(context.received_at),
@@ -220,6 +261,9 @@ fn convert_webhook(
     let Some(kind) = Kind::from_webhook(event) else {
         return Ok(Conversion::Skipped(SkipReason::UnsupportedType(event.to_owned())));
     };
+    if !is_selected(kind, context) {
+        return Ok(not_selected(event));
+    }
     let mut activity = kind.parse(body, "")?;
     let (repository, sender) = activity.take_envelope();
     let repo = repository.ok_or_else(|| ConvertError::MissingField {
@@ -236,6 +280,15 @@ fn convert_webhook(
         payload_path: "",
     };
     Ok(Conversion::Converted(vec![build::build(activity, common)?]))
+}
+
+/// Whether the integration's configuration selects `kind` in its `events` field (by its Events API `type`).
+fn is_selected(kind: Kind, context: &ConvertContext) -> bool {
+    context.is_selected(EVENTS_FIELD, kind.events_api_name())
+}
+
+fn not_selected(name: &str) -> Conversion {
+    Conversion::Skipped(SkipReason::NotSelected { kind: name.to_owned() })
 }
 
 /// The `source_id` of a webhook delivery: `sha256:` and the hex SHA-256 of the exact body bytes, which the
@@ -261,6 +314,11 @@ mod tests {
                 Some(*name)
             );
         }
+        for name in WEBHOOK_EVENTS {
+            let kind = Kind::from_webhook(name).expect("listed");
+            assert!(EVENTS_API_TYPES.contains(&kind.events_api_name()), "{name}");
+        }
+        assert_eq!(Kind::Star.events_api_name(), "WatchEvent");
         assert_eq!(Kind::from_events_api("SponsorshipEvent"), None);
         assert_eq!(Kind::from_webhook("ping"), None);
     }

@@ -45,7 +45,7 @@ impl GithubPlugin {
                     .format(Format::OwnerName),
             )
             .field(
-                Field::new("events", FieldType::StringArray, "Events")
+                Field::new(super::EVENTS_FIELD, FieldType::StringArray, "Events")
                     .description("The kinds of activity to record.")
                     .required()
                     .options(events),

@@ -143,6 +143,9 @@ pub(crate) struct Repo<'a> {
     pub(crate) full_name: Option<Str<'a>>,
     #[serde(borrow)]
     pub(crate) html_url: Option<Str<'a>>,
+    /// Webhooks only; `null` when the repository has none.
+    #[serde(borrow)]
+    pub(crate) description: Option<Str<'a>>,
     #[serde(default)]
     pub(crate) pushed_at: Time,
 }
