@@ -443,3 +443,152 @@ fn a_link_preview_is_not_an_edit() {
     envelope["event"]["message"]["edited"] = json!({"user": "U123ABC456", "ts": "1358878755.000001"});
     assert_eq!(single_event(&serde_json::to_vec(&envelope).unwrap()).action, "edited");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Values, units and metadata: the table in the module docs.
+
+#[test]
+fn every_converted_event_counts_as_the_table_says() {
+    let mut units = std::collections::BTreeSet::new();
+    for path in fixture_paths() {
+        let body = std::fs::read(&path).expect("readable fixture");
+        let Ok(Conversion::Converted(events)) = convert(&body) else {
+            continue;
+        };
+        let envelope: Value = serde_json::from_slice(&body).expect("JSON");
+        let size = envelope["event"]["file"]["size"].as_i64();
+        for event in events {
+            let expected = match event.domain.as_str() {
+                "message" => (Some(1), "message"),
+                "channel" => (Some(1), "channel"),
+                "reaction" => (Some(1), "reaction"),
+                "file" => size.map_or((Some(1), "file"), |size| (Some(size), "bytes")),
+                other => panic!("{}: domain {other} not in the table", path.display()),
+            };
+            assert_eq!(
+                (event.value, event.value_unit.as_deref()),
+                (expected.0, Some(expected.1)),
+                "{}",
+                path.display()
+            );
+            assert_eq!(event.value_multiplier, 1);
+            units.insert(expected.1);
+        }
+    }
+    assert_eq!(
+        units.into_iter().collect::<Vec<_>>(),
+        ["channel", "file", "message", "reaction"]
+    );
+}
+
+#[test]
+fn a_shared_file_counts_its_bytes_and_a_file_without_a_size_counts_one_file() {
+    let body = br#"{"type":"event_callback","team_id":"T1","event_id":"Ev1","event":{"type":"file_shared",
+        "file_id":"F1","user_id":"U1","file":{"id":"F1","name":"notes.txt","size":2048},"event_ts":"1.000001"}}"#;
+    let event = single_event(body);
+    assert_eq!((event.value, event.value_unit.as_deref()), (Some(2048), Some("bytes")));
+
+    let event = single_event(&fixture("file_shared.json"));
+    assert_eq!((event.value, event.value_unit.as_deref()), (Some(1), Some("file")));
+
+    let event = single_event(&fixture("message_file_share.json"));
+    assert_eq!((event.value, event.value_unit.as_deref()), (Some(1), Some("message")));
+    assert_eq!(
+        (event.blocks[0].value, event.blocks[0].value_unit.as_deref()),
+        (Some(12), Some("bytes"))
+    );
+}
+
+#[test]
+fn objects_carry_their_team_and_channel() {
+    let event = single_event(&fixture("message.json"));
+    assert_eq!((event.value, event.value_unit.as_deref()), (Some(1), Some("message")));
+    for object in [&event.actor, &event.target] {
+        assert_eq!(object.metadata["team"], "T123ABC456", "{}", object.key);
+    }
+    assert_eq!(event.actor.metadata["id"], "U123ABC456");
+    assert_eq!(event.target.metadata["channel"], "C123ABC456");
+    assert_eq!(event.event_metadata["channel"], "C123ABC456");
+
+    let join = single_event(&fixture("joinChannel.json"));
+    assert_eq!(join.target.metadata["channel"], "C043KSKGJUB");
+    assert_eq!(join.target.metadata["team"], "T043DB835ML");
+
+    let deleted = single_event(&fixture("message_deleted.json"));
+    assert_eq!(deleted.actor.metadata["team"], "T043DB835ML");
+    let reaction = single_event(&fixture("reaction_added.json"));
+    assert_eq!(
+        (reaction.value, reaction.value_unit.as_deref()),
+        (Some(1), Some("reaction"))
+    );
+    assert_eq!(reaction.target.metadata["channel"], "C123ABC456");
+    assert_eq!(reaction.target.metadata["team"], "T123ABC456");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The `events` selection of the integration's configuration.
+
+#[test]
+fn event_types_the_configuration_does_not_select_are_skipped() {
+    use spark_integrations::convert::{ConvertContext, Converter, Payload};
+    use spark_integrations::plugin::Plugin;
+    use spark_integrations::providers::slack::{SlackConverter, SlackPlugin};
+
+    let configuration = SlackPlugin::new()
+        .configuration_schema()
+        .validate(&json!({"events": ["message", "file_shared"]}))
+        .expect("a valid configuration");
+    let context = ConvertContext::new(received_at())
+        .with_integration("slack-test")
+        .with_configuration(&configuration);
+    let convert_selected = |body: &[u8]| SlackConverter.convert(Payload::Polled { body }, &context);
+
+    assert!(matches!(
+        convert_selected(&fixture("message.json")),
+        Ok(Conversion::Converted(_))
+    ));
+    assert!(matches!(
+        convert_selected(&fixture("file_shared.json")),
+        Ok(Conversion::Converted(_))
+    ));
+    for (name, kind) in [
+        ("reaction_added.json", "reaction_added"),
+        ("reaction_removed.handwritten.json", "reaction_removed"),
+        ("app_mention.json", "app_mention"),
+    ] {
+        let conversion = convert_selected(&fixture(name)).expect("converts");
+        assert_eq!(
+            conversion,
+            Conversion::Skipped(SkipReason::NotSelected { kind: kind.to_owned() }),
+            "{name}"
+        );
+        // Selected without a configuration, as before.
+        assert!(
+            matches!(convert(&fixture(name)), Ok(Conversion::Converted(_))),
+            "{name}"
+        );
+    }
+    let Conversion::Skipped(reason) = convert_selected(&fixture("reaction_added.json")).expect("converts") else {
+        panic!("skipped above");
+    };
+    assert_eq!(reason.to_string(), "not selected in the integration's configuration");
+
+    // Types the converter does not handle keep their reason; the handshake and the envelope checks are unchanged.
+    assert_eq!(
+        convert_selected(&fixture("channel_left.json")),
+        Ok(Conversion::Skipped(SkipReason::UnsupportedType(
+            "channel_left".to_owned()
+        )))
+    );
+    assert!(matches!(
+        convert_selected(&fixture("url_verification.json")),
+        Ok(Conversion::Challenge(_))
+    ));
+    let no_id = br#"{"type":"event_callback","team_id":"T1","event":{"type":"reaction_added"}}"#;
+    assert_eq!(
+        convert_selected(no_id),
+        Err(ConvertError::MissingField {
+            path: "event_id".to_owned()
+        })
+    );
+}

@@ -32,11 +32,11 @@ pub(super) fn convert(callback: &Callback<'_>, kind: &str, event: &Inner<'_>) ->
             insert_thread(&mut metadata, callback, event, event.channel.text());
             converted(
                 callback,
-                "message",
-                "mentioned",
+                ("message", "mentioned"),
                 author(callback, event),
                 target,
                 metadata,
+                ONE_MESSAGE,
             )
         }
         "reaction_added" => reaction(callback, event, "added"),
@@ -48,6 +48,7 @@ pub(super) fn convert(callback: &Callback<'_>, kind: &str, event: &Inner<'_>) ->
                 .text()
                 .or_else(|| event.file.get().and_then(|file| file.id.text()));
             let target = file_object(callback, file_id, event.file.get());
+            let count = file_size(event.file.get()).map_or((1, "file"), |size| (size, "bytes"));
             let mut metadata = Metadata::new();
             insert(
                 &mut metadata,
@@ -58,7 +59,7 @@ pub(super) fn convert(callback: &Callback<'_>, kind: &str, event: &Inner<'_>) ->
                     &event.channel
                 },
             );
-            converted(callback, "file", "shared", actor, target, metadata)
+            converted(callback, ("file", "shared"), actor, target, metadata, count)
         }
         other => Conversion::Skipped(SkipReason::UnsupportedType(other.to_owned())),
     }
@@ -79,7 +80,14 @@ fn message(callback: &Callback<'_>, event: &Inner<'_>) -> Conversion {
             if !blocks.is_empty() {
                 target.metadata.insert("files".to_owned(), Value::from(blocks.len()));
             }
-            let mut converted_event = event_of(callback, "message", "sent", author(callback, event), target, metadata);
+            let mut converted_event = event_of(
+                callback,
+                ("message", "sent"),
+                author(callback, event),
+                target,
+                metadata,
+                ONE_MESSAGE,
+            );
             converted_event.blocks = blocks;
             Conversion::Converted(vec![converted_event])
         }
@@ -115,7 +123,7 @@ fn message(callback: &Callback<'_>, event: &Inner<'_>) -> Conversion {
             if let Some(previous) = previous {
                 insert(&mut metadata, "previous_text", &previous.text);
             }
-            converted(callback, "message", "edited", actor, target, metadata)
+            converted(callback, ("message", "edited"), actor, target, metadata, ONE_MESSAGE)
         }
         Some("message_deleted") => {
             let previous = event.previous_message.get();
@@ -130,7 +138,14 @@ fn message(callback: &Callback<'_>, event: &Inner<'_>) -> Conversion {
             insert(&mut metadata, "channel", &event.channel);
             insert(&mut metadata, "channel_type", &event.channel_type);
             insert(&mut metadata, "subtype", &event.subtype);
-            converted(callback, "message", "deleted", workspace(callback), target, metadata)
+            converted(
+                callback,
+                ("message", "deleted"),
+                workspace(callback),
+                target,
+                metadata,
+                ONE_MESSAGE,
+            )
         }
         Some(kind @ ("channel_join" | "channel_leave" | "channel_topic" | "channel_purpose" | "channel_name")) => {
             let action = match kind {
@@ -150,7 +165,14 @@ fn message(callback: &Callback<'_>, event: &Inner<'_>) -> Conversion {
             insert(&mut metadata, "purpose", &event.purpose);
             insert(&mut metadata, "name", &event.name);
             insert(&mut metadata, "old_name", &event.old_name);
-            converted(callback, "channel", action, author(callback, event), target, metadata)
+            converted(
+                callback,
+                ("channel", action),
+                author(callback, event),
+                target,
+                metadata,
+                (1, "channel"),
+            )
         }
         Some(other) => Conversion::Skipped(SkipReason::UnsupportedAction {
             kind: "message".to_owned(),
@@ -180,31 +202,51 @@ fn reaction(callback: &Callback<'_>, event: &Inner<'_>, action: &str) -> Convers
     if let Some(kind) = item_kind {
         metadata.insert("item_type".to_owned(), Value::from(kind));
     }
-    converted(callback, "reaction", action, actor, target, metadata)
+    converted(callback, ("reaction", action), actor, target, metadata, (1, "reaction"))
 }
+
+/// What an event counts: its value and unit (see the table in the module docs).
+type Count = (i64, &'static str);
+
+/// A message sent, edited, deleted or mentioning the app counts as one message.
+const ONE_MESSAGE: Count = (1, "message");
 
 fn converted(
     callback: &Callback<'_>,
-    domain: &str,
-    action: &str,
+    domain_action: (&str, &str),
     actor: Object,
     target: Object,
     metadata: Metadata,
+    count: Count,
 ) -> Conversion {
-    Conversion::Converted(vec![event_of(callback, domain, action, actor, target, metadata)])
+    Conversion::Converted(vec![event_of(callback, domain_action, actor, target, metadata, count)])
 }
 
 fn event_of(
     callback: &Callback<'_>,
-    domain: &str,
-    action: &str,
+    (domain, action): (&str, &str),
     actor: Object,
     target: Object,
     metadata: Metadata,
+    (value, unit): Count,
 ) -> Event {
     let mut event = Event::new(callback.event_id, callback.time, SERVICE, domain, action, actor, target);
     event.event_metadata = metadata;
+    event.value = Some(value);
+    event.value_unit = Some(unit.to_owned());
     event
+}
+
+/// A file's `size` in bytes, when the payload gives a usable one.
+fn file_size(file: Option<&File<'_>>) -> Option<i64> {
+    file.and_then(|file| file.size.integer()).filter(|size| *size >= 0)
+}
+
+/// An object keyed in the workspace, with the workspace's id in its metadata as `team`.
+fn scoped_object(callback: &Callback<'_>, key: String, concept: &str, kind: &str) -> Object {
+    let mut object = Object::new(key, concept, kind);
+    object.metadata.insert("team".to_owned(), Value::from(callback.team));
+    object
 }
 
 /// Who wrote a message: its `user`, else its bot, else the workspace. For `bot_message` the bot comes first.
@@ -227,14 +269,14 @@ fn author(callback: &Callback<'_>, event: &Inner<'_>) -> Object {
 /// The first of `candidates` that holds a user id, as a user object.
 fn first_user<const N: usize>(callback: &Callback<'_>, candidates: [&Loose<'_>; N]) -> Option<Object> {
     let id = candidates.into_iter().find_map(|candidate| candidate.text())?;
-    let mut user = Object::new(key(callback, "user", &[id]), "user", "slack_user");
+    let mut user = scoped_object(callback, key(callback, "user", &[id]), "user", "slack_user");
     user.metadata.insert("id".to_owned(), Value::from(id));
     Some(user)
 }
 
 fn bot_object(callback: &Callback<'_>, event: &Inner<'_>) -> Option<Object> {
     let id = event.bot_id.text()?;
-    let mut bot = Object::new(key(callback, "bot", &[id]), "bot", "slack_bot");
+    let mut bot = scoped_object(callback, key(callback, "bot", &[id]), "bot", "slack_bot");
     bot.title = event
         .username
         .text()
@@ -246,19 +288,26 @@ fn bot_object(callback: &Callback<'_>, event: &Inner<'_>) -> Option<Object> {
 
 /// The workspace itself: the actor when Slack does not say who acted (a deletion), and the last fallback.
 fn workspace(callback: &Callback<'_>) -> Object {
-    let mut team = Object::new(format!("{SERVICE}:{}:team", callback.team), "workspace", "slack_team");
+    let mut team = scoped_object(
+        callback,
+        format!("{SERVICE}:{}:team", callback.team),
+        "workspace",
+        "slack_team",
+    );
     team.metadata.insert("id".to_owned(), Value::from(callback.team));
     team
 }
 
 fn channel_object(callback: &Callback<'_>, channel: Option<&str>) -> Object {
-    let mut object = Object::new(
+    let mut object = scoped_object(
+        callback,
         key(callback, "channel", &[channel.unwrap_or(UNKNOWN)]),
         "channel",
         "slack_channel",
     );
     if let Some(channel) = channel {
         object.metadata.insert("id".to_owned(), Value::from(channel));
+        object.metadata.insert("channel".to_owned(), Value::from(channel));
     }
     object
 }
@@ -274,7 +323,12 @@ fn message_object(callback: &Callback<'_>, event: &Inner<'_>, channel: Option<&s
 /// A message object known only by its channel and `ts` (a reaction's item, a deleted message).
 fn message_object_bare(callback: &Callback<'_>, channel: Option<&str>, ts: Option<&str>) -> Object {
     let segments = [channel.unwrap_or(UNKNOWN), ts.unwrap_or(UNKNOWN)];
-    let mut object = Object::new(key(callback, "message", &segments), "message", "slack_message");
+    let mut object = scoped_object(
+        callback,
+        key(callback, "message", &segments),
+        "message",
+        "slack_message",
+    );
     if let Some(channel) = channel {
         object.metadata.insert("channel".to_owned(), Value::from(channel));
     }
@@ -286,7 +340,12 @@ fn message_object_bare(callback: &Callback<'_>, channel: Option<&str>, ts: Optio
 }
 
 fn file_object(callback: &Callback<'_>, id: Option<&str>, file: Option<&File<'_>>) -> Object {
-    let mut object = Object::new(key(callback, "file", &[id.unwrap_or(UNKNOWN)]), "file", "slack_file");
+    let mut object = scoped_object(
+        callback,
+        key(callback, "file", &[id.unwrap_or(UNKNOWN)]),
+        "file",
+        "slack_file",
+    );
     if let Some(id) = id {
         object.metadata.insert("id".to_owned(), Value::from(id));
     }
@@ -300,16 +359,18 @@ fn file_object(callback: &Callback<'_>, id: Option<&str>, file: Option<&File<'_>
     object
 }
 
-/// One block per file of a `file_share` message: title, permalink, private download URL and size in bytes.
+/// One block per file of a `file_share` message: title, permalink, private download URL and its size in `bytes`
+/// (1 `file` when the size is unknown).
 fn file_block(file: &File<'_>) -> Block {
+    let (value, unit) = file_size(Some(file)).map_or((1, "file"), |size| (size, "bytes"));
     Block {
         time: ts::parse(&file.created),
         title: file.title.text().or_else(|| file.name.text()).map(str::to_owned),
         content: None,
         url: file.permalink.text().map(str::to_owned),
         media_url: file.url_private.text().map(str::to_owned),
-        value: file.size.integer(),
-        value_unit: file.size.integer().map(|_| "bytes".to_owned()),
+        value: Some(value),
+        value_unit: Some(unit.to_owned()),
         ..Block::default()
     }
 }

@@ -50,19 +50,21 @@
 //!
 //! # Events
 //!
-//! | `event.type` (`subtype`) | domain | action | actor | target (concept) |
-//! |---|---|---|---|---|
-//! | `message` (none, `thread_broadcast`, `me_message`, `file_share`) | `message` | `sent` | author | the message (`message`); one block per file |
-//! | `message` (`bot_message`) | `message` | `sent` | the bot (`bot`) | the message |
-//! | `message` (`message_changed`) | `message` | `edited` | `message.edited.user`, else the author | the original message, keyed by `message.ts`, with its new text |
-//! | `message` (`message_deleted`) | `message` | `deleted` | the workspace (`workspace`): Slack does not say who deleted it | the original message, keyed by `deleted_ts`, without its text |
-//! | `message` (`channel_join`, `channel_leave`) | `channel` | `joined`, `left` | the member | the channel (`channel`) |
-//! | `message` (`channel_topic`, `channel_purpose`, `channel_name`) | `channel` | `topic_changed`, `purpose_changed`, `renamed` | who changed it | the channel; the new value in `event_metadata` |
-//! | `message` (any other subtype) | skipped, [`SkipReason::UnsupportedAction`] | | | |
-//! | `app_mention` | `message` | `mentioned` | author | the message that mentions the app |
-//! | `reaction_added`, `reaction_removed` | `reaction` | `added`, `removed` | `user` | the reacted item: a message (`item.channel`, `item.ts`) or a file (`item.file`) |
-//! | `file_shared` | `file` | `shared` | `user_id` | the file (`file`) |
-//! | any other type | skipped, [`SkipReason::UnsupportedType`] | | | |
+//! | `event.type` (`subtype`) | domain | action | actor | target (concept) | value / unit |
+//! |---|---|---|---|---|---|
+//! | `message` (none, `thread_broadcast`, `me_message`, `file_share`) | `message` | `sent` | author | the message (`message`); one block per file, each its `size` / `bytes` (1 / `file` when the size is unknown) | 1 / `message` |
+//! | `message` (`bot_message`) | `message` | `sent` | the bot (`bot`) | the message | 1 / `message` |
+//! | `message` (`message_changed`) | `message` | `edited` | `message.edited.user`, else the author | the original message, keyed by `message.ts`, with its new text | 1 / `message` |
+//! | `message` (`message_deleted`) | `message` | `deleted` | the workspace (`workspace`): Slack does not say who deleted it | the original message, keyed by `deleted_ts`, without its text | 1 / `message` |
+//! | `message` (`channel_join`, `channel_leave`) | `channel` | `joined`, `left` | the member | the channel (`channel`) | 1 / `channel` |
+//! | `message` (`channel_topic`, `channel_purpose`, `channel_name`) | `channel` | `topic_changed`, `purpose_changed`, `renamed` | who changed it | the channel; the new value in `event_metadata` | 1 / `channel` |
+//! | `message` (any other subtype) | skipped, [`SkipReason::UnsupportedAction`] | | | | |
+//! | `app_mention` | `message` | `mentioned` | author | the message that mentions the app | 1 / `message` |
+//! | `reaction_added`, `reaction_removed` | `reaction` | `added`, `removed` | `user` | the reacted item: a message (`item.channel`, `item.ts`) or a file (`item.file`) | 1 / `reaction` |
+//! | `file_shared` | `file` | `shared` | `user_id` | the file (`file`) | the file's `size` / `bytes`; 1 / `file` when the event carries no size (Slack usually sends only `file_id`) |
+//! | any other type | skipped, [`SkipReason::UnsupportedType`] | | | | |
+//!
+//! `value_multiplier` is always 1.
 //!
 //! Skipped message subtypes include `message_replied` (a notice that a thread got a reply: the reply arrives as its
 //! own message, so converting the notice would count it twice), `channel_archive`, `pinned_item`, `ekm_access_denied`
@@ -75,6 +77,19 @@
 //! Event metadata holds `channel`, `channel_type` and `subtype` where present; for messages in a thread,
 //! `thread_ts`, `is_thread_reply` and, for replies, `thread_key` (the key of the thread's parent message); for edits
 //! `previous_text`; for reactions `reaction` and `item_type`.
+//!
+//! Every object's metadata holds `team` (the envelope's `team_id`) and its Slack id: `id` for users, bots, the
+//! workspace, channels and files; `channel` and `ts` for messages (and `thread_ts` in a thread); channels also
+//! hold `channel`. Files add `mimetype` and `filetype`; a reacted message the reacted-to `user`.
+//!
+//! # Selected types
+//!
+//! The plugin's configuration selects the `event.type`s to record in its `events` field (a subset of
+//! [`EVENT_TYPES`]). When the context carries that configuration ([`ConvertContext::with_configuration`]), an
+//! `event_callback` of a handled type that is not selected is skipped as [`SkipReason::NotSelected`] ("not selected
+//! in the integration's configuration"), after the envelope's `event_id`, `team_id` and `event.type` were checked.
+//! Types the converter does not handle stay [`SkipReason::UnsupportedType`]; `url_verification` and
+//! `app_rate_limited` are unaffected. Without a configuration every handled type is converted.
 //!
 //! # Keys
 //!
@@ -128,6 +143,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "reaction_removed",
 ];
 
+/// The configuration field (a string array of [`EVENT_TYPES`]) that selects the event types to record.
+pub(crate) const EVENTS_FIELD: &str = "events";
+
 /// Converts Slack Events API request bodies (`event_callback`, `url_verification`, `app_rate_limited`).
 ///
 /// See the [module docs](self) for what each event type becomes. The converter holds no state; it is pure and
@@ -156,6 +174,10 @@ fn event_callback(envelope: &Envelope<'_>, context: &ConvertContext) -> Result<C
     let team = envelope.team_id.id().ok_or_else(|| missing("team_id"))?;
     let event = envelope.event.get().ok_or_else(|| missing("event"))?;
     let kind = event.kind.text().ok_or_else(|| missing("event.type"))?;
+    // A type the converter handles but the integration did not select; other types stay `UnsupportedType`.
+    if EVENT_TYPES.contains(&kind) && !context.is_selected(EVENTS_FIELD, kind) {
+        return Ok(Conversion::Skipped(SkipReason::NotSelected { kind: kind.to_owned() }));
+    }
     let time = ts::parse(&event.event_ts)
         .or_else(|| ts::parse(&event.ts))
         .or_else(|| {

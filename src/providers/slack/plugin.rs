@@ -34,7 +34,7 @@ impl SlackPlugin {
             .iter()
             .map(|kind| FieldOption::new(*kind, event_label(kind)));
         let schema = Schema::new().field(
-            Field::new("events", FieldType::StringArray, "Events")
+            Field::new(super::EVENTS_FIELD, FieldType::StringArray, "Events")
                 .description("The kinds of activity to record.")
                 .required()
                 .options(events),
