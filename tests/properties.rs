@@ -111,6 +111,46 @@ fn converting_the_same_bytes_twice_gives_identical_output() {
     }
 }
 
+/// What the providers' value / unit tables promise of every converted event: a unit, always, and a value of at
+/// least 0, except a push whose payload gives no commit count (the current Events API), which has a unit and no
+/// value; blocks that carry a value carry a unit too. Returns the first broken promise.
+fn counts_as_the_tables_say(events: &[Event]) -> Result<(), String> {
+    for event in events {
+        let unit = event.value_unit.as_deref().unwrap_or_default();
+        if unit.is_empty() {
+            return Err(format!("{} {} {}: no unit", event.service, event.domain, event.action));
+        }
+        match event.value {
+            Some(value) if value < 0 => return Err(format!("{}: value {value} < 0", event.source_id)),
+            Some(_) => {}
+            None if event.service == "github" && event.action == "push" && unit == "commits" => {}
+            None => return Err(format!("{} {} {}: no value", event.service, event.domain, event.action)),
+        }
+        if event.value_multiplier != 1 {
+            return Err(format!("{}: multiplier {}", event.source_id, event.value_multiplier));
+        }
+        for block in &event.blocks {
+            let block_unit = block.value_unit.as_deref().unwrap_or_default();
+            if block.value.is_some_and(|value| value < 0) || block.value.is_some() == block_unit.is_empty() {
+                return Err(format!("{}: block {:?} / {block_unit:?}", event.source_id, block.value));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_converted_fixture_event_has_a_value_and_a_unit() {
+    let mut events = 0;
+    for (path, kind, bytes) in fixtures() {
+        if let Ok(Conversion::Converted(converted)) = convert(kind, bytes) {
+            counts_as_the_tables_say(&converted).unwrap_or_else(|broken| panic!("{}: {broken}", path.display()));
+            events += converted.len();
+        }
+    }
+    assert!(events >= 60, "only {events} converted events");
+}
+
 fn arbitrary_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -198,6 +238,28 @@ proptest! {
         let body = serde_json::to_vec(&value).expect("a Value serializes");
         let result = std::panic::catch_unwind(|| convert(kind, &body));
         prop_assert!(result.is_ok(), "{} panicked with {:?} changed", path.display(), target);
+    }
+
+    #[test]
+    fn converted_events_count_as_the_tables_say_whatever_a_field_holds(
+        pick in any::<prop::sample::Index>(),
+        field in any::<prop::sample::Index>(),
+        replacement in prop::option::of(arbitrary_json()),
+    ) {
+        let all = fixtures();
+        prop_assume!(!all.is_empty());
+        let (path, kind, bytes) = &all[pick.index(all.len())];
+        let mut value: Value = serde_json::from_slice(bytes).expect("fixtures are JSON");
+        let paths = field_paths(&value);
+        let target = &paths[field.index(paths.len())];
+        mutate(&mut value, target, replacement);
+        let body = serde_json::to_vec(&value).expect("a Value serializes");
+        let first = convert(kind, &body);
+        if let Ok(Conversion::Converted(events)) = &first {
+            let counted = counts_as_the_tables_say(events);
+            prop_assert!(counted.is_ok(), "{} with {:?} changed: {:?}", path.display(), target, counted);
+        }
+        prop_assert_eq!(render(&first), render(&convert(kind, &body)), "deterministic");
     }
 }
 
