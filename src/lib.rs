@@ -142,7 +142,7 @@
 //! | [`plugin`] | the `Plugin` contract over all of the above, the `Registry`, configuration `Schema`s and their validation |
 //! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store, SQLite (feature `sqlite`) and Postgres (feature `postgres`) |
 //! | [`schedule`] | the scheduler step: which integrations are due for a poll, recording each result |
-//! | [`providers`] | GitHub and Slack: plugins written against the public contract only, as another crate's would be |
+//! | [`providers`] | GitHub, Slack and GitLab: plugins built on the same public contract another crate's would use |
 //!
 //! [`chrono`] and [`http`] types appear in the public API; both crates are re-exported so that a user's versions
 //! always match.

@@ -20,7 +20,7 @@ use serde::Serialize;
 ///     serde_json::to_value(&schema)?["fields"][0],
 ///     serde_json::json!({
 ///         "name": "channel", "type": "string", "label": "Channel", "description": null,
-///         "required": true, "options": [], "format": null,
+///         "required": true, "options": [], "format": null, "max_items": 100,
 ///     })
 /// );
 /// # Ok::<(), serde_json::Error>(())
