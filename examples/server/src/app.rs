@@ -178,6 +178,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/integrations/{id}/configuration", put(routes::api::configure))
         .route("/api/integrations/{id}/fetch", post(routes::api::fetch))
         .route("/api/events", get(routes::api::events))
+        .route("/api/inbox", get(routes::inbox::list))
+        .route("/api/inbox/replay", post(routes::inbox::replay))
+        .route("/api/inbox/{id}/retry", post(routes::inbox::retry))
         .route("/integrations/{service}/oauth", get(routes::oauth::start))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -215,7 +218,13 @@ pub async fn serve(
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
 
+    // Deliveries kept but not processed before a stop (a crash, a kill) go first, before anything new is accepted.
+    let first = Arc::clone(&state);
+    if let Err(error) = tokio::task::spawn_blocking(move || crate::inbox::process_due(&first, usize::MAX)).await {
+        note(&format!("processing the inbox at start: {error}"));
+    }
     let poller = tokio::spawn(crate::poller::run(Arc::clone(&state)));
+    let inbox = tokio::spawn(crate::inbox::run(Arc::clone(&state)));
     let limit = Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
     let read_timeout = state.config.read_timeout;
     let service = TowerToHyperService::new(router(state));
@@ -253,6 +262,7 @@ pub async fn serve(
     }
     drop(listener);
     poller.abort();
+    inbox.abort();
     graceful.shutdown().await;
     Ok(())
 }

@@ -41,6 +41,8 @@ pub struct Config {
     /// How long a client may take to send a request's headers, and then its body: a stalled request is closed
     /// after this.
     pub read_timeout: Duration,
+    /// How many days processed deliveries stay in the inbox (failed and pending ones stay until handled).
+    pub inbox_keep_days: u32,
 }
 
 /// Where the host stores integrations and activity: `--db` is a SQLite file path, or a `postgres://` (or
@@ -170,6 +172,12 @@ const HOST_SETTINGS: &[Setting] = &[
         "SPARK_MAX_CONNECTIONS",
         false,
         "connections served at once [128]",
+    ),
+    setting(
+        "--inbox-keep-days",
+        "SPARK_INBOX_KEEP_DAYS",
+        false,
+        "days processed webhook deliveries are kept for replay [30]",
     ),
     setting(
         "--read-timeout",
@@ -329,7 +337,12 @@ impl Config {
         {
             return Err(invalid("--admin-token", "use at least 16 characters"));
         }
+        let inbox_keep_days: u32 = parse(
+            "--inbox-keep-days",
+            value("--inbox-keep-days").as_deref().unwrap_or("30"),
+        )?;
         Ok(Self {
+            inbox_keep_days,
             listen,
             admin_token: value("--admin-token").map(Secret::new),
             max_connections,

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod http_client;
+pub mod inbox;
 pub mod page;
 pub mod poller;
 pub mod routes;

@@ -111,9 +111,24 @@ pub fn poll_integration(
                 fetched.inserted += report.inserted;
                 fetched.duplicates += report.duplicates;
             }
-            Err(error) => fetched
-                .errors
-                .push(format!("event {} of `{}`: {error}", item.id, item.resource)),
+            Err(error) => {
+                fetched
+                    .errors
+                    .push(format!("event {} of `{}`: {error}", item.id, item.resource));
+                // Kept with its raw JSON, so that it is stored once the converter is fixed (`/api/inbox/...`).
+                if let Some(raw) = &item.raw {
+                    crate::inbox::keep_failed_item(
+                        state,
+                        &integration.id,
+                        &integration.service,
+                        &item.kind,
+                        &item.id,
+                        raw,
+                        &error.to_string(),
+                    )
+                    .map_err(internal)?;
+                }
+            }
         }
     }
     let cursor = serde_json::to_value(&outcome.cursor).map_err(internal)?;

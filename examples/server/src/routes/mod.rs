@@ -3,6 +3,7 @@
 pub mod account;
 pub mod api;
 pub mod guard;
+pub mod inbox;
 pub mod oauth;
 pub mod webhook;
 

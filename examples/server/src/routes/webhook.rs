@@ -10,18 +10,19 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::to_bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use spark_integrations::convert::{Conversion, ConvertContext};
+use spark_integrations::convert::Payload;
 use spark_integrations::plugin::intake_for;
-use spark_integrations::store::{IntegrationStore, ingest_conversion};
+use spark_integrations::store::{InboxDelivery, InboxStore, IntegrationStore};
 use spark_integrations::webhook::{Intake, WebhookSecret};
 
 use super::guard::close;
 use super::{ApiError, blocking};
 use crate::app::{AppState, MAX_WEBHOOK_BODY, routing_secret};
 use crate::db::note;
+use crate::inbox::{self, Mode, Processed};
 
 /// The secrets a service's provider signs this host's deliveries with, as its entry in `services.rs` configured
 /// them.
@@ -111,20 +112,54 @@ pub async fn deliver(
                 return Err(ApiError::new(error.status(), error.to_string()));
             }
         };
-        let converter = plugin
-            .converter()
-            .ok_or_else(|| ApiError::internal("the plugin has no converter"))?;
-        let context = ConvertContext::new(now).with_integration(&integration.id);
-        let conversion = converter
-            .convert(delivery.payload, &context)
-            .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, error.to_string()))?;
-        let report =
-            ingest_conversion(&mut *state.db.write(), &integration.id, &conversion).map_err(ApiError::internal)?;
-        let mut answer = json!({"status": "ok", "inserted": report.inserted, "duplicates": report.duplicates});
-        if let (Conversion::Skipped(reason), Some(object)) = (&conversion, answer.as_object_mut()) {
-            object.insert("skipped".into(), json!(reason.to_string()));
-        }
-        Ok(Json(answer).into_response())
+        // Kept durably before anything else: from here on, a crash loses nothing the provider was told is safe.
+        let Payload::Webhook { event, delivery_id, .. } = delivery.payload else {
+            return Err(ApiError::internal("a verified delivery is a webhook payload"));
+        };
+        let mut kept = InboxDelivery::new(&integration.id, &service, now, body.to_vec());
+        kept.event = event.map(str::to_owned);
+        kept.delivery_id = delivery_id.map(str::to_owned);
+        let id = match state.db.write().append_delivery(&kept) {
+            Ok(id) => id,
+            Err(error) => {
+                note(&format!("keeping a delivery for {}: {error}", integration.id));
+                return Ok(unavailable());
+            }
+        };
+        let processed = inbox::process(&state, id, &kept, &body, 0, Mode::Ingest);
+        Ok(match processed {
+            Ok(Processed::Stored { report, skipped }) => {
+                let mut answer = json!({"status": "ok", "inserted": report.inserted, "duplicates": report.duplicates});
+                if let (Some(reason), Some(object)) = (skipped, answer.as_object_mut()) {
+                    object.insert("skipped".into(), json!(reason));
+                }
+                Json(answer).into_response()
+            }
+            // A conversion that fails will fail the same way on a redelivery: the provider must not retry it.
+            Ok(Processed::Failed(error)) => {
+                note(&format!(
+                    "inbox delivery {id} for {} kept as failed: {error}",
+                    integration.id
+                ));
+                let answer = json!({"status": "failed", "inbox_id": id, "error": error});
+                (StatusCode::ACCEPTED, Json(answer)).into_response()
+            }
+            // Kept, and retried here: the provider need not send it again.
+            Ok(Processed::Retry(_)) | Err(_) => {
+                (StatusCode::ACCEPTED, Json(json!({"status": "pending", "inbox_id": id}))).into_response()
+            }
+        })
     })
     .await
+}
+
+/// 503 with `Retry-After`: the delivery could not be kept, so nothing of it is stored; the provider should send it
+/// again later.
+fn unavailable() -> Response {
+    let mut response =
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable; retry later").into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }

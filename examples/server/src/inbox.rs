@@ -1,0 +1,242 @@
+//! The host's use of the library's inbox: every verified delivery is kept before it is acknowledged, then converted
+//! and ingested from the kept copy; failures are kept, transient ones retried with backoff, and kept deliveries can be
+//! derived again with the current converters.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+use spark_integrations::convert::{Conversion, ConvertContext, Payload};
+use spark_integrations::store::{
+    InboxDelivery, InboxOrigin, InboxRecord, InboxStatus, InboxStore, IngestReport, IntegrationStore,
+    ingest_conversion, rederive,
+};
+
+use crate::app::AppState;
+use crate::db::note;
+use crate::store::StoreError;
+
+/// What processing a kept delivery gave.
+#[derive(Debug)]
+pub enum Processed {
+    /// Converted and stored (or skipped with a reason).
+    Stored {
+        /// What the store did.
+        report: IngestReport,
+        /// Why nothing was converted, when the payload was skipped.
+        skipped: Option<String>,
+    },
+    /// The conversion failed: kept as failed, not retried by itself.
+    Failed(String),
+    /// Storing failed: kept as pending, retried with backoff.
+    Retry(String),
+}
+
+/// How to store what a kept delivery converts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// As new: events already stored for the same source are duplicates.
+    Ingest,
+    /// Again, with the current converters: events already stored for the same source are replaced in place.
+    Rederive,
+}
+
+/// The wait before retry `attempts` + 1 of a delivery that could not be stored: 5 s, doubling, at most an hour.
+fn backoff(attempts: u32) -> TimeDelta {
+    TimeDelta::seconds((5_i64 << attempts.min(10)).min(3600))
+}
+
+/// Converts kept delivery `id` (`delivery`, tried `attempts` times before) with its plugin's current converter, stores
+/// the result, and records the outcome in the inbox. Blocking.
+///
+/// # Errors
+///
+/// When recording the outcome fails (the delivery stays pending and is tried again later).
+pub fn process(
+    state: &AppState,
+    id: i64,
+    delivery: &InboxDelivery,
+    body: &[u8],
+    attempts: u32,
+    mode: Mode,
+) -> Result<Processed, StoreError> {
+    let now = state.clock.now();
+    let processed = convert_and_store(state, delivery, body, mode);
+    let (status, outcome, retry_at) = match &processed {
+        Processed::Stored { report, skipped } => (
+            InboxStatus::Done,
+            json!({
+                "inserted": report.inserted,
+                "duplicates": report.duplicates,
+                "updated": report.updated,
+                "skipped": skipped,
+            }),
+            None,
+        ),
+        Processed::Failed(error) => (InboxStatus::Failed, json!({ "error": error }), None),
+        Processed::Retry(error) => (
+            InboxStatus::Pending,
+            json!({ "error": error }),
+            Some(now + backoff(attempts)),
+        ),
+    };
+    state.db.write().record_outcome(id, status, &outcome, retry_at, now)?;
+    Ok(processed)
+}
+
+fn convert_and_store(state: &AppState, delivery: &InboxDelivery, body: &[u8], mode: Mode) -> Processed {
+    let Some(plugin) = state.registry.get(&delivery.service) else {
+        return Processed::Failed(format!("service `{}` is not offered here", delivery.service));
+    };
+    let Some(converter) = plugin.converter() else {
+        return Processed::Failed(format!("service `{}` converts nothing", delivery.service));
+    };
+    let payload = match delivery.origin {
+        InboxOrigin::Polled => Payload::Polled { body },
+        _ => Payload::Webhook {
+            event: delivery.event.as_deref(),
+            delivery_id: delivery.delivery_id.as_deref(),
+            body,
+        },
+    };
+    // The time it was received, every time: converting again gives the same events.
+    let context = ConvertContext::new(delivery.received_at).with_integration(&delivery.integration_id);
+    let conversion = match converter.convert(payload, &context) {
+        Ok(conversion) => conversion,
+        Err(error) => return Processed::Failed(error.to_string()),
+    };
+    let mut store = state.db.write();
+    let stored = match mode {
+        Mode::Ingest => ingest_conversion(&mut *store, &delivery.integration_id, &conversion),
+        Mode::Rederive => rederive(&mut *store, &delivery.integration_id, &conversion),
+    };
+    match stored {
+        Ok(report) => Processed::Stored {
+            report,
+            skipped: match &conversion {
+                Conversion::Skipped(reason) => Some(reason.to_string()),
+                _ => None,
+            },
+        },
+        Err(error) => Processed::Retry(error.to_string()),
+    }
+}
+
+/// Processes kept deliveries that are due, oldest first, until none is left (at start: before anything new) or
+/// `max` were tried. Answers how many were tried. Blocking.
+pub fn process_due(state: &AppState, max: usize) -> usize {
+    let mut tried = 0;
+    while tried < max {
+        let now = state.clock.now();
+        let due = match state.db.read().due_deliveries(now, 50.min(max - tried)) {
+            Ok(due) => due,
+            Err(error) => {
+                note(&format!("reading the inbox: {error}"));
+                return tried;
+            }
+        };
+        if due.is_empty() {
+            break;
+        }
+        for record in &due {
+            tried += 1;
+            let body = record.body.as_deref().unwrap_or_default();
+            if let Err(error) = process(state, record.id, &record.delivery, body, record.attempts, Mode::Ingest) {
+                note(&format!("recording inbox delivery {}: {error}", record.id));
+                return tried;
+            }
+        }
+    }
+    tried
+}
+
+/// Keeps a polled item whose conversion failed, as failed, with its raw JSON, so that it can be converted again once
+/// the converter is fixed. Blocking.
+///
+/// # Errors
+///
+/// When the store fails.
+pub fn keep_failed_item(
+    state: &AppState,
+    integration_id: &str,
+    service: &str,
+    kind: &str,
+    item_id: &str,
+    raw: &[u8],
+    error: &str,
+) -> Result<i64, StoreError> {
+    let now = state.clock.now();
+    let mut delivery = InboxDelivery::new(integration_id, service, now, raw.to_vec()).polled();
+    if !kind.is_empty() {
+        delivery = delivery.with_event(kind);
+    }
+    if !item_id.is_empty() {
+        delivery = delivery.with_delivery_id(item_id);
+    }
+    let mut store = state.db.write();
+    let id = store.append_delivery(&delivery)?;
+    store.record_outcome(id, InboxStatus::Failed, &json!({ "error": error }), None, now)?;
+    Ok(id)
+}
+
+/// Every few seconds, processes the kept deliveries that are due (retries with backoff), and prunes done ones older
+/// than `--inbox-keep-days` once an hour. Runs until aborted.
+pub async fn run(state: Arc<AppState>) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(5));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<DateTime<Utc>> = None;
+    loop {
+        interval.tick().await;
+        let state = Arc::clone(&state);
+        let now = state.clock.now();
+        let prune = last_prune.is_none_or(|at| now - at >= TimeDelta::hours(1));
+        if prune {
+            last_prune = Some(now);
+        }
+        let work = tokio::task::spawn_blocking(move || {
+            process_due(&state, 500);
+            if prune {
+                let before = state.clock.now() - TimeDelta::days(i64::from(state.config.inbox_keep_days));
+                if let Err(error) = state.db.write().prune_inbox(before) {
+                    note(&format!("pruning the inbox: {error}"));
+                }
+            }
+        });
+        if let Err(error) = work.await {
+            note(&format!("the inbox task failed: {error}"));
+        }
+    }
+}
+
+/// A kept delivery as the API shows it: the body only when asked for, as text when it is UTF-8.
+pub fn record_json(record: &InboxRecord) -> Value {
+    let delivery = &record.delivery;
+    let mut value = json!({
+        "id": record.id,
+        "integration": delivery.integration_id,
+        "service": delivery.service,
+        "origin": delivery.origin.as_str(),
+        "event": delivery.event,
+        "delivery_id": delivery.delivery_id,
+        "received_at": delivery.received_at,
+        "status": record.status.as_str(),
+        "attempts": record.attempts,
+        "outcome": record.outcome,
+        "next_attempt_at": record.next_attempt_at,
+        "updated_at": record.updated_at,
+    });
+    if let (Some(body), Some(object)) = (&record.body, value.as_object_mut()) {
+        object.insert("body".into(), json!(String::from_utf8_lossy(body)));
+    }
+    value
+}
+
+/// Whether kept delivery `record` belongs to an integration of `user_id`. Blocking.
+///
+/// # Errors
+///
+/// When the store fails.
+pub fn owned_by(state: &AppState, record: &InboxRecord, user_id: &str) -> Result<bool, StoreError> {
+    let integration = state.db.read().find_integration(&record.delivery.integration_id)?;
+    Ok(integration.is_some_and(|integration| integration.user_id == user_id))
+}
