@@ -590,8 +590,13 @@ impl TallyRound {
             }
             let body = item.to_string();
             let conversion = TallyConverter.convert(Payload::Polled { body: body.as_bytes() }, &context);
-            self.items
-                .push(PolledItem::new(fetch.project.clone(), head.id, head.kind, conversion));
+            let failed = conversion.is_err();
+            let mut polled = PolledItem::new(fetch.project.clone(), head.id, head.kind, conversion);
+            if failed {
+                // Kept whole, so that the host can keep it and convert it again once the converter is fixed.
+                polled = polled.with_raw(body);
+            }
+            self.items.push(polled);
         }
         match page.next {
             Some(next) if !reached_last_seen && fetch.pages < MAX_PAGES => {

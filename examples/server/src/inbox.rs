@@ -99,8 +99,16 @@ fn convert_and_store(state: &AppState, delivery: &InboxDelivery, body: &[u8], mo
             body,
         },
     };
+    // The integration's selection (which event types to record) as it stands now.
+    let configuration = match state.db.read().find_integration(&delivery.integration_id) {
+        Ok(Some(integration)) => integration.configuration,
+        Ok(None) => return Processed::Failed(format!("integration `{}` is gone", delivery.integration_id)),
+        Err(error) => return Processed::Retry(error.to_string()),
+    };
     // The time it was received, every time: converting again gives the same events.
-    let context = ConvertContext::new(delivery.received_at).with_integration(&delivery.integration_id);
+    let context = ConvertContext::new(delivery.received_at)
+        .with_integration(&delivery.integration_id)
+        .with_configuration(configuration.as_ref());
     let conversion = match converter.convert(payload, &context) {
         Ok(conversion) => conversion,
         Err(error) => return Processed::Failed(error.to_string()),

@@ -1235,7 +1235,9 @@ fn a_fourth_service_from_another_crate_runs_through_the_same_generic_host() {
         .enable_all()
         .build()
         .unwrap();
-    let (tally_base, _fake) = serve_tally(&runtime);
+    let (tally_base, fake) = serve_tally(&runtime);
+    // An activity Tally's converter cannot read (no actor): the poll keeps it in the inbox, as failed.
+    fake.publish(json!({"id": "act_99", "type": "task.created", "task": {"id": "T-199", "project": "apollo"}}));
     // The one entry a host adds for it: the plugin, its OAuth app, its webhook secret.
     let tally = spark_host::services::Service {
         plugin: Arc::new(outside_plugin::TallyPlugin::new(&tally_base)),
@@ -1286,6 +1288,22 @@ fn a_fourth_service_from_another_crate_runs_through_the_same_generic_host() {
     let polled = harness.post(&format!("/api/integrations/{id}/fetch"), &[], b"");
     assert_eq!(polled.status, 200, "{}", polled.body);
     assert_eq!(polled.json()["inserted"], 3, "{}", polled.body);
+    assert_eq!(
+        polled.json()["errors"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        polled.body
+    );
+    let failed = harness.get("/api/inbox?status=failed&bodies=true").json();
+    assert_eq!(failed.as_array().map(Vec::len), Some(1), "{failed}");
+    assert_eq!(
+        (failed[0]["origin"].as_str(), failed[0]["delivery_id"].as_str()),
+        (Some("polled"), Some("act_99"))
+    );
+    assert!(
+        failed[0]["body"].as_str().unwrap().contains("T-199"),
+        "kept with its JSON: {failed}"
+    );
 
     // Its own webhook scheme, verified by its verifier with the secret its entry gave: stored once when sent twice.
     let (headers, body) = outside_plugin::signed_delivery(
@@ -1323,4 +1341,192 @@ fn a_fourth_service_from_another_crate_runs_through_the_same_generic_host() {
     assert_eq!(harness.events(&format!("?integration={id}")).len(), 4);
     let page = harness.get("/").body;
     assert!(page.contains("Task 109") && page.contains("task created"), "{page}");
+}
+
+/// Tally with a converter that fails while `broken` is set: the converter a test "fixes" by clearing it.
+struct Fixable {
+    inner: outside_plugin::TallyPlugin,
+    broken: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl spark_integrations::Plugin for Fixable {
+    fn identifier(&self) -> &str {
+        self.inner.identifier()
+    }
+    fn display_name(&self) -> &str {
+        self.inner.display_name()
+    }
+    fn description(&self) -> &str {
+        self.inner.description()
+    }
+    fn configuration_schema(&self) -> &spark_integrations::plugin::Schema {
+        self.inner.configuration_schema()
+    }
+    fn converter(&self) -> Option<&dyn spark_integrations::Converter> {
+        Some(self)
+    }
+    fn webhook_verifier(&self) -> Option<&dyn spark_integrations::webhook::WebhookVerifier> {
+        self.inner.webhook_verifier()
+    }
+}
+
+impl spark_integrations::Converter for Fixable {
+    fn convert(
+        &self,
+        payload: spark_integrations::Payload<'_>,
+        context: &spark_integrations::ConvertContext,
+    ) -> Result<spark_integrations::Conversion, spark_integrations::ConvertError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(spark_integrations::ConvertError::MissingInput {
+                what: "a converter without its bug",
+            });
+        }
+        use spark_integrations::Plugin as _;
+        self.inner
+            .converter()
+            .expect("Tally converts")
+            .convert(payload, context)
+    }
+}
+
+#[test]
+fn the_inbox_keeps_failures_retries_them_once_fixed_and_replays_in_place() {
+    use spark_integrations::Plugin as _;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tally_base, _fake) = serve_tally(&runtime);
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let plugin = Fixable {
+        inner: outside_plugin::TallyPlugin::new(&tally_base),
+        broken: Arc::clone(&broken),
+    };
+    assert_eq!(plugin.identifier(), "tally");
+    let service = spark_host::services::Service {
+        plugin: Arc::new(plugin),
+        oauth: None,
+        signing_secrets: vec![spark_integrations::webhook::WebhookSecret::new(
+            outside_plugin::WEBHOOK_SECRET,
+        )],
+    };
+    let harness = Harness::start_full(None, None, &[], vec![service]);
+    let integration = harness.post("/api/integrations/tally", &[], b"").json();
+    let (id, webhook) = (
+        integration["id"].as_str().unwrap().to_owned(),
+        integration["webhook_url"].as_str().unwrap().to_owned(),
+    );
+    let deliver = |n: u32| {
+        let (headers, body) = outside_plugin::signed_delivery(
+            outside_plugin::WEBHOOK_SECRET,
+            &format!("delivery-{n}"),
+            &outside_plugin::activity(n, "task.created"),
+        );
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.to_str().unwrap().to_owned()))
+            .collect();
+        harness.post(&webhook, &headers, &body)
+    };
+    let events = || harness.events(&format!("?integration={id}")).len();
+
+    // The converter fails: 202 (a redelivery would fail the same way), kept as failed, nothing stored.
+    let failed = deliver(9);
+    assert_eq!(
+        (failed.status, failed.json()["status"].as_str()),
+        (202, Some("failed")),
+        "{}",
+        failed.body
+    );
+    let inbox_id = failed.json()["inbox_id"].as_i64().unwrap();
+    assert_eq!(events(), 0);
+    let listed = harness.get("/api/inbox?status=failed").json();
+    assert_eq!(listed[0]["id"], inbox_id, "{listed}");
+    assert!(
+        listed[0]["outcome"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("without its bug"),
+        "{listed}"
+    );
+    assert!(listed[0].get("body").is_none(), "no bodies unless asked");
+
+    // Fixed: the retry stores it, once.
+    broken.store(false, Ordering::SeqCst);
+    let retried = harness.post(&format!("/api/inbox/{inbox_id}/retry"), &[], b"");
+    assert_eq!(
+        (retried.status, retried.json()["status"].as_str()),
+        (200, Some("done")),
+        "{}",
+        retried.body
+    );
+    assert_eq!(retried.json()["attempts"], 2);
+    assert_eq!(events(), 1);
+    let stored = deliver(10);
+    assert_eq!(
+        (stored.status, stored.json()["inserted"].clone()),
+        (200, json!(1)),
+        "{}",
+        stored.body
+    );
+    assert_eq!(events(), 2);
+
+    // Replaying derives every kept delivery again: the events are replaced in place, never duplicated.
+    let replayed = harness.post("/api/inbox/replay?since=2000-01-01T00:00:00Z", &[], b"");
+    assert_eq!(replayed.status, 200, "{}", replayed.body);
+    assert_eq!(
+        (
+            replayed.json()["replayed"].clone(),
+            replayed.json()["inserted"].clone(),
+            replayed.json()["updated"].clone()
+        ),
+        (json!(2), json!(0), json!(2))
+    );
+    assert_eq!(events(), 2);
+    assert_eq!(
+        harness.post("/api/inbox/replay", &[], b"").status,
+        400,
+        "`since` is required"
+    );
+
+    // The database refuses writes: 503 with `Retry-After`, and nothing of the delivery is kept or stored.
+    let writable = |on: bool| {
+        let store = harness.state.db.write();
+        let spark_host::store::Store::Sqlite(sqlite) = &*store else {
+            panic!("the test host runs on SQLite");
+        };
+        sqlite.connection().pragma_update(None, "query_only", !on).unwrap();
+    };
+    let kept_before = harness.get("/api/inbox?limit=500").json().as_array().unwrap().len();
+    writable(false);
+    let refused = deliver(11);
+    writable(true);
+    assert_eq!(
+        (refused.status, refused.header("retry-after")),
+        (503, "5"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        harness.get("/api/inbox?limit=500").json().as_array().unwrap().len(),
+        kept_before
+    );
+    assert_eq!(events(), 2);
+    assert_eq!(deliver(11).status, 200, "sent again, it is stored");
+    assert_eq!(events(), 3);
+
+    // Another user sees none of it.
+    let created = harness.post("/api/users", &[], br#"{"name":"bob"}"#).json();
+    let bob = format!("Bearer {}", created["token"].as_str().unwrap());
+    let theirs = raw(&harness, "GET", "/api/inbox", &[("authorization", &bob)], b"");
+    assert_eq!(theirs.json(), json!([]));
+    let retry = raw(
+        &harness,
+        "POST",
+        &format!("/api/inbox/{inbox_id}/retry"),
+        &[("authorization", &bob)],
+        b"",
+    );
+    assert_eq!(retry.status, 404);
 }
