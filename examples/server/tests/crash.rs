@@ -31,7 +31,7 @@ fn free_port() -> u16 {
 
 /// Starts `spark-host` on `port` with database `db`, and waits until it answers.
 fn start(port: u16, db: &str) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_spark-host"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spark-host"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--db", db])
         .args([
             "--github-webhook-secret",
@@ -57,6 +57,8 @@ fn start(port: u16, db: &str) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the host did not answer within a minute");
 }
 
