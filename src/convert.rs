@@ -285,6 +285,53 @@ pub fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T,
     }
 }
 
+/// Refuses a conversion holding a time the model does not accept ([`is_storable_time`](crate::model::is_storable_time):
+/// years 1 to 9999), with an [`ConvertError::InvalidField`] naming the model field that holds it (`time`,
+/// `actor.time`, `target.time`, `blocks[2].time`). Converters that read times from loose formats call it last, so
+/// that nothing is stored that no store could read back.
+///
+/// ```
+/// use chrono::DateTime;
+/// use spark_integrations::convert::{Conversion, refuse_unstorable_times};
+/// use spark_integrations::model::{Event, Object};
+///
+/// let time = DateTime::from_timestamp(253_402_300_800, 0).unwrap(); // year 10000
+/// let event = Event::new("1", time, "acme", "task", "created", Object::new("a", "user", "acme_user"),
+///     Object::new("t", "task", "acme_task"));
+/// let error = refuse_unstorable_times(Conversion::Converted(vec![event])).unwrap_err();
+/// assert_eq!(error.to_string(), "invalid value at `time`: time outside years 1 to 9999");
+/// ```
+///
+/// # Errors
+///
+/// [`ConvertError::InvalidField`] for the first time out of range.
+pub fn refuse_unstorable_times(conversion: Conversion) -> Result<Conversion, ConvertError> {
+    use crate::model::is_storable_time;
+    let Conversion::Converted(events) = &conversion else {
+        return Ok(conversion);
+    };
+    let refuse = |path: String| ConvertError::InvalidField {
+        path,
+        message: "time outside years 1 to 9999".to_owned(),
+    };
+    for event in events {
+        if !is_storable_time(&event.time) {
+            return Err(refuse("time".to_owned()));
+        }
+        for (name, object) in [("actor", &event.actor), ("target", &event.target)] {
+            if object.time.as_ref().is_some_and(|time| !is_storable_time(time)) {
+                return Err(refuse(format!("{name}.time")));
+            }
+        }
+        for (index, block) in event.blocks.iter().enumerate() {
+            if block.time.as_ref().is_some_and(|time| !is_storable_time(time)) {
+                return Err(refuse(format!("blocks[{index}].time")));
+            }
+        }
+    }
+    Ok(conversion)
+}
+
 /// Turns payloads of one service into [`Conversion`]s.
 ///
 /// Implemented by each provider's converter; [`crate::plugin`]s hand one out. Implementations must be pure and

@@ -20,8 +20,8 @@ mod time;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use time::format_time;
 pub(crate) use time::option as time_option;
+pub use time::{format_time, is_storable_time};
 
 /// Free-form, provider-specific details kept beside an event or object: a JSON object with sorted keys.
 pub type Metadata = serde_json::Map<String, serde_json::Value>;

@@ -6,6 +6,22 @@
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
+/// Whether `time` is one the model accepts: years 1 to 9999, the range RFC 3339 writes in four digits and every
+/// store reads back. Converters refuse a payload time outside it (with a [`ConvertError`](crate::ConvertError)
+/// naming the field) rather than store what could not be read again.
+///
+/// ```
+/// use chrono::{DateTime, TimeZone, Utc};
+/// use spark_integrations::model::is_storable_time;
+///
+/// assert!(is_storable_time(&Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()));
+/// assert!(!is_storable_time(&DateTime::from_timestamp(253_402_300_800, 0).unwrap())); // year 10000
+/// assert!(!is_storable_time(&DateTime::from_timestamp(-62_135_596_801, 0).unwrap())); // year 0
+/// ```
+pub fn is_storable_time(time: &DateTime<Utc>) -> bool {
+    (1..=9999).contains(&time.year())
+}
+
 /// Formats `time` the way the model serializes it.
 ///
 /// ```

@@ -1530,3 +1530,43 @@ fn the_inbox_keeps_failures_retries_them_once_fixed_and_replays_in_place() {
     );
     assert_eq!(retry.status, 404);
 }
+
+#[test]
+fn a_push_from_year_10000_is_kept_as_failed_and_every_listing_still_reads() {
+    let harness = Harness::start();
+    let github = harness.post("/api/integrations/github", &[], b"").json();
+    let webhook = github["webhook_url"].as_str().unwrap().to_owned();
+    let mut push: Value =
+        serde_json::from_str(&server_support::fixture("github-webhooks/push.default.4.json")).unwrap();
+    for (n, pushed_at) in [253_402_300_800_i64, -62_135_596_801].into_iter().enumerate() {
+        push["repository"]["pushed_at"] = pushed_at.into();
+        let body = push.to_string();
+        let answer = github_delivery(
+            &harness,
+            &webhook,
+            &format!("far-{n}"),
+            body.as_bytes(),
+            body.as_bytes(),
+        );
+        assert_eq!(
+            (answer.status, answer.json()["status"].as_str()),
+            (202, Some("failed")),
+            "{}",
+            answer.body
+        );
+        assert!(
+            answer.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("repository.pushed_at"),
+            "{}",
+            answer.body
+        );
+    }
+    assert_eq!(harness.get("/api/events").status, 200);
+    assert_eq!(harness.get("/").status, 200);
+    assert_eq!(
+        harness.get("/api/inbox?status=failed").json().as_array().map(Vec::len),
+        Some(2)
+    );
+}

@@ -74,10 +74,22 @@ impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
     }
 }
 
-/// A timestamp that never fails the conversion: RFC 3339 strings and Unix seconds (push webhooks write
-/// `repository.pushed_at` as a number) are read; `null`, a missing field or an unparsable string give `None`.
+/// A timestamp: RFC 3339 strings and Unix seconds (push webhooks write `repository.pushed_at` as a number) are read;
+/// `null`, a missing field or an unparsable string give `None`. A time outside years 1 to 9999 fails the conversion,
+/// naming the field: stored, it could not be read back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Time(pub(crate) Option<DateTime<Utc>>);
+
+/// Why a time is refused.
+const OUT_OF_RANGE: &str = "time outside years 1 to 9999";
+
+/// `time`, unless it is outside what the model accepts.
+fn storable<E: de::Error>(time: Option<DateTime<Utc>>) -> Result<Time, E> {
+    match time {
+        Some(time) if !crate::model::is_storable_time(&time) => Err(E::custom(OUT_OF_RANGE)),
+        time => Ok(Time(time)),
+    }
+}
 
 impl<'de> Deserialize<'de> for Time {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -88,21 +100,26 @@ impl<'de> Deserialize<'de> for Time {
                 f.write_str("an RFC 3339 time, Unix seconds or null")
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-                Ok(Time(
+                storable(
                     DateTime::parse_from_rfc3339(value)
                         .ok()
                         .map(|time| time.with_timezone(&Utc)),
-                ))
+                )
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
-                Ok(Time(DateTime::from_timestamp(value, 0)))
+                match DateTime::from_timestamp(value, 0) {
+                    None => Err(E::custom(OUT_OF_RANGE)),
+                    time => storable(time),
+                }
             }
             fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
-                Ok(Time(
-                    i64::try_from(value)
-                        .ok()
-                        .and_then(|secs| DateTime::from_timestamp(secs, 0)),
-                ))
+                match i64::try_from(value)
+                    .ok()
+                    .and_then(|secs| DateTime::from_timestamp(secs, 0))
+                {
+                    None => Err(E::custom(OUT_OF_RANGE)),
+                    time => storable(time),
+                }
             }
             fn visit_f64<E: de::Error>(self, _value: f64) -> Result<Self::Value, E> {
                 Ok(Time(None))

@@ -134,7 +134,7 @@ mod poll;
 mod signature;
 mod webhook;
 
-use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload};
+use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, refuse_unstorable_times};
 
 pub use events_api::EVENTS_API_ACTIONS;
 pub use instance::{BaseUrlError, GITLAB_COM, Instance};
@@ -200,10 +200,12 @@ impl Converter for GitlabConverter {
         let build = build::Build {
             instance: &self.instance,
         };
-        match payload {
+        let conversion = match payload {
             Payload::Polled { body } => events_api::convert(build, body, context),
             Payload::Webhook { event, body, .. } => webhook::convert(build, event, body, context),
-        }
+        };
+        // A time no store could read back is refused, not stored.
+        conversion.and_then(refuse_unstorable_times)
     }
 }
 

@@ -126,7 +126,9 @@ use chrono::DateTime;
 
 pub use plugin::SlackPlugin;
 
-use crate::convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason, from_slice};
+use crate::convert::{
+    Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason, from_slice, refuse_unstorable_times,
+};
 use wire::Envelope;
 mod signature;
 pub use signature::SlackVerifier;
@@ -157,7 +159,8 @@ impl Converter for SlackConverter {
     fn convert(&self, payload: Payload<'_>, context: &ConvertContext) -> Result<Conversion, ConvertError> {
         let envelope: Envelope<'_> = from_slice(payload.body())?;
         match envelope.kind.text() {
-            Some("event_callback") => event_callback(&envelope, context),
+            // Slack's `ts` values are loose text: a time no store could read back is refused, not stored.
+            Some("event_callback") => event_callback(&envelope, context).and_then(refuse_unstorable_times),
             Some("url_verification") => match envelope.challenge.text() {
                 Some(challenge) => Ok(Conversion::Challenge(challenge.to_owned())),
                 None => Err(missing("challenge")),
