@@ -17,8 +17,8 @@ use spark_integrations::providers::slack::SlackPlugin;
 use spark_integrations::schedule::{self, PollFailure, PollSuccess};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus, InboxStore,
-    IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RefreshClaim, SCHEMA_VERSION, StoredEvent,
-    ingest, rederive,
+    IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim,
+    SCHEMA_VERSION, StoredEvent, ingest, ingest_batch, rederive,
 };
 use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
 
@@ -374,6 +374,39 @@ where
     assert_eq!(events_of(&store), after);
 }
 
+fn a_batch_is_stored_in_one_transaction_with_its_duplicates_counted<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    ingest(&mut store, "i1", &[push("1", 0, 1)]).expect("ingest");
+    let (old, new, other) = (
+        Conversion::Converted(vec![push("1", 0, 1)]),
+        Conversion::Converted(vec![push("2", 1, 2), push("3", 2, 0)]),
+        Conversion::Converted(vec![push("2", 1, 2)]),
+    );
+    let reports = ingest_batch(
+        &mut store,
+        &[("i1", &old), ("i1", &new), ("i2", &other), ("i1", &other)],
+    )
+    .expect("batch");
+    let counts: Vec<(usize, usize)> = reports
+        .iter()
+        .map(|report| (report.inserted, report.duplicates))
+        .collect();
+    assert_eq!(
+        counts,
+        [(0, 1), (2, 0), (1, 0), (0, 1)],
+        "a source stored earlier in the batch is a duplicate"
+    );
+    let stored = events_of(&store);
+    assert_eq!(stored.len(), 4);
+    let two = stored
+        .iter()
+        .find(|e| e.integration_id == "i1" && e.event.source_id == "2")
+        .expect("stored");
+    assert_eq!(two.event.blocks.len(), 2);
+}
+
 fn the_inbox_keeps_deliveries_and_their_outcomes<S: InboxStore>(mut store: S)
 where
     S::Error: fmt::Debug,
@@ -468,8 +501,24 @@ where
     let recent = store.list_inbox(&InboxQuery::new(10).since(at(5, 0))).expect("list");
     assert_eq!(recent.iter().map(|record| record.id).collect::<Vec<_>>(), [b]);
 
+    // In batches: all appended in one commit, ids in order; outcomes recorded together.
+    let batch = [
+        InboxDelivery::new("i3", "github", at(40, 0), body(b'c')),
+        InboxDelivery::new("i3", "github", at(41, 0), body(b'd')),
+    ];
+    let ids = store.append_deliveries(&batch).expect("append batch");
+    assert_eq!(ids.len(), 2);
+    let due = store.due_deliveries(at(50, 0), 10).expect("due");
+    assert_eq!(due.iter().map(|record| record.id).collect::<Vec<_>>(), ids);
+    let outcomes: Vec<RecordedOutcome> = ids
+        .iter()
+        .map(|id| RecordedOutcome::new(*id, InboxStatus::Done, json!({"inserted": 1}), None))
+        .collect();
+    store.record_outcomes(&outcomes, at(20, 0)).expect("record batch");
+    assert!(store.due_deliveries(at(50, 0), 10).expect("due").is_empty());
+
     // Retention removes done deliveries only.
-    assert_eq!(store.prune_inbox(at(31, 0)).expect("prune"), 1);
+    assert_eq!(store.prune_inbox(at(31, 0)).expect("prune"), 3);
     assert!(store.inbox_entry(a).expect("entry").is_none());
     assert!(store.inbox_entry(b).expect("entry").is_some(), "failed ones stay");
 }
@@ -928,6 +977,11 @@ macro_rules! storage_suite {
             #[test]
             fn rederiving_replaces_events_in_place_and_never_duplicates() {
                 super::rederiving_replaces_events_in_place_and_never_duplicates($make);
+            }
+
+            #[test]
+            fn a_batch_is_stored_in_one_transaction_with_its_duplicates_counted() {
+                super::a_batch_is_stored_in_one_transaction_with_its_duplicates_counted($make);
             }
 
             #[test]

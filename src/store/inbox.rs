@@ -251,6 +251,32 @@ impl InboxQuery {
     }
 }
 
+/// One attempt's outcome, for [`InboxStore::record_outcomes`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RecordedOutcome {
+    /// The kept delivery.
+    pub id: i64,
+    /// Its new status.
+    pub status: InboxStatus,
+    /// What the attempt gave.
+    pub outcome: Value,
+    /// When a pending delivery may be tried again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl RecordedOutcome {
+    /// Delivery `id` is now `status`, with `outcome`, to be tried again at `next_attempt_at` if pending.
+    pub fn new(id: i64, status: InboxStatus, outcome: Value, next_attempt_at: Option<DateTime<Utc>>) -> Self {
+        Self {
+            id,
+            status,
+            outcome,
+            next_attempt_at,
+        }
+    }
+}
+
 /// Durable storage of kept deliveries. See the [module docs](self) for the host's loop.
 pub trait InboxStore {
     /// What goes wrong in this store.
@@ -277,6 +303,40 @@ pub trait InboxStore {
         next_attempt_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, Self::Error>;
+
+    /// Keeps every one of `deliveries` as pending, in one commit, and answers their ids in order: how a host that
+    /// takes deliveries in batches pays one durable commit for the batch. All or none are kept.
+    ///
+    /// The provided implementation appends them one by one (one commit each); stores override it.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails: then none of them is kept.
+    fn append_deliveries(&mut self, deliveries: &[InboxDelivery]) -> Result<Vec<i64>, Self::Error> {
+        deliveries
+            .iter()
+            .map(|delivery| self.append_delivery(delivery))
+            .collect()
+    }
+
+    /// Records the outcomes of several attempts, each as [`record_outcome`](Self::record_outcome) does, in one
+    /// commit where the store can.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    fn record_outcomes(&mut self, outcomes: &[RecordedOutcome], now: DateTime<Utc>) -> Result<(), Self::Error> {
+        for outcome in outcomes {
+            self.record_outcome(
+                outcome.id,
+                outcome.status,
+                &outcome.outcome,
+                outcome.next_attempt_at,
+                now,
+            )?;
+        }
+        Ok(())
+    }
 
     /// Delivery `id`, with its body.
     ///

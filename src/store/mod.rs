@@ -41,7 +41,7 @@ use crate::model::{Block, Event, Object};
 /// The PostgreSQL client [`PostgresStore::from_client`] takes a connection from.
 #[cfg(feature = "postgres")]
 pub use ::postgres;
-pub use inbox::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore};
+pub use inbox::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
 pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
 pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 #[cfg(feature = "postgres")]
@@ -260,6 +260,67 @@ pub fn ingest_conversion<S: ActivityStore>(
         Conversion::Converted(events) => ingest(store, integration_id, events),
         _ => Ok(IngestReport::default()),
     }
+}
+
+/// Stores the events of several conversions in **one** transaction, one report per conversion, in order: how a host
+/// that takes deliveries in batches pays one commit (one flush to disk) for many of them. Events already stored are
+/// duplicates, as with [`ingest`]; their objects may still be refreshed.
+///
+/// All or nothing: when the store fails, nothing of the batch is stored, and the host can store the conversions one
+/// by one with [`ingest_conversion`] to find which one fails.
+///
+/// ```
+/// use spark_integrations::convert::Conversion;
+/// use spark_integrations::store::{ingest_batch, MemoryStore};
+/// # use chrono::{TimeZone, Utc};
+/// # use spark_integrations::model::{Event, Object};
+/// # let actor = Object::new("github:user:583231", "user", "github_user");
+/// # let target = Object::new("github:repository:1296269", "repository", "github_repository");
+/// # let time = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
+/// # let event = Event::new("22249084964", time, "github", "repository", "push", actor, target);
+/// let mut store = MemoryStore::new();
+/// let once = Conversion::Converted(vec![event]);
+/// let reports = ingest_batch(&mut store, &[("integration-1", &once), ("integration-1", &once)])?;
+/// assert_eq!((reports[0].inserted, reports[1].duplicates), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// The store's error; nothing of the batch is stored then.
+pub fn ingest_batch<S: ActivityStore>(
+    store: &mut S,
+    conversions: &[(&str, &Conversion)],
+) -> Result<Vec<IngestReport>, S::Error> {
+    let mut transaction = store.begin()?;
+    let mut reports = Vec::with_capacity(conversions.len());
+    for (integration_id, conversion) in conversions {
+        let mut report = IngestReport::default();
+        if let Conversion::Converted(events) = conversion {
+            for event in events {
+                let mut objects = IngestReport::default();
+                for object in [&event.actor, &event.target] {
+                    match transaction.upsert_object(integration_id, object)? {
+                        ObjectChange::Created => objects.objects_created += 1,
+                        ObjectChange::Updated => objects.objects_updated += 1,
+                        ObjectChange::Unchanged => {}
+                    }
+                }
+                match transaction.insert_event(integration_id, event)? {
+                    Some(id) => {
+                        transaction.insert_blocks(id, &event.blocks)?;
+                        report.inserted += 1;
+                        report.objects_created += objects.objects_created;
+                        report.objects_updated += objects.objects_updated;
+                    }
+                    None => report.duplicates += 1,
+                }
+            }
+        }
+        reports.push(report);
+    }
+    transaction.commit()?;
+    Ok(reports)
 }
 
 /// Stores the events of `conversion` again, replacing those already stored for the same source in place (same id;

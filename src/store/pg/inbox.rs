@@ -1,12 +1,42 @@
 //! [`InboxStore`] on PostgreSQL: kept deliveries in the `inbox` table.
 
 use chrono::{DateTime, Utc};
-use postgres::Row;
 use postgres::types::{Json, ToSql};
+use postgres::{GenericClient, Row, Statement};
 use serde_json::Value;
 
 use super::{PostgresError, PostgresStore, column};
-use crate::store::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore};
+use crate::store::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
+
+const APPEND: &str =
+    "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at,
+                                        origin)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $5, $7)
+                     RETURNING id";
+
+const RECORD: &str = "UPDATE inbox SET status = $2, attempts = attempts + 1, outcome = $3, next_attempt_at = $4,
+                          updated_at = $5
+                      WHERE id = $1";
+
+fn append(
+    client: &mut impl GenericClient,
+    statement: &Statement,
+    delivery: &InboxDelivery,
+) -> Result<i64, PostgresError> {
+    let row = client.query_one(
+        statement,
+        &[
+            &delivery.integration_id,
+            &delivery.service,
+            &delivery.event,
+            &delivery.delivery_id,
+            &delivery.received_at,
+            &delivery.body,
+            &delivery.origin.as_str(),
+        ],
+    )?;
+    column(&row, 0)
+}
 
 /// The columns [`read_record`] reads, the body last.
 macro_rules! inbox_columns {
@@ -52,25 +82,20 @@ impl InboxStore for PostgresStore {
 
     fn append_delivery(&mut self, delivery: &InboxDelivery) -> Result<i64, PostgresError> {
         let inner = self.inner_mut();
-        let statement = inner.statements.get(
-            &mut inner.client,
-            "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at, origin)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $5, $7)
-             RETURNING id",
-        )?;
-        let row = inner.client.query_one(
-            &statement,
-            &[
-                &delivery.integration_id,
-                &delivery.service,
-                &delivery.event,
-                &delivery.delivery_id,
-                &delivery.received_at,
-                &delivery.body,
-                &delivery.origin.as_str(),
-            ],
-        )?;
-        column(&row, 0)
+        let statement = inner.statements.get(&mut inner.client, APPEND)?;
+        append(&mut inner.client, &statement, delivery)
+    }
+
+    fn append_deliveries(&mut self, deliveries: &[InboxDelivery]) -> Result<Vec<i64>, PostgresError> {
+        let inner = self.inner_mut();
+        let statement = inner.statements.get(&mut inner.client, APPEND)?;
+        let mut transaction = inner.client.transaction()?;
+        let ids = deliveries
+            .iter()
+            .map(|delivery| append(&mut transaction, &statement, delivery))
+            .collect::<Result<_, _>>()?;
+        transaction.commit()?;
+        Ok(ids)
     }
 
     fn record_outcome(
@@ -82,16 +107,31 @@ impl InboxStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<bool, PostgresError> {
         let inner = self.inner_mut();
-        let statement = inner.statements.get(
-            &mut inner.client,
-            "UPDATE inbox SET status = $2, attempts = attempts + 1, outcome = $3, next_attempt_at = $4, updated_at = $5
-             WHERE id = $1",
-        )?;
+        let statement = inner.statements.get(&mut inner.client, RECORD)?;
         let changed = inner.client.execute(
             &statement,
             &[&id, &status.as_str(), &Json(outcome), &next_attempt_at, &now],
         )?;
         Ok(changed == 1)
+    }
+
+    fn record_outcomes(&mut self, outcomes: &[RecordedOutcome], now: DateTime<Utc>) -> Result<(), PostgresError> {
+        let inner = self.inner_mut();
+        let statement = inner.statements.get(&mut inner.client, RECORD)?;
+        let mut transaction = inner.client.transaction()?;
+        for outcome in outcomes {
+            transaction.execute(
+                &statement,
+                &[
+                    &outcome.id,
+                    &outcome.status.as_str(),
+                    &Json(&outcome.outcome),
+                    &outcome.next_attempt_at,
+                    &now,
+                ],
+            )?;
+        }
+        Ok(transaction.commit()?)
     }
 
     fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, PostgresError> {

@@ -5,7 +5,47 @@ use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
 use super::{SqliteError, SqliteStore, read_time, write_time};
-use crate::store::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore};
+use crate::store::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
+
+const APPEND: &str =
+    "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at,
+                                        origin)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5, ?7)";
+
+const RECORD: &str = "UPDATE inbox SET status = ?2, attempts = attempts + 1, outcome = ?3, next_attempt_at = ?4,
+                          updated_at = ?5
+                      WHERE id = ?1";
+
+fn append(connection: &rusqlite::Connection, delivery: &InboxDelivery) -> Result<i64, SqliteError> {
+    connection.prepare_cached(APPEND)?.execute(params![
+        delivery.integration_id,
+        delivery.service,
+        delivery.event,
+        delivery.delivery_id,
+        write_time(&delivery.received_at),
+        delivery.body,
+        delivery.origin.as_str(),
+    ])?;
+    Ok(connection.last_insert_rowid())
+}
+
+fn record(
+    connection: &rusqlite::Connection,
+    id: i64,
+    status: InboxStatus,
+    outcome: &Value,
+    next_attempt_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<bool, SqliteError> {
+    let changed = connection.prepare_cached(RECORD)?.execute(params![
+        id,
+        status.as_str(),
+        outcome.to_string(),
+        next_attempt_at.as_ref().map(write_time),
+        write_time(&now),
+    ])?;
+    Ok(changed == 1)
+}
 
 /// The columns [`read_record`] reads, the body last.
 const COLUMNS: &str = "id, integration_id, service, event, delivery_id, received_at, status, attempts, outcome, \
@@ -55,22 +95,17 @@ impl InboxStore for SqliteStore {
     type Error = SqliteError;
 
     fn append_delivery(&mut self, delivery: &InboxDelivery) -> Result<i64, SqliteError> {
-        self.connection
-            .prepare_cached(
-                "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at,
-                                    origin)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5, ?7)",
-            )?
-            .execute(params![
-                delivery.integration_id,
-                delivery.service,
-                delivery.event,
-                delivery.delivery_id,
-                write_time(&delivery.received_at),
-                delivery.body,
-                delivery.origin.as_str(),
-            ])?;
-        Ok(self.connection.last_insert_rowid())
+        append(&self.connection, delivery)
+    }
+
+    fn append_deliveries(&mut self, deliveries: &[InboxDelivery]) -> Result<Vec<i64>, SqliteError> {
+        let transaction = self.connection.transaction()?;
+        let ids = deliveries
+            .iter()
+            .map(|delivery| append(&transaction, delivery))
+            .collect::<Result<_, _>>()?;
+        transaction.commit()?;
+        Ok(ids)
     }
 
     fn record_outcome(
@@ -81,21 +116,22 @@ impl InboxStore for SqliteStore {
         next_attempt_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, SqliteError> {
-        let changed = self
-            .connection
-            .prepare_cached(
-                "UPDATE inbox SET status = ?2, attempts = attempts + 1, outcome = ?3, next_attempt_at = ?4,
-                     updated_at = ?5
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                status.as_str(),
-                outcome.to_string(),
-                next_attempt_at.as_ref().map(write_time),
-                write_time(&now),
-            ])?;
-        Ok(changed == 1)
+        record(&self.connection, id, status, outcome, next_attempt_at, now)
+    }
+
+    fn record_outcomes(&mut self, outcomes: &[RecordedOutcome], now: DateTime<Utc>) -> Result<(), SqliteError> {
+        let transaction = self.connection.transaction()?;
+        for outcome in outcomes {
+            record(
+                &transaction,
+                outcome.id,
+                outcome.status,
+                &outcome.outcome,
+                outcome.next_attempt_at,
+                now,
+            )?;
+        }
+        Ok(transaction.commit()?)
     }
 
     fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, SqliteError> {
