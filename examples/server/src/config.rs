@@ -403,7 +403,8 @@ mod tests {
             .iter()
             .map(|service| service.plugin.identifier())
             .collect();
-        assert_eq!(identifiers, ["github", "slack"]);
+        assert_eq!(identifiers.len(), COMPILED_IN.len(), "every compiled-in service, once");
+        assert_eq!(identifiers[..2], ["github", "slack"]);
         let slack = config.services[1].plugin.oauth_provider().unwrap();
         assert_eq!(slack.token_url(), "https://slack.com/api/oauth.v2.access");
         assert!(config.services.iter().all(|service| service.oauth.is_none()));

@@ -10,9 +10,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use spark_integrations::oauth::ClientSecret;
 use spark_integrations::plugin::Plugin;
 use spark_integrations::providers::github::{self, GithubPlugin};
+use spark_integrations::providers::gitlab::{self, GitlabPlugin};
 use spark_integrations::providers::slack::{self, SlackPlugin};
 use spark_integrations::webhook::WebhookSecret;
 
@@ -157,6 +160,41 @@ pub const COMPILED_IN: &[Entry] = &[
         ],
         build: build_slack,
     },
+    Entry {
+        settings: &[
+            setting(
+                "--gitlab-url",
+                "SPARK_GITLAB_URL",
+                false,
+                "GitLab instance, web and API ({url}/api/v4) [https://gitlab.com]",
+            ),
+            setting(
+                "--gitlab-client-id",
+                "SPARK_GITLAB_CLIENT_ID",
+                false,
+                "GitLab OAuth application id",
+            ),
+            setting(
+                "--gitlab-client-secret",
+                "SPARK_GITLAB_CLIENT_SECRET",
+                true,
+                "GitLab OAuth application secret",
+            ),
+            setting(
+                "--gitlab-webhook-token",
+                "SPARK_GITLAB_WEBHOOK_TOKEN",
+                true,
+                "GitLab webhook secret token (X-Gitlab-Token)",
+            ),
+            setting(
+                "--gitlab-signing-token",
+                "SPARK_GITLAB_SIGNING_TOKEN",
+                true,
+                "GitLab webhook signing token (whsec_...)",
+            ),
+        ],
+        build: build_gitlab,
+    },
 ];
 
 /// GitHub: OAuth pages on the web URL, the REST API (events, `/user`) on the API URL.
@@ -205,4 +243,154 @@ fn build_slack(values: &Values<'_>) -> Result<Service, ConfigError> {
         )?,
         signing_secrets: values.secret("--slack-signing-secret").into_iter().collect(),
     })
+}
+
+/// GitLab (gitlab.com or a self-managed instance): OAuth at `{url}/oauth/...`, the API at `{url}/api/v4`; webhooks
+/// verified by the secret token, the signing token, or both (the plugin tells them apart by the `whsec_` prefix).
+fn build_gitlab(values: &Values<'_>) -> Result<Service, ConfigError> {
+    let url = values.url("--gitlab-url", gitlab::GITLAB_COM)?;
+    let plugin = GitlabPlugin::with_base_url(&url)
+        .map_err(|error| ConfigError::Invalid {
+            name: "--gitlab-url",
+            reason: error.to_string(),
+        })?
+        .with_poll_user_agent(USER_AGENT);
+    let token = values.secret("--gitlab-webhook-token");
+    let signing = values.secret("--gitlab-signing-token");
+    // Each secret must be read as the kind its flag says: the plugin's verifier goes by the prefix alone.
+    if token
+        .as_ref()
+        .is_some_and(|token| token.expose_secret().starts_with(gitlab::SIGNING_TOKEN_PREFIX))
+    {
+        return Err(ConfigError::Invalid {
+            name: "--gitlab-webhook-token",
+            reason: format!(
+                "a secret token must not start with `{}` (that marks a signing token: use --gitlab-signing-token)",
+                gitlab::SIGNING_TOKEN_PREFIX
+            ),
+        });
+    }
+    if let Some(signing) = &signing {
+        let key = signing.expose_secret().strip_prefix(gitlab::SIGNING_TOKEN_PREFIX);
+        if !key.is_some_and(|key| STANDARD.decode(key).is_ok_and(|key| !key.is_empty())) {
+            return Err(ConfigError::Invalid {
+                name: "--gitlab-signing-token",
+                reason: format!(
+                    "a signing token is `{}` and base64, as GitLab shows it",
+                    gitlab::SIGNING_TOKEN_PREFIX
+                ),
+            });
+        }
+    }
+    Ok(Service {
+        plugin: Arc::new(plugin),
+        oauth: OAuthApp::from_flags(
+            values,
+            "--gitlab-client-id",
+            "--gitlab-client-secret",
+            gitlab::oauth::SCOPES,
+        )?,
+        signing_secrets: token.into_iter().chain(signing).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn parse(args: &[&str], env: &'static [(&'static str, &'static str)]) -> Result<Config, super::ConfigError> {
+        Config::parse(args.iter().map(|arg| (*arg).to_owned()), move |name| {
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    fn gitlab(config: &Config) -> &super::Service {
+        config
+            .services
+            .iter()
+            .find(|service| service.plugin.identifier() == "gitlab")
+            .expect("GitLab is compiled in")
+    }
+
+    const SIGNING: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn gitlab_defaults_to_gitlab_com_and_reads_its_flags_and_variables() {
+        let config = parse(&[], &[]).unwrap();
+        let service = gitlab(&config);
+        let provider = service.plugin.oauth_provider().unwrap();
+        assert_eq!(provider.authorize_url(), "https://gitlab.com/oauth/authorize");
+        assert_eq!(provider.token_url(), "https://gitlab.com/oauth/token");
+        assert_eq!(provider.api_base(), "https://gitlab.com/api/v4");
+        assert!(service.oauth.is_none() && service.signing_secrets.is_empty());
+
+        let config = parse(
+            &[
+                "--gitlab-url",
+                "https://gitlab.example.com/",
+                "--gitlab-client-id",
+                "app",
+            ],
+            &[
+                ("SPARK_GITLAB_URL", "https://ignored.example.com"),
+                ("SPARK_GITLAB_CLIENT_SECRET", "gloas-secret"),
+                ("SPARK_GITLAB_WEBHOOK_TOKEN", "plain-token"),
+                ("SPARK_GITLAB_SIGNING_TOKEN", SIGNING),
+            ],
+        )
+        .unwrap();
+        let service = gitlab(&config);
+        let provider = service.plugin.oauth_provider().unwrap();
+        assert_eq!(provider.token_url(), "https://gitlab.example.com/oauth/token");
+        assert_eq!(provider.api_base(), "https://gitlab.example.com/api/v4");
+        let app = service.oauth.as_ref().unwrap();
+        assert_eq!(
+            (app.client_id.as_str(), app.scopes.join(" ")),
+            ("app", "read_api read_user".to_owned())
+        );
+        let secrets: Vec<&str> = service
+            .signing_secrets
+            .iter()
+            .map(|secret| secret.expose_secret())
+            .collect();
+        assert_eq!(secrets, ["plain-token", SIGNING]);
+        let shown = format!("{config:?}");
+        for secret in ["gloas-secret", "plain-token", SIGNING] {
+            assert!(!shown.contains(secret), "{secret} is redacted: {shown}");
+        }
+    }
+
+    #[test]
+    fn gitlab_settings_are_checked_without_echoing_secrets() {
+        let error = parse(&["--gitlab-url", "gitlab.example.com"], &[]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("invalid value for `--gitlab-url`"),
+            "{error}"
+        );
+        let error = parse(&["--gitlab-url", "https://user:pw@gitlab.example.com"], &[]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("invalid value for `--gitlab-url`"),
+            "{error}"
+        );
+        let error = parse(&["--gitlab-client-secret", "gloas-secret"], &[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`--gitlab-client-secret` is given but `--gitlab-client-id` is not: set both or neither"
+        );
+        for (flag, value) in [
+            ("--gitlab-webhook-token", "whsec_looks-like-a-signing-token"),
+            ("--gitlab-signing-token", "no-prefix-at-all"),
+            ("--gitlab-signing-token", "whsec_not*base64"),
+            ("--gitlab-signing-token", "whsec_"),
+        ] {
+            let error = parse(&[flag, value], &[]).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("invalid value for `{flag}`")), "{error}");
+            assert!(
+                value == "whsec_" || !error.contains(value),
+                "the secret is not echoed: {error}"
+            );
+        }
+    }
 }
