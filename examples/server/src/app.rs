@@ -39,6 +39,8 @@ pub struct AppState {
     pub oauth: BTreeMap<String, OAuthClient>,
     /// The secrets each service's provider signs webhook deliveries with, by service.
     pub signing_secrets: BTreeMap<String, Vec<WebhookSecret>>,
+    /// New webhook deliveries, kept and stored in groups that share their commits.
+    pub batcher: crate::inbox::Batcher,
     pub clock: Clock,
     /// This process's id among the instances sharing the database: it holds poll and refresh leases by it.
     pub instance: String,
@@ -98,6 +100,7 @@ impl AppState {
             http: HttpClient::new(),
             oauth,
             signing_secrets,
+            batcher: crate::inbox::Batcher::default(),
             clock: Clock::default(),
             instance,
         }))
@@ -225,6 +228,13 @@ pub async fn serve(
     }
     let poller = tokio::spawn(crate::poller::run(Arc::clone(&state)));
     let inbox = tokio::spawn(crate::inbox::run(Arc::clone(&state)));
+    // The group writer: a thread of its own, since the database is blocking.
+    state.batcher.open();
+    let writer = {
+        let state = Arc::clone(&state);
+        std::thread::spawn(move || state.batcher.run(&state))
+    };
+    let stop_writer = Arc::clone(&state);
     let limit = Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
     let read_timeout = state.config.read_timeout;
     let service = TowerToHyperService::new(router(state));
@@ -264,6 +274,11 @@ pub async fn serve(
     poller.abort();
     inbox.abort();
     graceful.shutdown().await;
+    // The requests have finished, their deliveries written: the writer can go.
+    stop_writer.batcher.stop();
+    if tokio::task::spawn_blocking(move || writer.join()).await.is_err() {
+        note("the group writer failed");
+    }
     Ok(())
 }
 

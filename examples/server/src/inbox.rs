@@ -2,15 +2,16 @@
 //! and ingested from the kept copy; failures are kept, transient ones retried with backoff, and kept deliveries can be
 //! derived again with the current converters.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use spark_integrations::convert::{Conversion, ConvertContext, Payload};
 use spark_integrations::store::{
-    InboxDelivery, InboxOrigin, InboxRecord, InboxStatus, InboxStore, IngestReport, IntegrationStore,
-    ingest_conversion, rederive,
+    InboxDelivery, InboxOrigin, InboxRecord, InboxStatus, InboxStore, IngestReport, IntegrationStore, RecordedOutcome,
+    ingest_batch, ingest_conversion, rederive,
 };
+use tokio::sync::oneshot;
 
 use crate::app::AppState;
 use crate::db::note;
@@ -62,34 +63,55 @@ pub fn process(
 ) -> Result<Processed, StoreError> {
     let now = state.clock.now();
     let processed = convert_and_store(state, delivery, body, mode);
-    let (status, outcome, retry_at) = match &processed {
-        Processed::Stored { report, skipped } => (
-            InboxStatus::Done,
-            json!({
-                "inserted": report.inserted,
-                "duplicates": report.duplicates,
-                "updated": report.updated,
-                "skipped": skipped,
-            }),
-            None,
-        ),
-        Processed::Failed(error) => (InboxStatus::Failed, json!({ "error": error }), None),
-        Processed::Retry(error) => (
-            InboxStatus::Pending,
-            json!({ "error": error }),
-            Some(now + backoff(attempts)),
-        ),
-    };
-    state.db.write().record_outcome(id, status, &outcome, retry_at, now)?;
+    let outcome = outcome_of(id, &processed, attempts, now);
+    state
+        .db
+        .write()
+        .record_outcome(id, outcome.status, &outcome.outcome, outcome.next_attempt_at, now)?;
     Ok(processed)
 }
 
 fn convert_and_store(state: &AppState, delivery: &InboxDelivery, body: &[u8], mode: Mode) -> Processed {
+    let conversion = match convert(state, delivery, body) {
+        Ok(conversion) => conversion,
+        Err(processed) => return processed,
+    };
+    let mut store = state.db.write();
+    let stored = match mode {
+        Mode::Ingest => ingest_conversion(&mut *store, &delivery.integration_id, &conversion),
+        Mode::Rederive => rederive(&mut *store, &delivery.integration_id, &conversion),
+    };
+    match stored {
+        Ok(report) => stored_as(report, &conversion),
+        Err(error) => Processed::Retry(error.to_string()),
+    }
+}
+
+/// What storing `conversion` with `report` gave.
+fn stored_as(report: IngestReport, conversion: &Conversion) -> Processed {
+    Processed::Stored {
+        report,
+        skipped: match conversion {
+            Conversion::Skipped(reason) => Some(reason.to_string()),
+            _ => None,
+        },
+    }
+}
+
+/// Converts a kept delivery with its plugin's current converter and its integration's current configuration; the
+/// `Err` is what to record when that is impossible.
+fn convert(state: &AppState, delivery: &InboxDelivery, body: &[u8]) -> Result<Conversion, Processed> {
     let Some(plugin) = state.registry.get(&delivery.service) else {
-        return Processed::Failed(format!("service `{}` is not offered here", delivery.service));
+        return Err(Processed::Failed(format!(
+            "service `{}` is not offered here",
+            delivery.service
+        )));
     };
     let Some(converter) = plugin.converter() else {
-        return Processed::Failed(format!("service `{}` converts nothing", delivery.service));
+        return Err(Processed::Failed(format!(
+            "service `{}` converts nothing",
+            delivery.service
+        )));
     };
     let payload = match delivery.origin {
         InboxOrigin::Polled => Payload::Polled { body },
@@ -102,31 +124,194 @@ fn convert_and_store(state: &AppState, delivery: &InboxDelivery, body: &[u8], mo
     // The integration's selection (which event types to record) as it stands now.
     let configuration = match state.db.read().find_integration(&delivery.integration_id) {
         Ok(Some(integration)) => integration.configuration,
-        Ok(None) => return Processed::Failed(format!("integration `{}` is gone", delivery.integration_id)),
-        Err(error) => return Processed::Retry(error.to_string()),
+        Ok(None) => {
+            return Err(Processed::Failed(format!(
+                "integration `{}` is gone",
+                delivery.integration_id
+            )));
+        }
+        Err(error) => return Err(Processed::Retry(error.to_string())),
     };
     // The time it was received, every time: converting again gives the same events.
     let context = ConvertContext::new(delivery.received_at)
         .with_integration(&delivery.integration_id)
         .with_configuration(configuration.as_ref());
-    let conversion = match converter.convert(payload, &context) {
-        Ok(conversion) => conversion,
-        Err(error) => return Processed::Failed(error.to_string()),
+    converter
+        .convert(payload, &context)
+        .map_err(|error| Processed::Failed(error.to_string()))
+}
+
+/// The record of what processing gave, for the inbox.
+fn outcome_of(id: i64, processed: &Processed, attempts: u32, now: DateTime<Utc>) -> RecordedOutcome {
+    match processed {
+        Processed::Stored { report, skipped } => RecordedOutcome::new(
+            id,
+            InboxStatus::Done,
+            json!({
+                "inserted": report.inserted,
+                "duplicates": report.duplicates,
+                "updated": report.updated,
+                "skipped": skipped,
+            }),
+            None,
+        ),
+        Processed::Failed(error) => RecordedOutcome::new(id, InboxStatus::Failed, json!({ "error": error }), None),
+        Processed::Retry(error) => RecordedOutcome::new(
+            id,
+            InboxStatus::Pending,
+            json!({ "error": error }),
+            Some(now + backoff(attempts)),
+        ),
+    }
+}
+
+/// New deliveries, kept and stored in groups: each group pays one commit to keep its deliveries, one to store their
+/// events and one to record the outcomes, however many deliveries it holds (group commit). A group is whatever
+/// queued while the previous one was written, at most [`MAX_GROUP`]: under light load a group is one delivery and
+/// waits for nobody; under heavy load the commits are shared.
+#[derive(Debug, Default)]
+pub struct Batcher {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    /// Whether the writer thread runs; without it, each delivery is written on its own.
+    running: bool,
+    stopping: bool,
+}
+
+#[derive(Debug)]
+struct Job {
+    delivery: InboxDelivery,
+    reply: oneshot::Sender<Result<(i64, Processed), Unavailable>>,
+}
+
+/// The delivery could not be kept: nothing of it was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// The most deliveries written as one group.
+pub const MAX_GROUP: usize = 128;
+
+impl Batcher {
+    /// Keeps `delivery`, converts it and stores the result, sharing the commits with the deliveries arriving beside
+    /// it; answers its inbox id and what processing gave.
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`] when it could not be kept (the store refused the write): nothing of it is stored.
+    pub async fn submit(&self, delivery: InboxDelivery) -> Result<(i64, Processed), Unavailable> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            if !queue.running {
+                drop(queue);
+                return Err(Unavailable);
+            }
+            queue.jobs.push(Job { delivery, reply });
+        }
+        self.ready.notify_one();
+        answer.await.unwrap_or(Err(Unavailable))
+    }
+
+    /// Opens the queue: call it before [`run`](Self::run) is started on its thread, so that no delivery arriving
+    /// in between is refused.
+    pub fn open(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.running = true;
+        queue.stopping = false;
+    }
+
+    /// Runs the writer on this thread until [`stop`](Self::stop). Blocking.
+    pub fn run(&self, state: &AppState) {
+        loop {
+            let jobs = {
+                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                while queue.jobs.is_empty() && !queue.stopping {
+                    queue = self.ready.wait(queue).unwrap_or_else(PoisonError::into_inner);
+                }
+                if queue.jobs.is_empty() {
+                    queue.running = false;
+                    return;
+                }
+                let take = queue.jobs.len().min(MAX_GROUP);
+                queue.jobs.drain(..take).collect::<Vec<_>>()
+            };
+            write_group(state, jobs);
+        }
+    }
+
+    /// Stops the writer once the queued deliveries are written.
+    pub fn stop(&self) {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).stopping = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Keeps, converts, stores and records one group of deliveries.
+fn write_group(state: &AppState, jobs: Vec<Job>) {
+    let deliveries: Vec<InboxDelivery> = jobs.iter().map(|job| job.delivery.clone()).collect();
+    let kept = state.db.write().append_deliveries(&deliveries);
+    let ids = match kept {
+        Ok(ids) => ids,
+        Err(error) => {
+            note(&format!("keeping {} deliveries: {error}", jobs.len()));
+            for job in jobs {
+                let _ = job.reply.send(Err(Unavailable));
+            }
+            return;
+        }
     };
-    let mut store = state.db.write();
-    let stored = match mode {
-        Mode::Ingest => ingest_conversion(&mut *store, &delivery.integration_id, &conversion),
-        Mode::Rederive => rederive(&mut *store, &delivery.integration_id, &conversion),
-    };
-    match stored {
-        Ok(report) => Processed::Stored {
-            report,
-            skipped: match &conversion {
-                Conversion::Skipped(reason) => Some(reason.to_string()),
-                _ => None,
+    let converted: Vec<Result<Conversion, Processed>> = jobs
+        .iter()
+        .map(|job| convert(state, &job.delivery, &job.delivery.body))
+        .collect();
+    let batch: Vec<(&str, &Conversion)> = jobs
+        .iter()
+        .zip(&converted)
+        .filter_map(|(job, conversion)| Some((job.delivery.integration_id.as_str(), conversion.as_ref().ok()?)))
+        .collect();
+    let stored = ingest_batch(&mut *state.db.write(), &batch);
+    let mut reports = match stored {
+        Ok(reports) => reports.into_iter().map(Ok).collect::<Vec<_>>(),
+        // One of them (or the store) fails: store them one by one, so that the others are not held back by it.
+        Err(_) => {
+            let mut store = state.db.write();
+            batch
+                .iter()
+                .map(|(integration, conversion)| {
+                    ingest_conversion(&mut *store, integration, conversion).map_err(|error| error.to_string())
+                })
+                .collect()
+        }
+    }
+    .into_iter();
+    let processed: Vec<Processed> = converted
+        .into_iter()
+        .map(|conversion| match conversion {
+            Ok(conversion) => match reports.next() {
+                Some(Ok(report)) => stored_as(report, &conversion),
+                Some(Err(error)) => Processed::Retry(error),
+                None => Processed::Retry("not stored".to_owned()),
             },
-        },
-        Err(error) => Processed::Retry(error.to_string()),
+            Err(processed) => processed,
+        })
+        .collect();
+    let now = state.clock.now();
+    let outcomes: Vec<RecordedOutcome> = ids
+        .iter()
+        .zip(&processed)
+        .map(|(id, processed)| outcome_of(*id, processed, 0, now))
+        .collect();
+    if let Err(error) = state.db.write().record_outcomes(&outcomes, now) {
+        // Kept and stored; the outcomes stay pending and are processed again (as duplicates) by the retry task.
+        note(&format!("recording {} outcomes: {error}", outcomes.len()));
+    }
+    for ((job, id), processed) in jobs.into_iter().zip(ids).zip(processed) {
+        let _ = job.reply.send(Ok((id, processed)));
     }
 }
 

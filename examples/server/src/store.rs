@@ -10,7 +10,7 @@ use spark_integrations::oauth::{StateId, StateLedger};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore,
     IntegrationStore, ObjectChange, PollState, PostgresError, PostgresStore, PostgresTransaction, RefreshClaim,
-    SqliteError, SqliteStore, SqliteTransaction, StoredEvent,
+    SqliteError, SqliteStore, SqliteTransaction, StoredEvent, UntitledQuery,
 };
 use spark_integrations::{Integration, RoutingSecret};
 
@@ -157,6 +157,10 @@ impl ActivityStore for Store {
 
     fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         forward!(self, store => store.recent_events(query))
+    }
+
+    fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, StoreError> {
+        forward!(self, store => store.untitled_objects(query))
     }
 }
 

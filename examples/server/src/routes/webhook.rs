@@ -15,14 +15,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use spark_integrations::convert::Payload;
 use spark_integrations::plugin::intake_for;
-use spark_integrations::store::{InboxDelivery, InboxStore, IntegrationStore};
+use spark_integrations::store::{InboxDelivery, IntegrationStore};
 use spark_integrations::webhook::{Intake, WebhookSecret};
 
 use super::guard::close;
 use super::{ApiError, blocking};
 use crate::app::{AppState, MAX_WEBHOOK_BODY, routing_secret};
 use crate::db::note;
-use crate::inbox::{self, Mode, Processed};
+use crate::inbox::Processed;
 
 /// The secrets a service's provider signs this host's deliveries with, as its entry in `services.rs` configured
 /// them.
@@ -63,9 +63,9 @@ pub async fn deliver(
             .map_err(ApiError::internal)
     })
     .await?;
-    if known.is_none() {
+    let Some(integration) = known else {
         return Ok(close(StatusCode::NOT_FOUND, "unknown webhook URL"));
-    }
+    };
     // Refuse by the announced length before reading anything; then read with the same cap (chunked bodies), within
     // the read timeout.
     let declared = request
@@ -83,28 +83,25 @@ pub async fn deliver(
         Err(_) => return Ok(close(StatusCode::REQUEST_TIMEOUT, "the body took too long")),
     };
 
-    blocking(move || {
+    let verifying = Arc::clone(&state);
+    let integration_id = integration.id.clone();
+    let verified = blocking(move || {
+        let state = verifying;
         let now = state.clock.now();
         let plugin = state
             .registry
             .get(&service)
             .ok_or_else(|| ApiError::not_found("no such service"))?;
-        let integration = state
-            .db
-            .read()
-            .find_by_routing_secret(&service, &routing_secret(&secret))
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::not_found("unknown webhook URL"))?;
         let secrets = signing_secrets(&state, &service);
         let delivery = match intake_for(plugin.as_ref(), secrets, &parts.headers, &body, now) {
             Ok(Intake::Convert(delivery)) => delivery,
             Ok(Intake::Challenge(challenge)) => {
-                return Ok((
+                let answer = (
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, "text/plain")],
                     challenge.into_owned(),
-                )
-                    .into_response());
+                );
+                return Ok(Err(answer.into_response()));
             }
             Ok(_) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported delivery")),
             Err(error) => {
@@ -112,45 +109,45 @@ pub async fn deliver(
                 return Err(ApiError::new(error.status(), error.to_string()));
             }
         };
-        // Kept durably before anything else: from here on, a crash loses nothing the provider was told is safe.
         let Payload::Webhook { event, delivery_id, .. } = delivery.payload else {
             return Err(ApiError::internal("a verified delivery is a webhook payload"));
         };
         let mut kept = InboxDelivery::new(&integration.id, &service, now, body.to_vec());
         kept.event = event.map(str::to_owned);
         kept.delivery_id = delivery_id.map(str::to_owned);
-        let id = match state.db.write().append_delivery(&kept) {
-            Ok(id) => id,
-            Err(error) => {
-                note(&format!("keeping a delivery for {}: {error}", integration.id));
-                return Ok(unavailable());
-            }
-        };
-        let processed = inbox::process(&state, id, &kept, &body, 0, Mode::Ingest);
-        Ok(match processed {
-            Ok(Processed::Stored { report, skipped }) => {
-                let mut answer = json!({"status": "ok", "inserted": report.inserted, "duplicates": report.duplicates});
-                if let (Some(reason), Some(object)) = (skipped, answer.as_object_mut()) {
-                    object.insert("skipped".into(), json!(reason));
-                }
-                Json(answer).into_response()
-            }
-            // A conversion that fails will fail the same way on a redelivery: the provider must not retry it.
-            Ok(Processed::Failed(error)) => {
-                note(&format!(
-                    "inbox delivery {id} for {} kept as failed: {error}",
-                    integration.id
-                ));
-                let answer = json!({"status": "failed", "inbox_id": id, "error": error});
-                (StatusCode::ACCEPTED, Json(answer)).into_response()
-            }
-            // Kept, and retried here: the provider need not send it again.
-            Ok(Processed::Retry(_)) | Err(_) => {
-                (StatusCode::ACCEPTED, Json(json!({"status": "pending", "inbox_id": id}))).into_response()
-            }
-        })
+        Ok(Ok(kept))
     })
-    .await
+    .await?;
+    let kept = match verified {
+        Ok(kept) => kept,
+        Err(answer) => return Ok(answer),
+    };
+    // Kept durably (with the deliveries arriving beside it, in one commit) before anything is answered: from here on,
+    // a crash loses nothing the provider was told is safe. Then converted and stored from the kept copy.
+    let Ok((id, processed)) = state.batcher.submit(kept).await else {
+        return Ok(unavailable());
+    };
+    Ok(match processed {
+        Processed::Stored { report, skipped } => {
+            let mut answer = json!({"status": "ok", "inserted": report.inserted, "duplicates": report.duplicates});
+            if let (Some(reason), Some(object)) = (skipped, answer.as_object_mut()) {
+                object.insert("skipped".into(), json!(reason));
+            }
+            Json(answer).into_response()
+        }
+        // A conversion that fails will fail the same way on a redelivery: the provider must not retry it.
+        Processed::Failed(error) => {
+            note(&format!(
+                "inbox delivery {id} for {integration_id} kept as failed: {error}"
+            ));
+            let answer = json!({"status": "failed", "inbox_id": id, "error": error});
+            (StatusCode::ACCEPTED, Json(answer)).into_response()
+        }
+        // Kept, and retried here: the provider need not send it again.
+        Processed::Retry(_) => {
+            (StatusCode::ACCEPTED, Json(json!({"status": "pending", "inbox_id": id}))).into_response()
+        }
+    })
 }
 
 /// 503 with `Retry-After`: the delivery could not be kept, so nothing of it is stored; the provider should send it
