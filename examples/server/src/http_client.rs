@@ -32,3 +32,10 @@ impl HttpClient {
         Ok(http::Response::from_parts(parts, body))
     }
 }
+
+impl Default for HttpClient {
+    /// [`HttpClient::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
