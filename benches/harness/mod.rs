@@ -43,6 +43,7 @@ pub(crate) fn settings(default_rounds: usize) -> Settings {
         }
     }
     if !bench {
+        eprintln!("not run by `cargo bench` (no --bench argument): one round to check that every variant runs");
         return Settings {
             rounds: 1,
             warm_up: false,
