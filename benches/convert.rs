@@ -6,18 +6,23 @@
 //! slack-web goldens and Slack's reference examples; the blanked java-sdk skeletons and hand-written files are left
 //! out). To recapture, copy newer files from the shared corpus under the same names (see `fixtures/README.md`).
 //!
-//! Run: `cargo bench --bench convert`. Criterion measures each variant; the final "rounds" measurement then runs
-//! every variant once per round, many rounds, and prints the median ratio converter / `Value`. Take ratios from the
-//! rounds: these virtual machines slow down 1.5-2x at random, which skews variants measured one after another.
-//! `ROUNDS=N` sets the number of rounds (default 200).
-#![allow(clippy::print_stdout, reason = "a benchmark reports its numbers on stdout")]
+//! Run: `cargo bench --bench convert` (`ROUNDS=N` sets the number of rounds, default 200). Every variant runs once
+//! per round (`harness`); the table gives each variant's median time and throughput and the median of the per-round
+//! ratio converter / `Value`. Take ratios from the rounds: these virtual machines slow down 1.5-2x at random, which
+//! skews variants measured one after another.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark reports its numbers on stdout, and a bad argument on stderr"
+)]
+
+mod harness;
 
 use std::hint::black_box;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use criterion::{Criterion, Throughput};
+use harness::{Rounds, Variant};
 use spark_integrations::convert::{ConvertContext, Converter, Payload};
 use spark_integrations::providers::github::GithubConverter;
 use spark_integrations::providers::slack::SlackConverter;
@@ -60,8 +65,11 @@ impl Data {
     }
 }
 
-// The variants. Each returns something derived from its result so the work cannot be optimized away.
+// The variants. Each returns something derived from its result so the work cannot be optimized away, and each is
+// compiled as a function of its own (`inline(never)`): inlined into a larger caller, the converter's code was
+// optimized differently, and ran about 12 % slower in the rounds before the harness (BENCHMARKS.md).
 
+#[inline(never)]
 fn gharchive_value(data: &Data) -> usize {
     data.lines()
         .map(|line| {
@@ -70,6 +78,7 @@ fn gharchive_value(data: &Data) -> usize {
         .sum()
 }
 
+#[inline(never)]
 fn gharchive_convert(data: &Data, context: &ConvertContext) -> usize {
     data.lines()
         .map(|line| {
@@ -80,10 +89,12 @@ fn gharchive_convert(data: &Data, context: &ConvertContext) -> usize {
         .sum()
 }
 
+#[inline(never)]
 fn push_value(data: &Data) -> usize {
     serde_json::from_slice::<serde_json::Value>(black_box(&data.push)).map_or(0, |value| value.is_object() as usize)
 }
 
+#[inline(never)]
 fn push_convert(data: &Data, context: &ConvertContext) -> usize {
     let payload = Payload::Webhook {
         event: Some("push"),
@@ -91,22 +102,6 @@ fn push_convert(data: &Data, context: &ConvertContext) -> usize {
         body: black_box(&data.push),
     };
     GithubConverter.convert(payload, context).is_ok() as usize
-}
-
-fn bench_gharchive(c: &mut Criterion, data: &Data, context: &ConvertContext) {
-    let mut group = c.benchmark_group("github_events_gharchive");
-    group.throughput(Throughput::Bytes(data.gharchive.len() as u64));
-    group.bench_function("value", |b| b.iter(|| gharchive_value(data)));
-    group.bench_function("convert", |b| b.iter(|| gharchive_convert(data, context)));
-    group.finish();
-}
-
-fn bench_push(c: &mut Criterion, data: &Data, context: &ConvertContext) {
-    let mut group = c.benchmark_group("github_webhook_push");
-    group.throughput(Throughput::Bytes(data.push.len() as u64));
-    group.bench_function("value", |b| b.iter(|| push_value(data)));
-    group.bench_function("convert", |b| b.iter(|| push_convert(data, context)));
-    group.finish();
 }
 
 /// The recorded and documented Slack envelopes, in file name order.
@@ -125,6 +120,7 @@ fn slack_envelopes() -> Vec<Vec<u8>> {
     names.iter().map(|name| fixture(&format!("slack/{name}"))).collect()
 }
 
+#[inline(never)]
 fn slack_value(data: &Data) -> usize {
     data.slack
         .iter()
@@ -134,6 +130,7 @@ fn slack_value(data: &Data) -> usize {
         .sum()
 }
 
+#[inline(never)]
 fn slack_convert(data: &Data, context: &ConvertContext) -> usize {
     data.slack
         .iter()
@@ -148,94 +145,114 @@ fn slack_convert(data: &Data, context: &ConvertContext) -> usize {
         .sum()
 }
 
-fn bench_slack(c: &mut Criterion, data: &Data, context: &ConvertContext) {
-    let mut group = c.benchmark_group("slack_envelopes");
-    group.throughput(Throughput::Bytes(data.slack.iter().map(|body| body.len() as u64).sum()));
-    group.bench_function("value", |b| b.iter(|| slack_value(data)));
-    group.bench_function("convert", |b| b.iter(|| slack_convert(data, context)));
-    group.finish();
-}
-
 /// Times the Slack envelopes are converted per round, so that a round's time is well above timer noise.
 const SLACK_REPEAT: usize = 20;
 
-fn time(run: impl FnOnce() -> usize) -> Duration {
-    let start = Instant::now();
-    black_box(run());
-    start.elapsed()
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// Every variant once per round; the ratio of each pair is taken within the round, then the median over rounds.
-fn rounds(data: &Data, context: &ConvertContext) {
-    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
-    let (mut gharchive, mut push, mut slack) = (
-        Vec::with_capacity(rounds),
-        Vec::with_capacity(rounds),
-        Vec::with_capacity(rounds),
-    );
-    let (mut gharchive_times, mut push_times, mut slack_times) = (
-        Vec::with_capacity(rounds),
-        Vec::with_capacity(rounds),
-        Vec::with_capacity(rounds),
-    );
-    for _ in 0..rounds {
-        let value = time(|| gharchive_value(data));
-        let convert = time(|| gharchive_convert(data, context));
-        gharchive.push(convert.as_secs_f64() / value.as_secs_f64());
-        gharchive_times.push((value.as_secs_f64(), convert.as_secs_f64()));
-        let value = time(|| (0..PUSH_REPEAT).map(|_| push_value(data)).sum());
-        let convert = time(|| (0..PUSH_REPEAT).map(|_| push_convert(data, context)).sum());
-        push.push(convert.as_secs_f64() / value.as_secs_f64());
-        push_times.push((value.as_secs_f64(), convert.as_secs_f64()));
-        let value = time(|| (0..SLACK_REPEAT).map(|_| slack_value(data)).sum());
-        let convert = time(|| (0..SLACK_REPEAT).map(|_| slack_convert(data, context)).sum());
-        slack.push(convert.as_secs_f64() / value.as_secs_f64());
-        slack_times.push((value.as_secs_f64(), convert.as_secs_f64()));
-    }
-    let per_item = |times: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64, per: f64| {
-        let mut values: Vec<f64> = times.iter().map(pick).map(|t| t / per * 1e6).collect();
-        median(&mut values)
-    };
-    let items = data.lines().count() as f64;
-    println!("rounds: {rounds} (median of per-round ratios converter / serde_json::Value)");
-    println!(
-        "  github_events_gharchive ({} items, {} bytes): ratio {:.3}  (value {:.2} us/item, convert {:.2} us/item)",
-        items,
-        data.gharchive.len(),
-        median(&mut gharchive),
-        per_item(&gharchive_times, |t| t.0, items),
-        per_item(&gharchive_times, |t| t.1, items),
-    );
-    println!(
-        "  github_webhook_push ({} bytes): ratio {:.3}  (value {:.2} us, convert {:.2} us)",
-        data.push.len(),
-        median(&mut push),
-        per_item(&push_times, |t| t.0, PUSH_REPEAT as f64),
-        per_item(&push_times, |t| t.1, PUSH_REPEAT as f64),
-    );
-    let envelopes = data.slack.len() as f64;
-    println!(
-        "  slack_envelopes ({} envelopes, {} bytes): ratio {:.3}  (value {:.2} us/envelope, convert {:.2} us/envelope)",
-        envelopes,
-        data.slack.iter().map(Vec::len).sum::<usize>(),
-        median(&mut slack),
-        per_item(&slack_times, |t| t.0, envelopes * SLACK_REPEAT as f64),
-        per_item(&slack_times, |t| t.1, envelopes * SLACK_REPEAT as f64),
-    );
+/// One input of the table: its `Value` and converter variants, and what one pass over it holds.
+struct Input {
+    name: &'static str,
+    value: &'static str,
+    convert: &'static str,
+    /// Payloads in one pass (items, envelopes, or the one push body).
+    payloads: usize,
+    /// What a payload is, for the per-payload times.
+    unit: &'static str,
+    /// Bytes in one pass.
+    bytes: usize,
+    /// Passes per run.
+    repeat: usize,
 }
 
 fn main() {
-    let data = Data::load();
-    let context = context();
-    let mut criterion = Criterion::default().configure_from_args();
-    bench_gharchive(&mut criterion, &data, &context);
-    bench_push(&mut criterion, &data, &context);
-    bench_slack(&mut criterion, &data, &context);
-    criterion.final_summary();
-    rounds(&data, &context);
+    let settings = harness::settings(200);
+    let data = &Data::load();
+    let context = &context();
+    let variants: Vec<Variant<'_>> = vec![
+        ("gharchive_value", Box::new(|| _ = black_box(gharchive_value(data)))),
+        (
+            "gharchive_convert",
+            Box::new(|| _ = black_box(gharchive_convert(data, context))),
+        ),
+        (
+            "push_value",
+            Box::new(|| _ = black_box(repeat(PUSH_REPEAT, || push_value(data)))),
+        ),
+        (
+            "push_convert",
+            Box::new(|| _ = black_box(repeat(PUSH_REPEAT, || push_convert(data, context)))),
+        ),
+        (
+            "slack_value",
+            Box::new(|| _ = black_box(repeat(SLACK_REPEAT, || slack_value(data)))),
+        ),
+        (
+            "slack_convert",
+            Box::new(|| _ = black_box(repeat(SLACK_REPEAT, || slack_convert(data, context)))),
+        ),
+    ];
+    let rounds = Rounds::run(settings, &variants);
+
+    let inputs = [
+        Input {
+            name: "github_events_gharchive",
+            value: "gharchive_value",
+            convert: "gharchive_convert",
+            payloads: data.lines().count(),
+            unit: "item",
+            bytes: data.gharchive.len(),
+            repeat: 1,
+        },
+        Input {
+            name: "github_webhook_push",
+            value: "push_value",
+            convert: "push_convert",
+            payloads: 1,
+            unit: "body",
+            bytes: data.push.len(),
+            repeat: PUSH_REPEAT,
+        },
+        Input {
+            name: "slack_envelopes",
+            value: "slack_value",
+            convert: "slack_convert",
+            payloads: data.slack.len(),
+            unit: "envelope",
+            bytes: data.slack.iter().map(Vec::len).sum(),
+            repeat: SLACK_REPEAT,
+        },
+    ];
+    println!(
+        "convert: {} rounds, every variant once per round; medians over rounds (ROUNDS=N to change)",
+        settings.rounds
+    );
+    println!("value = serde_json::from_slice::<serde_json::Value> of the same bytes; us per payload; MB = 1e6 bytes");
+    println!("ratio = convert time / value time, taken within each round");
+    println!(
+        "{:<24} {:>5} {:>9} {:>9} {:>9} {:>11} {:>11} {:>13} {:>7}",
+        "input", "count", "bytes", "unit", "value us", "convert us", "value MB/s", "convert MB/s", "ratio"
+    );
+    for input in inputs {
+        let passes = input.repeat as f64;
+        let value = rounds.median_seconds(input.value) / passes;
+        let convert = rounds.median_seconds(input.convert) / passes;
+        let per_payload = |seconds: f64| seconds / input.payloads as f64 * 1e6;
+        let rate = |seconds: f64| input.bytes as f64 / seconds / 1e6;
+        println!(
+            "{:<24} {:>5} {:>9} {:>9} {:>9.2} {:>11.2} {:>11.0} {:>13.0} {:>7.3}",
+            input.name,
+            input.payloads,
+            input.bytes,
+            input.unit,
+            per_payload(value),
+            per_payload(convert),
+            rate(value),
+            rate(convert),
+            rounds.median_time_ratio(input.convert, input.value),
+        );
+    }
+}
+
+/// Runs `run` `times` times, summing its results.
+fn repeat(times: usize, run: impl Fn() -> usize) -> usize {
+    (0..times).map(|_| run()).sum()
 }

@@ -1,24 +1,31 @@
-//! Webhook verification throughput beside a bare HMAC-SHA256 (`hmac` + `sha2`) and `ring`'s HMAC over the same
-//! bytes, in the same run.
+//! Webhook verification throughput beside a bare HMAC-SHA256 (`hmac` + `sha2`, what the crate builds on) and, with
+//! the `bench-ring` feature, `ring`'s HMAC (an independent, assembly-optimized implementation) over the same bytes, in
+//! the same run.
 //!
-//! Run: `cargo bench --bench verify`. Two parts:
-//! 1. criterion groups `verify/<size>` for 1 KiB, 25 KiB and 1 MiB bodies: the GitHub and Slack verifiers (full
-//!    `verify`, headers and all), the bare HMAC, and `ring::hmac`;
-//! 2. interleaved rounds: every variant once per round, many rounds, printing the median ratio of each variant's
-//!    rate to `ring`'s. Shared VMs slow down at random; a slowdown then hits all variants of a round alike and the
-//!    median ratio stays put where separate criterion groups drift.
+//! Run: `cargo bench --bench verify --features bench-ring` (without the feature, `ring` is left out and rates are
+//! compared with the bare HMAC only). `ROUNDS=N` sets the number of rounds per size (default 60).
 //!
-//! Bodies are synthetic JSON objects of the given size (`{"type":"event_callback","event_id":"Ev1","pad":"xxx…"}`),
-//! so the Slack verifier also reads its envelope, as it does for real deliveries.
+//! For 1 KiB, 25 KiB and 1 MiB bodies, every variant runs once per round (`harness`), each run verifying or signing
+//! about 2 MB; the table gives each variant's median time per call and rate, and the median of its per-round rate
+//! ratio to each reference. Shared VMs slow down at random; a slowdown then hits all variants of a round alike and
+//! the median ratio stays put where variants timed one after another drift.
+//!
+//! Variants: `github_verify` and `slack_verify` (the full `verify`, headers and all), `hmac_sha2` (a bare
+//! `Hmac<Sha256>` keyed and run over the body) and `ring_hmac` (`ring::hmac::sign` with a prebuilt key). Bodies are
+//! synthetic JSON objects of the given size (`{"type":"event_callback","event_id":"Ev1","pad":"xxx…"}`), so the Slack
+//! verifier also reads its envelope, as it does for real deliveries.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark reports its numbers on stdout, and a bad argument on stderr"
+)]
 
-// A benchmark reports on stdout.
-#![allow(clippy::print_stdout)]
+mod harness;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use criterion::{Criterion, Throughput};
+use harness::{Rounds, Variant};
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use spark_integrations::providers::github::GithubVerifier;
@@ -28,6 +35,18 @@ use spark_integrations::webhook::{WebhookSecret, WebhookVerifier};
 const SECRET: &str = "It's a Secret to Everybody";
 const TIMESTAMP: &str = "1531420618";
 const SIZES: [(&str, usize); 3] = [("1KiB", 1 << 10), ("25KiB", 25 << 10), ("1MiB", 1 << 20)];
+/// Bytes each variant handles per round (in several calls for small bodies).
+const BYTES_PER_ROUND: usize = 2_000_000;
+
+/// The variants the others are compared with: the bare HMAC, and `ring` when it is built.
+const REFERENCES: &[&str] = if cfg!(feature = "bench-ring") {
+    &["hmac_sha2", "ring_hmac"]
+} else {
+    &["hmac_sha2"]
+};
+
+/// A variant's name and the operation it times, once.
+type Operation = (&'static str, fn(&Fixture));
 
 /// One request: its body and the headers each scheme needs, signed with `SECRET`.
 struct Fixture {
@@ -36,7 +55,17 @@ struct Fixture {
     slack: HeaderMap,
     secrets: [WebhookSecret; 1],
     now: DateTime<Utc>,
+    #[cfg(feature = "bench-ring")]
     ring_key: ring::hmac::Key,
+}
+
+/// HMAC-SHA256 of the concatenated parts.
+fn sign(parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).expect("HMAC takes any key");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
 }
 
 impl Fixture {
@@ -45,13 +74,8 @@ impl Fixture {
         let mut body = head.to_vec();
         body.resize(size - 2, b'x');
         body.extend_from_slice(b"\"}");
-        let ring_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
-        let github_tag = ring::hmac::sign(&ring_key, &body);
-        let mut context = ring::hmac::Context::with_key(&ring_key);
-        for part in [b"v0:".as_slice(), TIMESTAMP.as_bytes(), b":", &body] {
-            context.update(part);
-        }
-        let slack_tag = context.sign();
+        let github_tag = sign(&[&body]);
+        let slack_tag = sign(&[b"v0:", TIMESTAMP.as_bytes(), b":", &body]);
         let mut github = HeaderMap::new();
         github.insert("X-GitHub-Event", "push".parse().unwrap());
         github.insert(
@@ -74,7 +98,8 @@ impl Fixture {
             slack,
             secrets: [WebhookSecret::new(SECRET)],
             now: Utc.timestamp_opt(1_531_420_618, 0).unwrap(),
-            ring_key,
+            #[cfg(feature = "bench-ring")]
+            ring_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes()),
         }
     }
 
@@ -94,82 +119,78 @@ impl Fixture {
         black_box(mac.finalize());
     }
 
+    #[cfg(feature = "bench-ring")]
     fn ring_hmac(&self) {
         black_box(ring::hmac::sign(&self.ring_key, black_box(&self.body)));
     }
-}
 
-type Variant = (&'static str, fn(&Fixture));
-
-const VARIANTS: [Variant; 4] = [
-    ("github_verify", Fixture::github_verify),
-    ("slack_verify", Fixture::slack_verify),
-    ("hmac_sha2", Fixture::bare_hmac),
-    ("ring_hmac", Fixture::ring_hmac),
-];
-
-fn criterion_groups(c: &mut Criterion) {
-    for (name, size) in SIZES {
-        let fixture = Fixture::new(size);
-        let mut group = c.benchmark_group(format!("verify/{name}"));
-        group.throughput(Throughput::Bytes(size as u64));
-        group.warm_up_time(Duration::from_millis(500));
-        group.measurement_time(Duration::from_secs(2));
-        group.sample_size(30);
-        for (variant, run) in VARIANTS {
-            group.bench_function(variant, |b| b.iter(|| run(&fixture)));
-        }
-        group.finish();
+    /// The variants, each running its operation `calls` times.
+    fn variants(&self, calls: usize) -> Vec<Variant<'_>> {
+        let variants: Vec<Operation> = vec![
+            ("github_verify", Self::github_verify),
+            ("slack_verify", Self::slack_verify),
+            ("hmac_sha2", Self::bare_hmac),
+            #[cfg(feature = "bench-ring")]
+            ("ring_hmac", Self::ring_hmac),
+        ];
+        variants
+            .into_iter()
+            .map(|(name, run)| -> Variant<'_> {
+                (
+                    name,
+                    Box::new(move || {
+                        for _ in 0..calls {
+                            run(self);
+                        }
+                    }),
+                )
+            })
+            .collect()
     }
-}
-
-/// Every variant once per round (about 2 ms each), `ROUNDS` rounds; prints each variant's median rate and the
-/// median of its per-round ratio to `ring`.
-fn interleaved_rounds() {
-    const ROUNDS: usize = 60;
-    println!("\ninterleaved rounds ({ROUNDS} per size; rates in GB/s = 1e9 bytes/s; ratio = variant rate / ring rate)");
-    println!("{:<8} {:<14} {:>8} {:>14}", "size", "variant", "GB/s", "median ratio");
-    for (name, size) in SIZES {
-        let fixture = Fixture::new(size);
-        let iterations = (2_000_000 / size).max(1);
-        let mut rates = vec![Vec::with_capacity(ROUNDS); VARIANTS.len()];
-        for _ in 0..ROUNDS {
-            for ((_, run), rates) in VARIANTS.iter().zip(&mut rates) {
-                let start = Instant::now();
-                for _ in 0..iterations {
-                    run(&fixture);
-                }
-                let seconds = start.elapsed().as_secs_f64();
-                rates.push((size * iterations) as f64 / seconds / 1e9);
-            }
-        }
-        let ring = VARIANTS
-            .iter()
-            .position(|(variant, _)| *variant == "ring_hmac")
-            .unwrap();
-        for ((variant, _), variant_rates) in VARIANTS.iter().zip(&rates) {
-            let ratios: Vec<f64> = variant_rates
-                .iter()
-                .zip(&rates[ring])
-                .map(|(rate, ring)| rate / ring)
-                .collect();
-            println!(
-                "{name:<8} {variant:<14} {:>8.3} {:>14.3}",
-                median(variant_rates.clone()),
-                median(ratios)
-            );
-        }
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args();
-    criterion_groups(&mut criterion);
-    criterion.final_summary();
-    interleaved_rounds();
+    let settings = harness::settings(60);
+    println!(
+        "verify: {} rounds per size, every variant once per round (about {} MB each); medians over rounds \
+         (ROUNDS=N to change)",
+        settings.rounds,
+        BYTES_PER_ROUND / 1_000_000
+    );
+    println!("GB/s = 1e9 bytes/s; / reference = the variant's rate / the reference's rate, within each round");
+    if !cfg!(feature = "bench-ring") {
+        println!("(ring_hmac left out: run with `--features bench-ring` to compare with ring)");
+    }
+    print!("{:<8} {:<14} {:>11} {:>8}", "size", "variant", "time/call", "GB/s");
+    for reference in REFERENCES {
+        print!(" {:>13}", format!("/ {reference}"));
+    }
+    println!();
+    for (name, size) in SIZES {
+        let fixture = Fixture::new(size);
+        let calls = (BYTES_PER_ROUND / size).max(1);
+        let variants = fixture.variants(calls);
+        let rounds = Rounds::run(settings, &variants);
+        for (variant, _) in &variants {
+            let seconds = rounds.median_seconds(variant) / calls as f64;
+            print!(
+                "{name:<8} {variant:<14} {:>11} {:>8.3}",
+                format_seconds(seconds),
+                size as f64 / seconds / 1e9
+            );
+            for reference in REFERENCES {
+                // Same bytes per run, so the rate ratio is the reference's time over the variant's.
+                print!(" {:>13.3}", rounds.median_time_ratio(reference, variant));
+            }
+            println!();
+        }
+    }
+}
+
+/// `1.98 us`, `752 us`, `1.16 ms`.
+fn format_seconds(seconds: f64) -> String {
+    match seconds {
+        s if s < 1e-3 => format!("{:.3} us", s * 1e6),
+        s => format!("{:.3} ms", s * 1e3),
+    }
 }

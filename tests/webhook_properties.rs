@@ -1,5 +1,5 @@
-//! Properties of every scheme, checked against an independent signer (`ring`): what is signed verifies, and any
-//! single-bit change of the body, the timestamp or the signature is refused.
+//! Properties of every scheme, checked against an independent signer (`webhook_support::reference`): what is signed
+//! verifies, and any single-bit change of the body, the timestamp or the signature is refused.
 
 mod webhook_support;
 
@@ -34,9 +34,9 @@ impl Signed {
     fn tag(&self) -> Vec<u8> {
         let (id, ts, body) = (self.id.as_bytes(), self.timestamp.as_bytes(), self.body.as_slice());
         match self.scheme {
-            Scheme::Github => ring_hmac(&self.secret, &[body]),
-            Scheme::Slack => ring_hmac(&self.secret, &[b"v0:", ts, b":", body]),
-            Scheme::Standard => ring_hmac(&self.secret, &[id, b".", ts, b".", body]),
+            Scheme::Github => reference::hmac_sha256(&self.secret, &[body]),
+            Scheme::Slack => reference::hmac_sha256(&self.secret, &[b"v0:", ts, b":", body]),
+            Scheme::Standard => reference::hmac_sha256(&self.secret, &[id, b".", ts, b".", body]),
         }
     }
 

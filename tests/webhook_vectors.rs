@@ -196,3 +196,120 @@ fn standard_webhooks_vector() {
         assert_eq!(result.is_ok(), accepted, "now = ts {offset:+}: {result:?}");
     }
 }
+
+/// The test signer (`webhook_support::reference`) against the published vectors: FIPS 180 examples for the hashes
+/// (empty, one block, the two-block padding case), RFC 4231 test cases 1-4, 6 and 7 for HMAC-SHA256 and RFC 2202
+/// test cases 1-3, 6 and 7 for HMAC-SHA1 (keys shorter than, and longer than, a block).
+#[test]
+fn the_reference_signer_matches_the_published_vectors() {
+    let two_blocks = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    let hashes: [(&[u8], &str, &str); 3] = [
+        (
+            b"",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        ),
+        (
+            b"abc",
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "a9993e364706816aba3e25717850c26c9cd0d89d",
+        ),
+        (
+            two_blocks,
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1",
+        ),
+    ];
+    for (message, sha256, sha1) in hashes {
+        assert_eq!(
+            hex::encode(reference::sha256(message)),
+            sha256,
+            "SHA-256 of {message:?}"
+        );
+        assert_eq!(hex::encode(reference::sha1(message)), sha1, "SHA-1 of {message:?}");
+    }
+
+    let key_25: Vec<u8> = (1..=25).collect();
+    let rfc_4231: [(u8, &[u8], &[u8], &str); 6] = [
+        (
+            1,
+            &[0x0b; 20],
+            b"Hi There",
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+        ),
+        (
+            2,
+            b"Jefe",
+            b"what do ya want for nothing?",
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+        ),
+        (
+            3,
+            &[0xaa; 20],
+            &[0xdd; 50],
+            "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+        ),
+        (
+            4,
+            &key_25,
+            &[0xcd; 50],
+            "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+        ),
+        (
+            6,
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+        ),
+        (
+            7,
+            &[0xaa; 131],
+            b"This is a test using a larger than block-size key and a larger than block-size data. The key needs to \
+              be hashed before being used by the HMAC algorithm.",
+            "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+        ),
+    ];
+    for (case, key, data, tag) in rfc_4231 {
+        assert_eq!(
+            hex::encode(reference::hmac_sha256(key, &[data])),
+            tag,
+            "RFC 4231 case {case}"
+        );
+    }
+    // Split anywhere, the parts sign as their concatenation.
+    let (head, tail) = two_blocks.split_at(7);
+    assert_eq!(
+        reference::hmac_sha256(b"Jefe", &[head, b"", tail]),
+        reference::hmac_sha256(b"Jefe", &[two_blocks])
+    );
+
+    let rfc_2202: [(u8, &[u8], &[u8], &str); 5] = [
+        (1, &[0x0b; 20], b"Hi There", "b617318655057264e28bc0b6fb378c8ef146be00"),
+        (
+            2,
+            b"Jefe",
+            b"what do ya want for nothing?",
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79",
+        ),
+        (3, &[0xaa; 20], &[0xdd; 50], "125d7342b9ac11cd91a39af48aa17b4f63f175d3"),
+        (
+            6,
+            &[0xaa; 80],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+            "aa4ae5e15272d00e95705637ce8a3b55ed402112",
+        ),
+        (
+            7,
+            &[0xaa; 80],
+            b"Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data",
+            "e8e99d0f45237d786d6bbaa7965c7808bbff1a91",
+        ),
+    ];
+    for (case, key, data, tag) in rfc_2202 {
+        assert_eq!(
+            hex::encode(reference::hmac_sha1(key, data)),
+            tag,
+            "RFC 2202 case {case}"
+        );
+    }
+}

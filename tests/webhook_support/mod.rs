@@ -1,4 +1,4 @@
-//! Shared by the `webhook_*` tests: request building and an independent signer (`ring`), so that the crate's
+//! Shared by the `webhook_*` tests: request building and an independent signer (`reference`), so that the crate's
 //! verifiers are checked against another implementation of HMAC-SHA256, not against themselves.
 
 // Each test file uses a different subset of these helpers.
@@ -11,6 +11,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use spark_integrations::providers::github::GithubVerifier;
 use spark_integrations::providers::slack::SlackVerifier;
 use spark_integrations::webhook::{StandardWebhooksVerifier, WebhookError, WebhookSecret, WebhookVerifier};
+
+pub(crate) mod reference;
 
 /// Slack's documented example: the time it was signed, its secret, body and signature.
 pub(crate) const SLACK_DOCS_TIMESTAMP: i64 = 1_531_420_618;
@@ -42,25 +44,17 @@ pub(crate) fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(secs, 0).single().expect("test times are in range")
 }
 
-/// HMAC-SHA256 of the concatenated parts, computed with `ring`.
-pub(crate) fn ring_hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
-    let mut context = ring::hmac::Context::with_key(&key);
-    for part in parts {
-        context.update(part);
-    }
-    context.sign().as_ref().to_vec()
-}
-
 /// `sha256=<hex>` as GitHub sends it.
 pub(crate) fn github_signature(secret: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(ring_hmac(secret.as_bytes(), &[body])))
+    format!(
+        "sha256={}",
+        hex::encode(reference::hmac_sha256(secret.as_bytes(), &[body]))
+    )
 }
 
 /// `sha1=<hex>` as GitHub's legacy header carries it.
 pub(crate) fn github_sha1_signature(secret: &str, body: &[u8]) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
-    format!("sha1={}", hex::encode(ring::hmac::sign(&key, body).as_ref()))
+    format!("sha1={}", hex::encode(reference::hmac_sha1(secret.as_bytes(), body)))
 }
 
 /// The headers of a GitHub delivery of `body` signed with `secret`.
@@ -76,7 +70,10 @@ pub(crate) fn github_headers(secret: &str, body: &[u8]) -> HeaderMap {
 pub(crate) fn slack_signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
     format!(
         "v0={}",
-        hex::encode(ring_hmac(secret, &[b"v0:", timestamp.as_bytes(), b":", body]))
+        hex::encode(reference::hmac_sha256(
+            secret,
+            &[b"v0:", timestamp.as_bytes(), b":", body]
+        ))
     )
 }
 
@@ -93,7 +90,7 @@ pub(crate) fn slack_headers(secret: &str, timestamp: &str, body: &[u8]) -> Heade
 
 /// `v1,<base64>` as Standard Webhooks senders put it.
 pub(crate) fn standard_signature(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
-    let tag = ring_hmac(key, &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
+    let tag = reference::hmac_sha256(key, &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
     format!("v1,{}", STANDARD.encode(tag))
 }
 

@@ -34,6 +34,7 @@ impl HttpClient {
 }
 
 impl Default for HttpClient {
+    /// [`HttpClient::new`].
     fn default() -> Self {
         Self::new()
     }

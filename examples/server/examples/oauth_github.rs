@@ -1,10 +1,12 @@
 //! Connects a GitHub account with the OAuth flow: ureq sends the requests, a one-shot listener on 127.0.0.1
-//! receives the redirect.
+//! receives the redirect. It uses only the library, not the host; it lives in `spark-host`'s package because that
+//! package already depends on an HTTP client (ureq) and an OS random source (getrandom), which the library and its
+//! own examples do without.
 //!
 //! Register an OAuth app (or GitHub App) with the callback URL `http://127.0.0.1:8976/callback`, then:
 //!
 //! ```sh
-//! GITHUB_CLIENT_ID=... GITHUB_CLIENT_SECRET=... cargo run --example oauth_github
+//! GITHUB_CLIENT_ID=... GITHUB_CLIENT_SECRET=... cargo run -p spark-host --example oauth_github
 //! ```
 //!
 //! `GITHUB_BASE_URL` points it at a GitHub Enterprise Server (`https://github.example.com`).
