@@ -139,6 +139,7 @@
 //! | [`Integration`] | one user's connection to one service, as stored: tokens, its [`Configuration`], the webhook routing secret |
 //! | [`webhook`] | webhook intake: verifiers (Standard Webhooks built in) and the public building blocks of any scheme |
 //! | [`poll`] | polling activity APIs: the round's steps, its outcome, the cursor kept between rounds |
+//! | [`enrich`] | naming objects that payloads identify by id only: the enricher's round of lookups and its outcome |
 //! | [`plugin`] | the `Plugin` contract over all of the above, the `Registry`, configuration `Schema`s and their validation |
 //! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store, SQLite (feature `sqlite`) and Postgres (feature `postgres`) |
 //! | [`schedule`] | the scheduler step: which integrations are due for a poll, recording each result |
@@ -151,6 +152,7 @@ pub use chrono;
 pub use http;
 
 pub mod convert;
+pub mod enrich;
 mod integration;
 pub mod model;
 pub mod oauth;

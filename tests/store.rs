@@ -18,7 +18,7 @@ use spark_integrations::schedule::{self, PollFailure, PollSuccess};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus, InboxStore,
     IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim,
-    SCHEMA_VERSION, StoredEvent, ingest, ingest_batch, rederive,
+    SCHEMA_VERSION, StoredEvent, UntitledQuery, ingest, ingest_batch, rederive, store_names,
 };
 use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
 
@@ -211,6 +211,175 @@ where
     assert!(ids(EventQuery::latest(10).for_integration("nobody")).is_empty());
 }
 
+fn slack_object(kind: &str, id: &str) -> Object {
+    let concept = kind.trim_start_matches("slack_");
+    let mut object = Object::new(format!("slack:T1:{concept}:{id}"), concept, kind);
+    object.metadata.insert("team".to_owned(), json!("T1"));
+    object.metadata.insert("id".to_owned(), json!(id));
+    object
+}
+
+/// A Slack event naming its actor and target by id only, as the converter makes them.
+fn slack_event(source_id: &str, seconds: i64, user: &str, target: Object) -> Event {
+    let mut event = Event::new(
+        source_id,
+        at(seconds, 0),
+        "slack",
+        "message",
+        "sent",
+        slack_object("slack_user", user),
+        target,
+    );
+    event.value = Some(1);
+    event.value_unit = Some("message".to_owned());
+    event
+}
+
+fn names_are_resolved_once_and_survive_later_events<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let mut message = Object::new("slack:T1:message:C1:1.000001", "message", "slack_message");
+    message.content = Some("hello".to_owned());
+    ingest(
+        &mut store,
+        "i1",
+        &[
+            slack_event("Ev1", 0, "U2", message),
+            slack_event("Ev2", 1, "U1", slack_object("slack_channel", "C1")),
+        ],
+    )
+    .expect("ingest");
+    ingest(
+        &mut store,
+        "i2",
+        &[slack_event("Ev3", 2, "U9", slack_object("slack_channel", "C9"))],
+    )
+    .expect("ingest");
+    let keys = |store: &S, query: UntitledQuery| -> Vec<String> {
+        store
+            .untitled_objects(&query)
+            .expect("listing")
+            .into_iter()
+            .map(|object| object.key)
+            .collect()
+    };
+    let kinds = ["slack_user", "slack_channel"];
+    assert_eq!(
+        keys(&store, UntitledQuery::new("i1", kinds, 10)),
+        ["slack:T1:channel:C1", "slack:T1:user:U1", "slack:T1:user:U2"],
+        "untitled objects of the kinds asked for, of one integration, in key order; never the messages"
+    );
+    assert_eq!(
+        keys(&store, UntitledQuery::new("i1", ["slack_user"], 1)),
+        ["slack:T1:user:U1"]
+    );
+    assert_eq!(
+        keys(&store, UntitledQuery::new("i1", kinds, 10).after("slack:T1:user:U1")),
+        ["slack:T1:user:U2"],
+        "paged by key"
+    );
+
+    // The enricher's copy: a name, an avatar, more metadata.
+    let listed = store
+        .untitled_objects(&UntitledQuery::new("i1", ["slack_user"], 1))
+        .expect("listing");
+    let mut named = listed[0].clone();
+    named.title = Some("Ada".to_owned());
+    named.image_url = Some("https://avatars.example/ada.png".to_owned());
+    named.metadata.insert("real_name".to_owned(), json!("Ada Lovelace"));
+    assert_eq!(
+        store_names(&mut store, "i1", std::slice::from_ref(&named)).expect("store"),
+        1
+    );
+    assert_eq!(
+        store_names(&mut store, "i1", std::slice::from_ref(&named)).expect("again"),
+        0
+    );
+    assert_eq!(
+        keys(&store, UntitledQuery::new("i1", kinds, 10)),
+        ["slack:T1:channel:C1", "slack:T1:user:U2"],
+        "named once, no longer listed"
+    );
+    let actor_of = |store: &S, source_id: &str| -> Object {
+        events_of(store)
+            .into_iter()
+            .find(|stored| stored.event.source_id == source_id)
+            .expect("stored")
+            .event
+            .actor
+    };
+    assert_eq!(actor_of(&store, "Ev2"), named, "updated in place: every event shows it");
+
+    // A later event naming the same user by id only changes nothing: the name stays, and it is not listed again.
+    let report = ingest(
+        &mut store,
+        "i1",
+        &[slack_event("Ev4", 3, "U1", slack_object("slack_channel", "C1"))],
+    )
+    .expect("ingest");
+    assert_eq!((report.inserted, report.objects_updated), (1, 0));
+    assert_eq!(actor_of(&store, "Ev4"), named);
+    assert_eq!(
+        keys(&store, UntitledQuery::new("i1", ["slack_user"], 10)),
+        ["slack:T1:user:U2"]
+    );
+    // A payload that carries a title of its own still replaces it (last write wins).
+    let mut renamed = slack_event("Ev5", 4, "U1", slack_object("slack_channel", "C1"));
+    renamed.actor.title = Some("ada.l".to_owned());
+    ingest(&mut store, "i1", &[renamed]).expect("ingest");
+    let actor = actor_of(&store, "Ev2");
+    assert_eq!(actor.title.as_deref(), Some("ada.l"));
+    assert_eq!(actor.image_url, None, "the payload's copy, whole");
+}
+
+fn listing_filters_by_service_actor_and_time<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    ingest(&mut store, "i1", &[push("p1", 0, 1), push("p2", 10, 1)]).expect("ingest");
+    let mut other = push("p3", 20, 1);
+    other.actor = user(7, "hubot");
+    ingest(&mut store, "i1", &[other]).expect("ingest");
+    ingest(
+        &mut store,
+        "i2",
+        &[slack_event("Ev1", 5, "U1", slack_object("slack_channel", "C1"))],
+    )
+    .expect("ingest");
+    let ids = |query: EventQuery| -> Vec<String> {
+        store
+            .recent_events(&query)
+            .expect("listing")
+            .into_iter()
+            .map(|stored| stored.event.source_id)
+            .collect()
+    };
+    assert_eq!(ids(EventQuery::latest(10)), ["p3", "p2", "Ev1", "p1"]);
+    assert_eq!(ids(EventQuery::latest(10).for_service("slack")), ["Ev1"]);
+    assert_eq!(
+        ids(EventQuery::latest(10).for_actor("github:user:583231")),
+        ["p2", "p1"]
+    );
+    assert_eq!(
+        ids(EventQuery::latest(10).until(at(10, 123_456_000))),
+        ["p2", "Ev1", "p1"],
+        "until is inclusive, to the full precision"
+    );
+    assert_eq!(
+        ids(EventQuery::latest(10).since(at(5, 0))),
+        ["p3", "p2", "Ev1"],
+        "since is inclusive"
+    );
+    assert_eq!(
+        ids(EventQuery::latest(1)
+            .for_integration("i1")
+            .since(at(1, 0))
+            .until(at(15, 0))),
+        ["p2"]
+    );
+}
+
 /// Wraps a store so that its transactions fail at `insert_blocks` for one event: the failure injected through the
 /// trait, as a broken disk or a lost connection would.
 struct FailAtBlocks<S> {
@@ -259,6 +428,10 @@ impl<S: ActivityStore> ActivityStore for FailAtBlocks<S> {
 
     fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, Self::Error> {
         self.inner.recent_events(query).map_err(Injected::Store)
+    }
+
+    fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, Self::Error> {
+        self.inner.untitled_objects(query).map_err(Injected::Store)
     }
 }
 
@@ -987,6 +1160,16 @@ macro_rules! storage_suite {
             #[test]
             fn the_inbox_keeps_deliveries_and_their_outcomes() {
                 super::the_inbox_keeps_deliveries_and_their_outcomes($make);
+            }
+
+            #[test]
+            fn names_are_resolved_once_and_survive_later_events() {
+                super::names_are_resolved_once_and_survive_later_events($make);
+            }
+
+            #[test]
+            fn listing_filters_by_service_actor_and_time() {
+                super::listing_filters_by_service_actor_and_time($make);
             }
 
             #[test]

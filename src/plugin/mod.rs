@@ -33,6 +33,7 @@ use http::HeaderMap;
 use serde::Serialize;
 
 use crate::convert::Converter;
+use crate::enrich::Enricher;
 use crate::integration::{Integration, RoutingSecret};
 use crate::oauth::Provider;
 use crate::poll::Poller;
@@ -52,7 +53,7 @@ pub use validate::{ConfigError, ValidationErrors};
 ///
 /// Each capability is a provided method returning `Option<&...>`, `None` by default; a plugin overrides the
 /// ones it has: [`converter`](Self::converter), [`oauth_provider`](Self::oauth_provider),
-/// [`webhook_verifier`](Self::webhook_verifier) and [`poller`](Self::poller). A capability added later comes the
+/// [`webhook_verifier`](Self::webhook_verifier), [`poller`](Self::poller) and [`enricher`](Self::enricher). A capability added later comes the
 /// same way, as a provided method defaulting to `None`, so adding one never breaks an existing implementation.
 /// The ways the service connects are derived from these (`<dyn Plugin>::connections`), never declared
 /// a second time.
@@ -89,6 +90,12 @@ pub trait Plugin: Send + Sync {
 
     /// The poller of this service's activity API, if it is polled. See [`crate::schedule`] for the host's loop.
     fn poller(&self) -> Option<&dyn Poller> {
+        None
+    }
+
+    /// The enricher that names this service's objects its payloads identify by id only (Slack's users and
+    /// channels), if it has one. See [`crate::enrich`] for the host's loop.
+    fn enricher(&self) -> Option<&dyn Enricher> {
         None
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::integration::{expired_before, lease_end, routing_key};
 use super::{
     ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore,
-    IntegrationStore, ObjectChange, PollState, RefreshClaim, StoredEvent,
+    IntegrationStore, ObjectChange, PollState, RefreshClaim, StoredEvent, UntitledQuery, keep_name,
 };
 use crate::integration::{Integration, RoutingSecret};
 use crate::model::{Block, Event, Object};
@@ -101,12 +101,7 @@ impl ActivityStore for MemoryStore {
             .events
             .iter()
             .enumerate()
-            .filter(|(_, row)| {
-                query
-                    .integration_id
-                    .as_deref()
-                    .is_none_or(|id| id == row.integration_id)
-            })
+            .filter(|(_, row)| query.matches(&row.integration_id, &row.event))
             .collect();
         rows.sort_by(|(a_index, a), (b_index, b)| b.event.time.cmp(&a.event.time).then(b_index.cmp(a_index)));
         Ok(rows
@@ -126,6 +121,16 @@ impl ActivityStore for MemoryStore {
             })
             .collect())
     }
+    fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, Infallible> {
+        // Keys sort by integration, then key: the objects of one integration come in key order.
+        Ok(self
+            .objects
+            .iter()
+            .filter(|((integration_id, _), object)| query.matches(integration_id, object))
+            .take(query.limit)
+            .map(|(_, object)| object.clone())
+            .collect())
+    }
 }
 
 impl ActivityTransaction for MemoryTransaction<'_> {
@@ -134,10 +139,14 @@ impl ActivityTransaction for MemoryTransaction<'_> {
 
     fn upsert_object(&mut self, integration_id: &str, object: &Object) -> Result<ObjectChange, Infallible> {
         let key = (integration_id.to_owned(), object.key.clone());
+        let object = match self.store.objects.get(&key) {
+            Some(stored) => keep_name(stored, object),
+            None => object.clone(),
+        };
         let previous = self.store.objects.insert(key.clone(), object.clone());
         let change = match &previous {
             None => ObjectChange::Created,
-            Some(previous) if previous == object => ObjectChange::Unchanged,
+            Some(previous) if *previous == object => ObjectChange::Unchanged,
             Some(_) => ObjectChange::Updated,
         };
         self.undo.push(Undo::Object(key, previous.map(Box::new)));

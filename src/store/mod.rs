@@ -23,7 +23,13 @@
 //! Events are unique per (integration, [`Event::source_id`]): [`insert_event`](ActivityTransaction::insert_event)
 //! answers `None` for an event already stored, and [`ingest`] then rolls the transaction back, so a redelivered
 //! webhook or an overlapping poll page changes nothing, not even the objects. Objects are unique per (integration,
-//! [`Object::key`]); a newer payload's copy of an object replaces the stored one (last write wins).
+//! [`Object::key`]); a newer payload's copy of an object replaces the stored one (last write wins), except that a
+//! copy without a title keeps the stored name (see [`ActivityTransaction::upsert_object`]).
+//!
+//! # Names
+//!
+//! Objects that payloads name by id only are stored without a title; [`ActivityStore::untitled_objects`] lists them
+//! for a plugin's [`Enricher`](crate::enrich::Enricher), and [`store_names`] writes the named copies back in place.
 
 mod inbox;
 mod integration;
@@ -34,6 +40,8 @@ mod pg;
 mod sqlite;
 
 use std::error::Error as StdError;
+
+use chrono::{DateTime, Utc};
 
 use crate::convert::Conversion;
 use crate::model::{Block, Event, Object};
@@ -79,6 +87,14 @@ pub trait ActivityStore {
     ///
     /// When the store cannot be read.
     fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, Self::Error>;
+
+    /// The objects of one integration that have no title yet, of the kinds asked for, in key order: those an
+    /// [`Enricher`](crate::enrich::Enricher) can name.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, Self::Error>;
 }
 
 /// The operations of one transaction. Dropping it without [`commit`](Self::commit) must undo everything it did.
@@ -89,6 +105,10 @@ pub trait ActivityTransaction {
     type EventId: Copy;
 
     /// Inserts `object` under (integration, [`Object::key`]), or replaces the stored copy, and says which.
+    ///
+    /// A copy without a [`title`](Object::title) replacing a stored copy with one keeps the stored title, its
+    /// [`image_url`](Object::image_url) when the copy has none, and the stored metadata entries the copy lacks
+    /// ([`keep_name`]): a name an enricher resolved is not erased by the next event that names the object by id only.
     ///
     /// # Errors
     ///
@@ -148,6 +168,14 @@ pub struct EventQuery {
     pub integration_id: Option<String>,
     /// At most this many events.
     pub limit: usize,
+    /// Only events of this [`service`](Event::service).
+    pub service: Option<String>,
+    /// Only events whose actor has this [`key`](Object::key).
+    pub actor_key: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events at or before this time (the last shown time, for the next page).
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl EventQuery {
@@ -156,6 +184,10 @@ impl EventQuery {
         Self {
             integration_id: None,
             limit,
+            service: None,
+            actor_key: None,
+            since: None,
+            until: None,
         }
     }
 
@@ -165,6 +197,148 @@ impl EventQuery {
         self.integration_id = Some(integration_id.into());
         self
     }
+
+    /// The same query, restricted to one service's events.
+    #[must_use]
+    pub fn for_service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// The same query, restricted to the events of the actor with key `actor_key`.
+    #[must_use]
+    pub fn for_actor(mut self, actor_key: impl Into<String>) -> Self {
+        self.actor_key = Some(actor_key.into());
+        self
+    }
+
+    /// The same query, restricted to events at or after `since`.
+    #[must_use]
+    pub fn since(mut self, since: DateTime<Utc>) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// The same query, restricted to events at or before `until`.
+    #[must_use]
+    pub fn until(mut self, until: DateTime<Utc>) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// Whether an event of `integration_id` matches the query's filters (not its limit), for stores that filter in
+    /// memory.
+    pub fn matches(&self, integration_id: &str, event: &Event) -> bool {
+        self.integration_id.as_deref().is_none_or(|id| id == integration_id)
+            && self.service.as_deref().is_none_or(|service| service == event.service)
+            && self.actor_key.as_deref().is_none_or(|key| key == event.actor.key)
+            && self.since.is_none_or(|since| event.time >= since)
+            && self.until.is_none_or(|until| event.time <= until)
+    }
+}
+
+/// Which objects [`ActivityStore::untitled_objects`] lists: untitled ones of one integration and of some kinds, in
+/// key order, from after a key on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UntitledQuery {
+    /// The integration whose objects to list.
+    pub integration_id: String,
+    /// Only objects of these [`kind`](Object::kind)s (an enricher's [`kinds`](crate::enrich::Enricher::kinds)).
+    pub kinds: Vec<String>,
+    /// Only objects whose key sorts after this one (byte order): where the previous page ended.
+    pub after_key: Option<String>,
+    /// At most this many objects.
+    pub limit: usize,
+}
+
+impl UntitledQuery {
+    /// The first `limit` untitled objects of `integration_id` of the given `kinds`.
+    pub fn new<K: Into<String>>(
+        integration_id: impl Into<String>,
+        kinds: impl IntoIterator<Item = K>,
+        limit: usize,
+    ) -> Self {
+        Self {
+            integration_id: integration_id.into(),
+            kinds: kinds.into_iter().map(Into::into).collect(),
+            after_key: None,
+            limit,
+        }
+    }
+
+    /// The same query, from after `key` on.
+    #[must_use]
+    pub fn after(mut self, key: impl Into<String>) -> Self {
+        self.after_key = Some(key.into());
+        self
+    }
+
+    /// Whether `object` of `integration_id` matches the query (for stores that filter in memory).
+    pub fn matches(&self, integration_id: &str, object: &Object) -> bool {
+        integration_id == self.integration_id
+            && object.title.is_none()
+            && self.kinds.contains(&object.kind)
+            && self
+                .after_key
+                .as_deref()
+                .is_none_or(|after| object.key.as_str() > after)
+    }
+}
+
+/// `incoming` as [`ActivityTransaction::upsert_object`] stores it over `stored`: unchanged when it has a title;
+/// without one, it keeps the stored title, the stored image when it has none, and the stored metadata entries it
+/// lacks.
+///
+/// ```
+/// use spark_integrations::model::Object;
+/// use spark_integrations::store::keep_name;
+///
+/// let mut named = Object::new("slack:T1:user:U1", "user", "slack_user");
+/// named.title = Some("Ada".into());
+/// named.metadata.insert("real_name".into(), "Ada Lovelace".into());
+/// let by_id = Object::new("slack:T1:user:U1", "user", "slack_user");
+/// let kept = keep_name(&named, &by_id);
+/// assert_eq!(kept.title.as_deref(), Some("Ada"));
+/// assert_eq!(kept.metadata["real_name"], "Ada Lovelace");
+/// ```
+pub fn keep_name(stored: &Object, incoming: &Object) -> Object {
+    let mut kept = incoming.clone();
+    if incoming.title.is_some() || stored.title.is_none() {
+        return kept;
+    }
+    kept.title.clone_from(&stored.title);
+    if kept.image_url.is_none() {
+        kept.image_url.clone_from(&stored.image_url);
+    }
+    for (name, value) in &stored.metadata {
+        kept.metadata.entry(name.clone()).or_insert_with(|| value.clone());
+    }
+    kept
+}
+
+/// Stores objects named by an [`Enricher`](crate::enrich::Enricher) ([`EnrichOutcome::updated`]) in place, in one
+/// transaction, and answers how many changed.
+///
+/// [`EnrichOutcome::updated`]: crate::enrich::EnrichOutcome::updated
+///
+/// # Errors
+///
+/// When the store fails; then none of them is stored.
+pub fn store_names<S: ActivityStore>(
+    store: &mut S,
+    integration_id: &str,
+    objects: &[Object],
+) -> Result<usize, S::Error> {
+    let mut transaction = store.begin()?;
+    let mut changed = 0;
+    for object in objects {
+        if transaction.upsert_object(integration_id, object)? != ObjectChange::Unchanged {
+            changed += 1;
+        }
+    }
+    transaction.commit()?;
+    Ok(changed)
 }
 
 /// An event as stored: with the integration it belongs to, its current objects and its blocks.

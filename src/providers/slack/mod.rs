@@ -115,6 +115,7 @@
 //! digits seconds, 12-14 milliseconds, 15-17 microseconds, 18-19 nanoseconds. A `ts` sent as a JSON number is
 //! rounded to the microsecond.
 
+mod enrich;
 mod envelope;
 mod events;
 pub mod oauth;
@@ -124,6 +125,7 @@ mod wire;
 
 use chrono::DateTime;
 
+pub use enrich::SlackEnricher;
 pub use plugin::SlackPlugin;
 
 use crate::convert::{

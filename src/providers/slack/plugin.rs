@@ -1,11 +1,12 @@
 //! The Slack [`Plugin`]: OAuth, then Events API deliveries to a webhook.
 
 use crate::convert::Converter;
+use crate::enrich::Enricher;
 use crate::oauth::Provider;
 use crate::plugin::{Field, FieldOption, FieldType, Plugin, Schema};
 use crate::webhook::WebhookVerifier;
 
-use super::{EVENT_TYPES, SERVICE, SlackConverter, SlackVerifier};
+use super::{EVENT_TYPES, SERVICE, SlackConverter, SlackEnricher, SlackVerifier};
 
 /// Slack as a [`Plugin`]: connects with OAuth and receives Events API deliveries on a webhook.
 ///
@@ -25,6 +26,8 @@ pub struct SlackPlugin {
     schema: Schema,
     oauth: Provider,
     verifier: SlackVerifier,
+    /// Names users and channels through the Web API under `oauth`'s API base.
+    enricher: SlackEnricher,
 }
 
 impl SlackPlugin {
@@ -39,17 +42,20 @@ impl SlackPlugin {
                 .required()
                 .options(events),
         );
+        let oauth = super::oauth::provider();
         Self {
             schema,
-            oauth: super::oauth::provider(),
+            enricher: SlackEnricher::new(oauth.api_base()),
+            oauth,
             verifier: SlackVerifier::new(),
         }
     }
 
     /// The same plugin talking to other endpoints: GovSlack ([`oauth::gov`](super::oauth::gov)) or a local test
-    /// server ([`oauth::with_host`](super::oauth::with_host)).
+    /// server ([`oauth::with_host`](super::oauth::with_host)). The enricher calls the provider's API base too.
     #[must_use]
     pub fn with_oauth_provider(mut self, provider: Provider) -> Self {
+        self.enricher = SlackEnricher::new(provider.api_base());
         self.oauth = provider;
         self
     }
@@ -95,6 +101,10 @@ impl Plugin for SlackPlugin {
 
     fn webhook_verifier(&self) -> Option<&dyn WebhookVerifier> {
         Some(&self.verifier)
+    }
+
+    fn enricher(&self) -> Option<&dyn Enricher> {
+        Some(&self.enricher)
     }
 }
 

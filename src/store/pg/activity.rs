@@ -8,7 +8,9 @@ use postgres::types::Json;
 
 use super::{PostgresError, PostgresStore, Statements, column};
 use crate::model::{Block, Event, Metadata, Object};
-use crate::store::{ActivityStore, ActivityTransaction, EventQuery, ObjectChange, StoredEvent};
+use crate::store::{
+    ActivityStore, ActivityTransaction, EventQuery, ObjectChange, StoredEvent, UntitledQuery, keep_name,
+};
 
 /// A transaction of [`PostgresStore`]; dropping it without `commit` rolls back.
 ///
@@ -66,11 +68,23 @@ impl ActivityStore for PostgresStore {
              FROM events e
              JOIN objects a ON a.id = e.actor_id
              JOIN objects t ON t.id = e.target_id
-             WHERE $1::text IS NULL OR e.integration_id = $1
+             WHERE ($1::text IS NULL OR e.integration_id = $1) AND ($3::text IS NULL OR e.service = $3)
+               AND ($4::text IS NULL OR a.key = $4) AND ($5::timestamptz IS NULL OR e.time >= $5)
+               AND ($6::timestamptz IS NULL OR e.time <= $6)
              ORDER BY e.time DESC, e.id DESC
              LIMIT $2",
         )?;
-        let rows = inner.client.query(&statement, &[&query.integration_id, &limit])?;
+        let rows = inner.client.query(
+            &statement,
+            &[
+                &query.integration_id,
+                &limit,
+                &query.service,
+                &query.actor_key,
+                &query.since,
+                &query.until,
+            ],
+        )?;
         let mut ids = Vec::with_capacity(rows.len());
         let mut found = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -121,6 +135,26 @@ impl ActivityStore for PostgresStore {
         }
         Ok(found)
     }
+    fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, PostgresError> {
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        // Byte order, as the other stores sort keys.
+        let statement = inner.statements.get(
+            &mut inner.client,
+            "SELECT key, concept, type, title, content, metadata, url, image_url, time, embeddings
+             FROM objects
+             WHERE integration_id = $1 AND title IS NULL AND type = ANY($2)
+               AND ($3::text IS NULL OR key COLLATE \"C\" > $3)
+             ORDER BY key COLLATE \"C\"
+             LIMIT $4",
+        )?;
+        let rows = inner.client.query(
+            &statement,
+            &[&query.integration_id, &query.kinds, &query.after_key, &limit],
+        )?;
+        rows.iter().map(|row| read_object(row, 0)).collect()
+    }
 }
 
 impl PostgresTransaction<'_> {
@@ -135,9 +169,12 @@ impl PostgresTransaction<'_> {
                                   embeddings)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (integration_id, key) DO UPDATE SET
-                concept = excluded.concept, type = excluded.type, title = excluded.title,
+                concept = excluded.concept, type = excluded.type,
+                title = COALESCE(excluded.title, objects.title),
                 content = excluded.content, metadata = excluded.metadata, url = excluded.url,
-                image_url = excluded.image_url, time = excluded.time, embeddings = excluded.embeddings
+                image_url = CASE WHEN excluded.title IS NULL THEN COALESCE(excluded.image_url, objects.image_url)
+                                 ELSE excluded.image_url END,
+                time = excluded.time, embeddings = excluded.embeddings
              RETURNING id",
         )?;
         for ((integration_id, key), object) in std::mem::take(&mut self.pending) {
@@ -191,6 +228,8 @@ impl ActivityTransaction for PostgresTransaction<'_> {
         // What the column keeps, so that an object read back compares equal to the one written.
         object.time = object.time.map(to_micros);
         if let Some(pending) = self.pending.get(&key) {
+            // A second copy in this transaction replaces the pending one as it would a stored one.
+            let object = keep_name(pending, &object);
             let change = if *pending == object {
                 ObjectChange::Unchanged
             } else {
@@ -206,12 +245,16 @@ impl ActivityTransaction for PostgresTransaction<'_> {
         )?;
         let change = match self.transaction.query_opt(&statement, &[&key.0, &key.1])? {
             None => ObjectChange::Created,
-            Some(row) if read_object(&row, 1)? == object => {
-                // Nothing to write, and so nothing to lock.
-                self.written.insert(key, column(&row, 0)?);
-                return Ok(ObjectChange::Unchanged);
+            Some(row) => {
+                let stored = read_object(&row, 1)?;
+                object = keep_name(&stored, &object);
+                if stored == object {
+                    // Nothing to write, and so nothing to lock.
+                    self.written.insert(key, column(&row, 0)?);
+                    return Ok(ObjectChange::Unchanged);
+                }
+                ObjectChange::Updated
             }
-            Some(_) => ObjectChange::Updated,
         };
         self.pending.insert(key, object);
         Ok(change)

@@ -20,7 +20,7 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::{ActivityStore, ActivityTransaction, EventQuery, ObjectChange, StoredEvent};
+use super::{ActivityStore, ActivityTransaction, EventQuery, ObjectChange, StoredEvent, UntitledQuery, keep_name};
 use crate::model::{Block, Event, Metadata, Object};
 
 /// What goes wrong in [`SqliteStore`].
@@ -256,11 +256,19 @@ impl ActivityStore for SqliteStore {
              FROM events e
              JOIN objects a ON a.id = e.actor_id
              JOIN objects t ON t.id = e.target_id
-             WHERE ?1 IS NULL OR e.integration_id = ?1
+             WHERE (?1 IS NULL OR e.integration_id = ?1) AND (?3 IS NULL OR e.service = ?3)
+               AND (?4 IS NULL OR a.key = ?4) AND (?5 IS NULL OR e.time >= ?5) AND (?6 IS NULL OR e.time <= ?6)
              ORDER BY e.time DESC, e.id DESC
              LIMIT ?2",
         )?;
-        let mut rows = statement.query(params![query.integration_id, limit])?;
+        let mut rows = statement.query(params![
+            query.integration_id,
+            limit,
+            query.service,
+            query.actor_key,
+            query.since.as_ref().map(write_time),
+            query.until.as_ref().map(write_time),
+        ])?;
         let mut found = Vec::new();
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
@@ -285,6 +293,29 @@ impl ActivityStore for SqliteStore {
                 integration_id: row.get(1)?,
                 event,
             });
+        }
+        Ok(found)
+    }
+
+    fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, SqliteError> {
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let mut statement = self.connection.prepare_cached(
+            "SELECT key, concept, type, title, content, metadata, url, image_url, time, embeddings
+             FROM objects
+             WHERE integration_id = ?1 AND title IS NULL AND type IN (SELECT value FROM json_each(?2))
+               AND (?3 IS NULL OR key > ?3)
+             ORDER BY key
+             LIMIT ?4",
+        )?;
+        let mut rows = statement.query(params![
+            query.integration_id,
+            write_json(&query.kinds)?,
+            query.after_key,
+            limit
+        ])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            found.push(read_object(row, 0)?);
         }
         Ok(found)
     }
@@ -323,6 +354,19 @@ impl ActivityTransaction for SqliteTransaction<'_> {
     type EventId = i64;
 
     fn upsert_object(&mut self, integration_id: &str, object: &Object) -> Result<ObjectChange, SqliteError> {
+        let stored = self
+            .transaction
+            .prepare_cached(
+                "SELECT key, concept, type, title, content, metadata, url, image_url, time, embeddings
+                 FROM objects WHERE integration_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![integration_id, object.key], |row| Ok(read_object(row, 0)))
+            .optional()?
+            .transpose()?;
+        let object = &match &stored {
+            Some(stored) => keep_name(stored, object),
+            None => object.clone(),
+        };
         let columns = ObjectColumns::of(object)?;
         let existing: Option<i64> = self
             .transaction
@@ -351,12 +395,6 @@ impl ActivityTransaction for SqliteTransaction<'_> {
         if existing.is_some() {
             return Ok(ObjectChange::Unchanged);
         }
-        // `changes()` after an upsert cannot tell insert from update; the id before and after can.
-        let before: Option<i64> = self
-            .transaction
-            .prepare_cached("SELECT id FROM objects WHERE integration_id = ?1 AND key = ?2")?
-            .query_row(params![integration_id, object.key], |row| row.get(0))
-            .optional()?;
         self.transaction
             .prepare_cached(
                 "INSERT INTO objects (integration_id, key, concept, type, title, content, metadata, url, image_url,
@@ -380,7 +418,8 @@ impl ActivityTransaction for SqliteTransaction<'_> {
                 columns.time,
                 columns.embeddings
             ])?;
-        Ok(if before.is_some() {
+        // `changes()` after an upsert cannot tell insert from update; the row read before can.
+        Ok(if stored.is_some() {
             ObjectChange::Updated
         } else {
             ObjectChange::Created
