@@ -206,7 +206,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` completes, with the background poller running.
+/// Serves `router(state)` on `listener` until `shutdown` completes, with the background poller and naming task
+/// running.
 ///
 /// At most `--max-connections` connections are served at once (the rest wait in the kernel's backlog), and a
 /// client gets `--read-timeout` to send each request's headers (an idle keep-alive connection is closed after that
@@ -228,6 +229,7 @@ pub async fn serve(
     }
     let poller = tokio::spawn(crate::poller::run(Arc::clone(&state)));
     let inbox = tokio::spawn(crate::inbox::run(Arc::clone(&state)));
+    let names = tokio::spawn(crate::enrich::run(Arc::clone(&state)));
     // The group writer: a thread of its own, since the database is blocking.
     state.batcher.open();
     let writer = {
@@ -273,6 +275,7 @@ pub async fn serve(
     drop(listener);
     poller.abort();
     inbox.abort();
+    names.abort();
     graceful.shutdown().await;
     // The requests have finished, their deliveries written: the writer can go.
     stop_writer.batcher.stop();

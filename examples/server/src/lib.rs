@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod enrich;
 pub mod http_client;
 pub mod inbox;
 pub mod page;

@@ -239,6 +239,9 @@ fn build_slack(values: &Values<'_>) -> Result<Service, ConfigError> {
                 "reactions:read",
                 "files:read",
                 "app_mentions:read",
+                // Names for the ids events carry: `users.info`, `conversations.info`.
+                "users:read",
+                "channels:read",
             ],
         )?,
         signing_secrets: values.secret("--slack-signing-secret").into_iter().collect(),
