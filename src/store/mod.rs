@@ -472,14 +472,7 @@ pub fn ingest_batch<S: ActivityStore>(
         let mut report = IngestReport::default();
         if let Conversion::Converted(events) = conversion {
             for event in events {
-                let mut objects = IngestReport::default();
-                for object in [&event.actor, &event.target] {
-                    match transaction.upsert_object(integration_id, object)? {
-                        ObjectChange::Created => objects.objects_created += 1,
-                        ObjectChange::Updated => objects.objects_updated += 1,
-                        ObjectChange::Unchanged => {}
-                    }
-                }
+                let objects = upsert_objects(&mut transaction, integration_id, event)?;
                 match transaction.insert_event(integration_id, event)? {
                     Some(id) => {
                         transaction.insert_blocks(id, &event.blocks)?;
@@ -543,13 +536,12 @@ pub fn rederive<S: ActivityStore>(
     Ok(report)
 }
 
-fn rederive_one<S: ActivityStore>(
-    store: &mut S,
+/// Upserts the actor and target of `event`, counting what was created and updated.
+fn upsert_objects<T: ActivityTransaction>(
+    transaction: &mut T,
     integration_id: &str,
     event: &Event,
-    report: &mut IngestReport,
-) -> Result<(), S::Error> {
-    let mut transaction = store.begin()?;
+) -> Result<IngestReport, T::Error> {
     let mut objects = IngestReport::default();
     for object in [&event.actor, &event.target] {
         match transaction.upsert_object(integration_id, object)? {
@@ -558,6 +550,17 @@ fn rederive_one<S: ActivityStore>(
             ObjectChange::Unchanged => {}
         }
     }
+    Ok(objects)
+}
+
+fn rederive_one<S: ActivityStore>(
+    store: &mut S,
+    integration_id: &str,
+    event: &Event,
+    report: &mut IngestReport,
+) -> Result<(), S::Error> {
+    let mut transaction = store.begin()?;
+    let objects = upsert_objects(&mut transaction, integration_id, event)?;
     let (id, replaced) = match transaction.replace_event(integration_id, event)? {
         Some(id) => (id, true),
         None => match transaction.insert_event(integration_id, event)? {
@@ -588,14 +591,7 @@ fn ingest_one<S: ActivityStore>(
     report: &mut IngestReport,
 ) -> Result<(), S::Error> {
     let mut transaction = store.begin()?;
-    let mut objects = IngestReport::default();
-    for object in [&event.actor, &event.target] {
-        match transaction.upsert_object(integration_id, object)? {
-            ObjectChange::Created => objects.objects_created += 1,
-            ObjectChange::Updated => objects.objects_updated += 1,
-            ObjectChange::Unchanged => {}
-        }
-    }
+    let objects = upsert_objects(&mut transaction, integration_id, event)?;
     let Some(id) = transaction.insert_event(integration_id, event)? else {
         // Already stored: dropping the transaction undoes the object upserts too.
         report.duplicates += 1;

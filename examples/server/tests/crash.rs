@@ -91,6 +91,19 @@ fn signature(body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// `GET {url}` as the administrator, read as JSON.
+fn get_json(url: &str) -> Value {
+    let text = agent()
+        .get(url)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 fn run(db: &str) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -149,15 +162,7 @@ fn run(db: &str) {
 
     // Started again: whatever was kept and not yet processed is processed before the host answers.
     let mut host = start(port, db);
-    let events: Value = agent()
-        .get(format!("{base}/api/events?integration={id}&limit=500"))
-        .header("authorization", &bearer)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .map(|text| serde_json::from_str(&text).unwrap())
-        .unwrap();
+    let events = get_json(&format!("{base}/api/events?integration={id}&limit=500"));
     let stored: Vec<String> = events
         .as_array()
         .unwrap()
@@ -169,15 +174,7 @@ fn run(db: &str) {
     for n in &acknowledged {
         assert!(distinct.contains(&source_id(*n)), "acknowledged delivery {n} is stored");
     }
-    let pending: Value = agent()
-        .get(format!("{base}/api/inbox?status=pending"))
-        .header("authorization", &bearer)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .map(|text| serde_json::from_str(&text).unwrap())
-        .unwrap();
+    let pending = get_json(&format!("{base}/api/inbox?status=pending"));
     assert_eq!(pending, serde_json::json!([]), "nothing left pending after the restart");
     host.kill().unwrap();
     host.wait().unwrap();

@@ -135,14 +135,7 @@ pub async fn events(
     Extension(signed): Extension<Signed>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = match query.get("limit") {
-        None => 50,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=MAX_EVENTS).contains(limit))
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("`limit` must be 1 to {MAX_EVENTS}")))?,
-    };
+    let limit = super::limit(&query, 50, MAX_EVENTS)?;
     let integration = query.get("integration").cloned();
     blocking(move || {
         let store = state.db.read();

@@ -38,14 +38,7 @@ pub async fn list(
     Extension(signed): Extension<Signed>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = match query.get("limit") {
-        None => 50,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=MAX_LISTED).contains(limit))
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("`limit` must be 1 to {MAX_LISTED}")))?,
-    };
+    let limit = super::limit(&query, 50, MAX_LISTED)?;
     let status = match query.get("status") {
         None => None,
         Some(name) => Some(

@@ -54,3 +54,19 @@ where
 {
     tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
 }
+
+/// The `limit` query parameter: `default` when absent, else 1 to `max` (400 otherwise).
+///
+/// # Errors
+///
+/// 400 naming the range, for a value that is not a number in it.
+pub fn limit(query: &std::collections::HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match query.get("limit") {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=max).contains(limit))
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("`limit` must be 1 to {max}"))),
+    }
+}

@@ -23,7 +23,7 @@ use spark_integrations::oauth::{
 use spark_integrations::store::IntegrationStore;
 
 use super::api::find_or_create;
-use super::guard::{Signed, signed_in};
+use super::guard::{Signed, cookie, signed_in};
 use super::{ApiError, blocking};
 use crate::app::{AppState, random};
 use crate::db::{Db, note};
@@ -78,7 +78,7 @@ pub async fn callback(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let pending = read_cookie(&headers, &cookie_name(&service))
+    let pending = cookie(&headers, &cookie_name(&service))
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "no authorization in progress: start it again"))?;
     let pending: PendingAuth = URL_SAFE_NO_PAD
         .decode(pending)
@@ -210,16 +210,4 @@ fn redirect(location: &str) -> Result<Response, ApiError> {
 
 fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(text).map_err(ApiError::internal)
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
 }
