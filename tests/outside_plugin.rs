@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 use spark_integrations::oauth::{
-    Authorized, CallbackError, ClientConfig, ClientSecret, OAuthClient, StateKey, TokenError, TokenSet, UsedStates,
+    Authorized, ClaimError, ClientConfig, ClientSecret, OAuthClient, StateKey, TokenError, TokenSet, UsedStates,
 };
 use spark_integrations::plugin::{ConfigError, Connection, Descriptor, Plugin, Registry, RegistryError, intake_for};
 use spark_integrations::poll::{
@@ -96,7 +96,7 @@ fn connect(fake: &TallyFake, client: &OAuthClient, at: DateTime<Utc>) -> TokenSe
     let start = client.start(INTEGRATION, USER, at, &RANDOM).unwrap();
     let query = callback_query(&fake.answer(get(&start.url)));
     let verified = client.callback(start.pending, &query, USER, at).unwrap();
-    let request = verified.claim_with(&mut UsedStates::new()).unwrap().unwrap();
+    let request = verified.claim_with(&mut UsedStates::new()).unwrap();
     client.token_response(&fake.answer(request), at).unwrap().persisted()
 }
 
@@ -319,7 +319,7 @@ fn oauth_round_trip_with_pkce_against_the_fake() {
     let verified = client.callback(start.pending.clone(), &query, USER, now()).unwrap();
     assert_eq!(verified.integration_id(), INTEGRATION);
     let mut ledger = UsedStates::new();
-    let request = verified.claim_with(&mut ledger).unwrap().unwrap();
+    let request = verified.claim_with(&mut ledger).unwrap();
     assert_eq!(request.method(), Method::POST);
     assert_eq!(request.uri(), "https://tally.test/t/oauth/token");
     assert_eq!(
@@ -343,10 +343,7 @@ fn oauth_round_trip_with_pkce_against_the_fake() {
 
     // The same callback again is refused before anything is sent.
     let replay = client.callback(start.pending, &query, USER, now()).unwrap();
-    assert_eq!(
-        replay.claim_with(&mut ledger).unwrap().unwrap_err(),
-        CallbackError::AlreadyUsed
-    );
+    assert_eq!(replay.claim_with(&mut ledger).unwrap_err(), ClaimError::AlreadyUsed);
 
     // The account the tokens belong to, through the provider's lookup.
     let Authorized::Send(request) = client.account_request(&tokens, now()) else {
@@ -379,7 +376,7 @@ fn the_fake_holds_to_pkce_s256_and_single_use_codes() {
     // A verifier that does not hash to the challenge gets no tokens: `invalid_grant`, authorize again.
     let query = callback_query(&fake.answer(get(&start.url)));
     let verified = client.callback(start.pending, &query, USER, now()).unwrap();
-    let request = verified.claim_with(&mut UsedStates::new()).unwrap().unwrap();
+    let request = verified.claim_with(&mut UsedStates::new()).unwrap();
     let (parts, body) = request.into_parts();
     let tampered: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(url::form_urlencoded::parse(&body).map(|(name, value)| {
@@ -408,7 +405,7 @@ fn the_fake_holds_to_pkce_s256_and_single_use_codes() {
     let start = client.start(INTEGRATION, USER, now(), &[8; 32]).unwrap();
     let query = callback_query(&fake.answer(get(&start.url)));
     let verified = client.callback(start.pending, &query, USER, now()).unwrap();
-    let request = verified.claim_with(&mut UsedStates::new()).unwrap().unwrap();
+    let request = verified.claim_with(&mut UsedStates::new()).unwrap();
     let (parts, body) = request.into_parts();
     let again = http::Request::from_parts(parts.clone(), body.clone());
     assert!(

@@ -17,8 +17,8 @@ use spark_integrations::providers::slack::SlackPlugin;
 use spark_integrations::schedule::{self, PollFailure, PollSuccess};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus, InboxStore,
-    IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim,
-    SCHEMA_VERSION, StoredEvent, UntitledQuery, ingest, ingest_batch, rederive, store_names,
+    IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim, StoredEvent,
+    UntitledQuery, ingest, ingest_batch, rederive, store_names,
 };
 use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
 
@@ -1241,8 +1241,8 @@ storage_suite!(
 mod postgres_schema {
     use super::*;
     use crate::postgres_support::{connect, fresh_schema, store, terminate_connections};
-    use spark_integrations::store::PostgresError;
     use spark_integrations::store::postgres::NoTls;
+    use spark_integrations::store::{PostgresError, SCHEMA_VERSION};
 
     #[test]
     fn data_and_schema_version_survive_reconnecting() {
@@ -1376,7 +1376,7 @@ mod postgres_schema {
 #[cfg(feature = "sqlite")]
 mod sqlite_file {
     use super::*;
-    use spark_integrations::store::{SqliteError, SqliteStore, rusqlite};
+    use spark_integrations::store::{SCHEMA_VERSION, SqliteError, SqliteStore, rusqlite};
 
     fn temp_path(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("spark-store-{}-{name}", std::process::id()));

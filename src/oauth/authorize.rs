@@ -37,6 +37,18 @@ pub enum StartError {
     },
 }
 
+/// Why [`VerifiedCallback::claim_with`] did not release the token request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimError<E> {
+    /// The state was used before: a replayed callback. Refuse it.
+    #[error("state was already used")]
+    AlreadyUsed,
+    /// The ledger could not record the state (its storage failed): nothing was claimed.
+    #[error("recording the state failed")]
+    Ledger(#[source] E),
+}
+
 /// Why a callback was refused. Each variant is final for this authorization attempt: start a new one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -144,12 +156,16 @@ impl VerifiedCallback {
     }
 
     /// Records the state id in `ledger` and releases the token request.
-    pub fn claim_with<L: StateLedger>(
-        self,
-        ledger: &mut L,
-    ) -> Result<Result<http::Request<Vec<u8>>, CallbackError>, L::Error> {
-        let newly_marked = ledger.mark_used(&self.state_id, self.expires_at)?;
-        Ok(self.claim(newly_marked))
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::AlreadyUsed`] when the ledger had the state already (a replayed callback: refuse it), and
+    /// [`ClaimError::Ledger`] when the ledger could not record it (try the callback again later).
+    pub fn claim_with<L: StateLedger>(self, ledger: &mut L) -> Result<http::Request<Vec<u8>>, ClaimError<L::Error>> {
+        let newly_marked = ledger
+            .mark_used(&self.state_id, self.expires_at)
+            .map_err(ClaimError::Ledger)?;
+        self.claim(newly_marked).map_err(|_| ClaimError::AlreadyUsed)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::authorize::CallbackError;
+use super::authorize::{CallbackError, ClaimError};
 use super::config::OAuthClient;
 use super::request::{Account, AccountError, Authorized};
 use super::state::{PendingAuth, StateLedger};
@@ -137,9 +137,10 @@ where
     {
         let verified = self.client.callback(pending, query, user_id, now)?;
         let integration_id = verified.integration_id().to_owned();
-        let request = verified
-            .claim_with(ledger)
-            .map_err(|error| DriverError::Storage(error.into()))??;
+        let request = verified.claim_with(ledger).map_err(|error| match error {
+            ClaimError::Ledger(error) => DriverError::Storage(error.into()),
+            _ => DriverError::Callback(CallbackError::AlreadyUsed),
+        })?;
         let response = self.send(request)?;
         let step = self.client.token_response(&response, now)?;
         persist(step.tokens()).map_err(|error| DriverError::Storage(error.into()))?;

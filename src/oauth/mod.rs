@@ -39,7 +39,7 @@
 //! let state = url::Url::parse(&start.url)?.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
 //! let verified = client.callback(start.pending, &format!("code=abc&state={state}"), "user-7", now)?;
 //! let mut ledger = UsedStates::new(); // the host's database in real life
-//! let request = verified.claim_with(&mut ledger).unwrap()?;
+//! let request = verified.claim_with(&mut ledger)?;
 //! assert_eq!(request.uri(), "https://github.com/login/oauth/access_token");
 //!
 //! // 3. The host sends `request`; the response becomes tokens that must be stored before use.
@@ -64,7 +64,7 @@ mod request;
 mod state;
 mod token;
 
-pub use authorize::{AuthorizationCode, Authorize, CallbackError, StartError, VerifiedCallback};
+pub use authorize::{AuthorizationCode, Authorize, CallbackError, ClaimError, StartError, VerifiedCallback};
 pub use config::{
     ClientConfig, ClientSecret, ConfigError, DEFAULT_REFRESH_MARGIN, MIN_STATE_KEY_LEN, OAuthClient, StateKey,
 };
