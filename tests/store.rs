@@ -1414,7 +1414,7 @@ mod sqlite_file {
             let connection = rusqlite::Connection::open(&path).expect("open");
             connection
                 .execute_batch(
-                    "DROP TABLE integrations; DROP TABLE oauth_states; DROP TABLE inbox; PRAGMA user_version = 1;",
+                    "DROP TABLE integrations; DROP TABLE oauth_states; DROP TABLE inbox_bodies; DROP TABLE inbox; PRAGMA user_version = 1;",
                 )
                 .expect("downgrade");
         }

@@ -8,9 +8,8 @@ use super::{SqliteError, SqliteStore, read_time, write_time};
 use crate::store::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
 
 const APPEND: &str =
-    "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at,
-                                        origin)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5, ?7)";
+    "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, status, updated_at, origin)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?5, ?6)";
 
 const RECORD: &str = "UPDATE inbox SET status = ?2, attempts = attempts + 1, outcome = ?3, next_attempt_at = ?4,
                           updated_at = ?5
@@ -23,10 +22,13 @@ fn append(connection: &rusqlite::Connection, delivery: &InboxDelivery) -> Result
         delivery.event,
         delivery.delivery_id,
         write_time(&delivery.received_at),
-        delivery.body,
         delivery.origin.as_str(),
     ])?;
-    Ok(connection.last_insert_rowid())
+    let id = connection.last_insert_rowid();
+    connection
+        .prepare_cached("INSERT INTO inbox_bodies (id, body) VALUES (?1, ?2)")?
+        .execute(params![id, delivery.body])?;
+    Ok(id)
 }
 
 fn record(
@@ -48,8 +50,11 @@ fn record(
 }
 
 /// The columns [`read_record`] reads, the body last.
-const COLUMNS: &str = "id, integration_id, service, event, delivery_id, received_at, status, attempts, outcome, \
-    next_attempt_at, updated_at, origin";
+const COLUMNS: &str = "i.id, i.integration_id, i.service, i.event, i.delivery_id, i.received_at, i.status, i.attempts, \
+    i.outcome, i.next_attempt_at, i.updated_at, i.origin";
+
+/// The tables [`COLUMNS`] and the body come from.
+const WITH_BODY: &str = "inbox i JOIN inbox_bodies b ON b.id = i.id";
 
 fn read_record(row: &Row<'_>, with_body: bool) -> Result<InboxRecord, SqliteError> {
     let status: String = row.get(6)?;
@@ -136,22 +141,27 @@ impl InboxStore for SqliteStore {
 
     fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, SqliteError> {
         self.connection
-            .prepare_cached(&format!("SELECT {COLUMNS}, body FROM inbox WHERE id = ?1"))?
+            .prepare_cached(&format!("SELECT {COLUMNS}, b.body FROM {WITH_BODY} WHERE i.id = ?1"))?
             .query_row([id], |row| Ok(read_record(row, true)))
             .optional()?
             .transpose()
     }
 
     fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxRecord>, SqliteError> {
-        let mut sql = format!("SELECT {COLUMNS}, body FROM inbox WHERE 1 = 1");
+        // The body is joined only when asked for.
+        let mut sql = if query.with_bodies {
+            format!("SELECT {COLUMNS}, b.body FROM {WITH_BODY} WHERE 1 = 1")
+        } else {
+            format!("SELECT {COLUMNS} FROM inbox i WHERE 1 = 1")
+        };
         let mut values: Vec<String> = Vec::new();
         if let Some(status) = query.status {
             values.push(status.as_str().to_owned());
-            sql.push_str(&format!(" AND status = ?{}", values.len()));
+            sql.push_str(&format!(" AND i.status = ?{}", values.len()));
         }
         if let Some(since) = query.since {
             values.push(write_time(&since));
-            sql.push_str(&format!(" AND received_at >= ?{}", values.len()));
+            sql.push_str(&format!(" AND i.received_at >= ?{}", values.len()));
         }
         if let Some(ids) = &query.integration_ids {
             let first = values.len() + 1;
@@ -163,13 +173,12 @@ impl InboxStore for SqliteStore {
             } else {
                 placeholders.join(", ")
             };
-            sql.push_str(&format!(" AND integration_id IN ({list})"));
+            sql.push_str(&format!(" AND i.integration_id IN ({list})"));
         }
         sql.push_str(&format!(
-            " ORDER BY id DESC LIMIT {}",
+            " ORDER BY i.id DESC LIMIT {}",
             i64::try_from(query.limit).unwrap_or(i64::MAX)
         ));
-        // The body is selected (as the last column) but read only when asked for.
         let mut statement = self.connection.prepare(&sql)?;
         let mut rows = statement.query(params_from_iter(values.iter()))?;
         let mut found = Vec::new();
@@ -181,9 +190,9 @@ impl InboxStore for SqliteStore {
 
     fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<InboxRecord>, SqliteError> {
         let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {COLUMNS}, body FROM inbox
-             WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
-             ORDER BY id LIMIT ?2"
+            "SELECT {COLUMNS}, b.body FROM {WITH_BODY}
+             WHERE i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= ?1)
+             ORDER BY i.id LIMIT ?2"
         ))?;
         let mut rows = statement.query(params![write_time(&now), i64::try_from(limit).unwrap_or(i64::MAX)])?;
         let mut found = Vec::new();

@@ -145,12 +145,16 @@ const MIGRATIONS: &[&str] = &[
         event TEXT,
         delivery_id TEXT,
         received_at TEXT NOT NULL,
-        body BLOB NOT NULL,
         status TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         outcome TEXT,
         next_attempt_at TEXT,
         updated_at TEXT NOT NULL
+    );
+    -- Bodies apart: recording an outcome rewrites the small row only, not the body with it.
+    CREATE TABLE inbox_bodies (
+        id INTEGER PRIMARY KEY REFERENCES inbox (id) ON DELETE CASCADE,
+        body BLOB NOT NULL
     );
     CREATE INDEX inbox_pending ON inbox (status, id);
     CREATE INDEX inbox_by_update ON inbox (status, updated_at);",
