@@ -161,10 +161,21 @@ use spark_integrations::store::rusqlite::types as rusqlite_types;
 ///
 /// When the database fails.
 pub fn migrate(store: &Store) -> Result<(), StoreError> {
-    for statement in SCHEMA.split(';').map(str::trim).filter(|sql| !sql.is_empty()) {
-        execute(store, statement, &[])?;
+    // Instances starting together would race on `CREATE TABLE IF NOT EXISTS` (PostgreSQL checks the name only when
+    // it commits): one at a time, under an advisory lock ("SPKH").
+    let postgres = matches!(store, Store::Postgres(_));
+    if postgres {
+        execute(store, "SELECT pg_advisory_lock(1397771080)", &[])?;
     }
-    Ok(())
+    let created = SCHEMA
+        .split(';')
+        .map(str::trim)
+        .filter(|sql| !sql.is_empty())
+        .try_for_each(|statement| execute(store, statement, &[]).map(drop));
+    if postgres {
+        execute(store, "SELECT pg_advisory_unlock(1397771080)", &[])?;
+    }
+    created
 }
 
 /// Sets the administrator's token (creating the administrator if needed): `--admin-token`.

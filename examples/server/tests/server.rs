@@ -638,7 +638,26 @@ fn walk_every_route(harness: &Harness) {
     ] {
         assert!(page.body.contains(expected), "the page lacks {expected}");
     }
-    assert_eq!(page.body.matches("<li class=\"event\"").count(), 5, "one entry per event");
+    assert_eq!(
+        page.body.matches("<li class=\"event\"").count(),
+        5,
+        "one entry per event"
+    );
+}
+
+/// Instances started together on a fresh database all start: the host's own tables are created once, in turn.
+#[test]
+fn hosts_starting_together_on_a_fresh_postgres_database_all_start() {
+    let Some(url) = postgres_support::fresh_schema_url("hosts_starting_together") else {
+        return;
+    };
+    let started: Vec<u16> = std::thread::scope(|scope| {
+        let hosts: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| Harness::start_on(Some(&url), None).get("/api/integrations").status))
+            .collect();
+        hosts.into_iter().map(|host| host.join().expect("started")).collect()
+    });
+    assert_eq!(started, [200; 4]);
 }
 
 /// Two hosts behind one load balancer, on one Postgres database: the provider's retries and redeliveries reach
