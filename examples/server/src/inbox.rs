@@ -251,13 +251,24 @@ impl Batcher {
     }
 }
 
-/// Keeps, converts, stores and records one group of deliveries.
+/// Keeps, converts, stores and records one group of deliveries, on one connection.
+///
+/// Only keeping the deliveries must be durable before they are acknowledged: their events and outcomes can be
+/// derived again from the kept copies (pending ones are processed again at start, idempotently). So on PostgreSQL
+/// the group pays one flush to disk, for keeping it; storing and recording commit without waiting for theirs.
 fn write_group(state: &AppState, jobs: Vec<Job>) {
+    // Converted first, before the connection is taken (a conversion reads the integration's configuration).
+    let converted: Vec<Result<Conversion, Processed>> = jobs
+        .iter()
+        .map(|job| convert(state, &job.delivery, &job.delivery.body))
+        .collect();
     let deliveries: Vec<InboxDelivery> = jobs.iter().map(|job| job.delivery.clone()).collect();
-    let kept = state.db.write().append_deliveries(&deliveries);
+    let mut store = state.db.write();
+    let kept = store.append_deliveries(&deliveries);
     let ids = match kept {
         Ok(ids) => ids,
         Err(error) => {
+            drop(store);
             note(&format!("keeping {} deliveries: {error}", jobs.len()));
             for job in jobs {
                 let _ = job.reply.send(Err(Unavailable));
@@ -265,28 +276,23 @@ fn write_group(state: &AppState, jobs: Vec<Job>) {
             return;
         }
     };
-    let converted: Vec<Result<Conversion, Processed>> = jobs
-        .iter()
-        .map(|job| convert(state, &job.delivery, &job.delivery.body))
-        .collect();
+    if let Err(error) = store.set_synchronous_commit(false) {
+        note(&format!("relaxing the commits of derived writes: {error}"));
+    }
     let batch: Vec<(&str, &Conversion)> = jobs
         .iter()
         .zip(&converted)
         .filter_map(|(job, conversion)| Some((job.delivery.integration_id.as_str(), conversion.as_ref().ok()?)))
         .collect();
-    let stored = ingest_batch(&mut *state.db.write(), &batch);
-    let mut reports = match stored {
+    let mut reports = match ingest_batch(&mut *store, &batch) {
         Ok(reports) => reports.into_iter().map(Ok).collect::<Vec<_>>(),
         // One of them (or the store) fails: store them one by one, so that the others are not held back by it.
-        Err(_) => {
-            let mut store = state.db.write();
-            batch
-                .iter()
-                .map(|(integration, conversion)| {
-                    ingest_conversion(&mut *store, integration, conversion).map_err(|error| error.to_string())
-                })
-                .collect()
-        }
+        Err(_) => batch
+            .iter()
+            .map(|(integration, conversion)| {
+                ingest_conversion(&mut *store, integration, conversion).map_err(|error| error.to_string())
+            })
+            .collect(),
     }
     .into_iter();
     let processed: Vec<Processed> = converted
@@ -306,10 +312,14 @@ fn write_group(state: &AppState, jobs: Vec<Job>) {
         .zip(&processed)
         .map(|(id, processed)| outcome_of(*id, processed, 0, now))
         .collect();
-    if let Err(error) = state.db.write().record_outcomes(&outcomes, now) {
+    if let Err(error) = store.record_outcomes(&outcomes, now) {
         // Kept and stored; the outcomes stay pending and are processed again (as duplicates) by the retry task.
         note(&format!("recording {} outcomes: {error}", outcomes.len()));
     }
+    if let Err(error) = store.set_synchronous_commit(true) {
+        note(&format!("restoring durable commits: {error}"));
+    }
+    drop(store);
     for ((job, id), processed) in jobs.into_iter().zip(ids).zip(processed) {
         let _ = job.reply.send(Ok((id, processed)));
     }

@@ -22,6 +22,32 @@ pub enum Store {
     Postgres(Box<PostgresStore>),
 }
 
+impl Store {
+    /// Whether this connection's commits wait for the flush to disk (PostgreSQL's `synchronous_commit`; `true` is
+    /// the server's own setting; SQLite's is per database, chosen at open). The host turns it off only for writes it
+    /// can derive again from the inbox, and back before anything that must be durable.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub fn set_synchronous_commit(&self, on: bool) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(_) => Ok(()),
+            Self::Postgres(store) => {
+                // Back to the server's own setting, whatever it is.
+                let sql = if on {
+                    "RESET synchronous_commit"
+                } else {
+                    "SET synchronous_commit = off"
+                };
+                store
+                    .with_client(|client| client.batch_execute(sql))
+                    .map_err(|error| StoreError::from(PostgresError::from(error)))
+            }
+        }
+    }
+}
+
 /// What goes wrong in either database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
