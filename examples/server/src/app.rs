@@ -232,10 +232,14 @@ pub async fn serve(
     let names = tokio::spawn(crate::enrich::run(Arc::clone(&state)));
     // The group writer: a thread of its own, since the database is blocking.
     state.batcher.open();
-    let writer = {
-        let state = Arc::clone(&state);
-        std::thread::spawn(move || state.batcher.run(&state))
-    };
+    // SQLite has one writer: one group at a time. PostgreSQL takes writers side by side: a group's round trips
+    // overlap another's.
+    let writers: Vec<_> = (0..state.db.writers())
+        .map(|_| {
+            let state = Arc::clone(&state);
+            std::thread::spawn(move || state.batcher.run(&state))
+        })
+        .collect();
     let stop_writer = Arc::clone(&state);
     let limit = Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
     let read_timeout = state.config.read_timeout;
@@ -279,8 +283,10 @@ pub async fn serve(
     graceful.shutdown().await;
     // The requests have finished, their deliveries written: the writer can go.
     stop_writer.batcher.stop();
-    if tokio::task::spawn_blocking(move || writer.join()).await.is_err() {
-        note("the group writer failed");
+    let joined =
+        tokio::task::spawn_blocking(move || writers.into_iter().map(|writer| writer.join().is_ok()).all(|ok| ok));
+    if !matches!(joined.await, Ok(true)) {
+        note("a group writer failed");
     }
     Ok(())
 }
