@@ -283,8 +283,7 @@ pub async fn serve(
     graceful.shutdown().await;
     // The requests have finished, their deliveries written: the writer can go.
     stop_writer.batcher.stop();
-    let joined =
-        tokio::task::spawn_blocking(move || writers.into_iter().map(|writer| writer.join().is_ok()).all(|ok| ok));
+    let joined = tokio::task::spawn_blocking(move || writers.into_iter().all(|writer| writer.join().is_ok()));
     if !matches!(joined.await, Ok(true)) {
         note("a group writer failed");
     }
