@@ -1,29 +1,4 @@
-//! The inbox: every verified delivery kept durably, as received, before the host acknowledges it; converted and
-//! ingested from there, retried, and re-derived when converters improve.
-//!
-//! A host appends a delivery with [`InboxStore::append_delivery`] *before* it answers `2xx` (so that a crash after
-//! the answer loses nothing), then converts and ingests it and records the outcome with
-//! [`InboxStore::record_outcome`]. At start, and on a timer, it takes [`InboxStore::due_deliveries`] (pending ones,
-//! oldest first) and processes them the same way. Ingest is idempotent, so a delivery processed twice (a crash between
-//! the ingest and the record, two instances at once) is still stored once.
-//!
-//! ```
-//! use chrono::{TimeZone, Utc};
-//! use spark_integrations::store::{InboxDelivery, InboxQuery, InboxStatus, InboxStore, MemoryStore};
-//!
-//! let mut store = MemoryStore::new();
-//! let now = Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0).unwrap();
-//! let delivery = InboxDelivery::new("github-1", "github", now, br#"{"zen":"Keep it logically awesome."}"#.to_vec())
-//!     .with_event("ping")
-//!     .with_delivery_id("d-1");
-//! let id = store.append_delivery(&delivery)?;
-//! assert_eq!(store.due_deliveries(now, 10)?.len(), 1, "pending until its outcome is recorded");
-//! store.record_outcome(id, InboxStatus::Done, &serde_json::json!({"inserted": 0}), None, now)?;
-//! assert!(store.due_deliveries(now, 10)?.is_empty());
-//! let done = store.list_inbox(&InboxQuery::new(10).with_status(InboxStatus::Done))?;
-//! assert_eq!((done[0].attempts, done[0].body.is_none()), (1, true), "listed without bodies unless asked");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The inbox: kept deliveries, their states and outcomes, and the [`InboxStore`] trait.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -277,7 +252,32 @@ impl RecordedOutcome {
     }
 }
 
-/// Durable storage of kept deliveries. See the [module docs](self) for the host's loop.
+/// The inbox: every verified delivery kept durably, as received, before the host acknowledges it; converted and
+/// ingested from there, retried, and re-derived when converters improve.
+///
+/// A host appends a delivery with [`InboxStore::append_delivery`] *before* it answers `2xx` (so that a crash after
+/// the answer loses nothing), then converts and ingests it and records the outcome with
+/// [`InboxStore::record_outcome`]. At start, and on a timer, it takes [`InboxStore::due_deliveries`] (pending ones,
+/// oldest first) and processes them the same way. Ingest is idempotent, so a delivery processed twice (a crash between
+/// the ingest and the record, two instances at once) is still stored once.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use spark_integrations::store::{InboxDelivery, InboxQuery, InboxStatus, InboxStore, MemoryStore};
+///
+/// let mut store = MemoryStore::new();
+/// let now = Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0).unwrap();
+/// let delivery = InboxDelivery::new("github-1", "github", now, br#"{"zen":"Keep it logically awesome."}"#.to_vec())
+///     .with_event("ping")
+///     .with_delivery_id("d-1");
+/// let id = store.append_delivery(&delivery)?;
+/// assert_eq!(store.due_deliveries(now, 10)?.len(), 1, "pending until its outcome is recorded");
+/// store.record_outcome(id, InboxStatus::Done, &serde_json::json!({"inserted": 0}), None, now)?;
+/// assert!(store.due_deliveries(now, 10)?.is_empty());
+/// let done = store.list_inbox(&InboxQuery::new(10).with_status(InboxStatus::Done))?;
+/// assert_eq!((done[0].attempts, done[0].body.is_none()), (1, true), "listed without bodies unless asked");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait InboxStore {
     /// What goes wrong in this store.
     type Error: StdError + Send + Sync + 'static;
