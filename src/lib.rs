@@ -126,6 +126,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Errors and panics
+//!
+//! - **Bad input is an error, never a panic.** Payloads, headers, provider responses, stored rows and configuration
+//!   come from outside: whatever they hold, the crate answers a typed error naming what was wrong and where (a field
+//!   path, a header, a column). Converters, verifiers, poll rounds and OAuth steps are property-tested on arbitrary
+//!   input for that.
+//! - **Errors are `#[non_exhaustive]` enums per concern** ([`ConvertError`], [`webhook::WebhookError`],
+//!   [`oauth::TokenError`], [`poll::PollError`], ...), with lowercase messages that never contain a secret, and
+//!   sources kept. Those a host answers or retries on say how: [`webhook::WebhookError::status`],
+//!   [`oauth::TokenError::is_retryable`], [`poll::PollError::is_retryable`].
+//! - **A panic means a broken internal invariant** (a constant that does not parse, a state the code itself rules
+//!   out): every `expect` in the library says why it cannot fail. A programmer's misuse of a constructor with
+//!   compile-time data (a [`webhook::Header`] whose key is not its name in lowercase) panics where a `const` is
+//!   evaluated, at compile time.
+//! - **Nothing is half-written.** A store operation commits whole or not at all ([`store::ingest`] event by event,
+//!   [`store::ingest_batch`] batch by batch), and a host keeps tokens before it uses them ([`oauth::Persist`]).
+//!
 //! ## Map of the crate
 //!
 //! From the bottom up; each layer uses only those above it in this table.
@@ -147,6 +164,8 @@
 //!
 //! [`chrono`] and [`http`] types appear in the public API; both crates are re-exported so that a user's versions
 //! always match.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use chrono;
 pub use http;

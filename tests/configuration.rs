@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use spark_integrations::plugin::{
-    ConfigError, Descriptor, Field, FieldOption, FieldType, Format, Plugin, Schema, ValidationErrors,
+    Descriptor, Field, FieldError, FieldOption, FieldType, Format, Plugin, Schema, ValidationErrors,
 };
 use spark_integrations::providers::github::{self, GithubPlugin};
 use spark_integrations::providers::slack::{self, SlackPlugin};
@@ -30,7 +30,7 @@ fn errors(schema: &Schema, value: serde_json::Value) -> ValidationErrors {
     }
 }
 
-fn only_error(schema: &Schema, value: serde_json::Value) -> ConfigError {
+fn only_error(schema: &Schema, value: serde_json::Value) -> FieldError {
     let mut errors = errors(schema, value).into_errors();
     assert_eq!(errors.len(), 1, "{errors:?}");
     errors.remove(0)
@@ -43,7 +43,7 @@ fn missing_required_field() {
     insta::assert_snapshot!(error, @"`name`: required field is missing");
     // `null` counts as missing.
     let error = only_error(&every_type(), json!({"name": null, "repositories": ["a/b"]}));
-    assert!(matches!(error, ConfigError::Missing { .. }));
+    assert!(matches!(error, FieldError::Missing { .. }));
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn bad_format() {
 fn long_values_are_shortened_in_messages() {
     let long = "x".repeat(500);
     let error = only_error(&every_type(), json!({"name": "x", "repositories": [long]}));
-    let ConfigError::BadFormat { value, .. } = &error else {
+    let FieldError::BadFormat { value, .. } = &error else {
         panic!("{error:?}")
     };
     assert_eq!(value.len(), 103);
@@ -138,7 +138,7 @@ fn arrays_are_capped_at_a_hundred_unless_the_plugin_says_otherwise() {
         .validate(&json!({"repositories": names(101), "events": ["PushEvent"]}));
     assert!(matches!(
         refused.unwrap_err().errors(),
-        [ConfigError::TooMany { len: 101, max: 100, .. }]
+        [FieldError::TooMany { len: 101, max: 100, .. }]
     ));
     let wider = Schema::new().field(Field::new("tags", FieldType::StringArray, "Tags").max_items(3));
     assert!(wider.validate(&json!({"tags": ["a", "b", "c"]})).is_ok());
@@ -171,7 +171,7 @@ fn every_problem_is_reported_at_once() {
             "token": "ghp_x",
         }),
     );
-    let paths: Vec<_> = errors.errors().iter().map(ConfigError::path).collect();
+    let paths: Vec<_> = errors.errors().iter().map(FieldError::path).collect();
     assert_eq!(paths, ["repositories[1]", "repositories[2]", "events", "token"]);
     insta::assert_snapshot!(errors, @"invalid configuration (4 problems): `repositories[1]`: expected a string, found an integer; `repositories[2]`: `not a repository` is not in the form `owner/name`; `events`: expected an array of strings, found a string; `token`: unknown field");
 }

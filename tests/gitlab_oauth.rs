@@ -54,7 +54,7 @@ fn body_text(request: &http::Request<Vec<u8>>) -> String {
 
 #[test]
 fn authorize_url_asks_for_the_scopes_with_pkce_s256() {
-    let authorize = client().start("int_1", "user_1", now(), &[7; 32]).unwrap();
+    let authorize = client().start("int_1", "user_1", now(), &[7; 32]);
     let url = url::Url::parse(&authorize.url).unwrap();
     assert_eq!(
         (url.host_str(), url.path()),

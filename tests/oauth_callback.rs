@@ -7,9 +7,7 @@ use oauth_support::*;
 use spark_integrations::oauth::{Authorize, CallbackError, ClaimError, PendingAuth, StateLedger, UsedStates};
 
 fn started() -> (Authorize, String) {
-    let start = github_client()
-        .start("integration-1", "user-7", now(), &RANDOM)
-        .unwrap();
+    let start = github_client().start("integration-1", "user-7", now(), &RANDOM);
     let state = query_param(&start.url, "state");
     (start, state)
 }
@@ -73,9 +71,7 @@ fn state_from_another_attempt_is_refused() {
     let (start, _) = started();
     let mut random = RANDOM;
     random[0] = 99;
-    let other = github_client()
-        .start("integration-1", "user-7", now(), &random)
-        .unwrap();
+    let other = github_client().start("integration-1", "user-7", now(), &random);
     let query = format!("code=abc&state={}", query_param(&other.url, "state"));
     assert_eq!(
         callback(start.pending, &query).unwrap_err(),
@@ -133,7 +129,7 @@ fn expired_state() {
 
 #[test]
 fn other_provider_state() {
-    let slack = slack_client().start("integration-1", "user-7", now(), &RANDOM).unwrap();
+    let slack = slack_client().start("integration-1", "user-7", now(), &RANDOM);
     let query = format!("code=abc&state={}", query_param(&slack.url, "state"));
     let error = callback(slack.pending, &query).unwrap_err();
     assert_eq!(

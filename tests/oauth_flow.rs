@@ -66,7 +66,7 @@ fn github_flow_from_start_to_refreshed_api_call() {
     let http = Scripted::default();
     let driver = Driver::new(&client, |request| http.send(request));
 
-    let start = client.start("integration-1", "user-7", now(), &RANDOM).unwrap();
+    let start = client.start("integration-1", "user-7", now(), &RANDOM);
     let state = query_param(&start.url, "state");
     let verifier = serde_json::to_value(&start.pending).unwrap()["verifier"]
         .as_str()

@@ -48,7 +48,7 @@ fn flow_values_are_redacted() {
     assert_redacted("OAuthClient", format!("{client:?}"));
     assert_redacted("ClientConfig", format!("{:?}", client.config()));
 
-    let start = client.start("integration-1", "user-7", now(), &RANDOM).unwrap();
+    let start = client.start("integration-1", "user-7", now(), &RANDOM);
     let verifier = serde_json::to_value(&start.pending).unwrap()["verifier"]
         .as_str()
         .unwrap()

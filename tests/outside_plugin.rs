@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use spark_integrations::oauth::{
     Authorized, ClaimError, ClientConfig, ClientSecret, OAuthClient, StateKey, TokenError, TokenSet, UsedStates,
 };
-use spark_integrations::plugin::{ConfigError, Connection, Descriptor, Plugin, Registry, RegistryError, intake_for};
+use spark_integrations::plugin::{Connection, Descriptor, FieldError, Plugin, Registry, RegistryError, intake_for};
 use spark_integrations::poll::{
     GapCause, PollContext, PollCursor, PollError, PollOutcome, PollRound, PollSetupError, RateLimitKind,
     ResourceCursor, Step,
@@ -93,7 +93,7 @@ fn callback_query(redirect: &http::Response<Vec<u8>>) -> String {
 
 /// The whole authorization against the fake, as the host's routes run it; the stored tokens.
 fn connect(fake: &TallyFake, client: &OAuthClient, at: DateTime<Utc>) -> TokenSet {
-    let start = client.start(INTEGRATION, USER, at, &RANDOM).unwrap();
+    let start = client.start(INTEGRATION, USER, at, &RANDOM);
     let query = callback_query(&fake.answer(get(&start.url)));
     let verified = client.callback(start.pending, &query, USER, at).unwrap();
     let request = verified.claim_with(&mut UsedStates::new()).unwrap();
@@ -237,14 +237,14 @@ fn configuration_is_checked_by_tallys_schema_and_the_integration_accepts_webhook
     assert_eq!(
         errors.errors(),
         [
-            ConfigError::Empty {
+            FieldError::Empty {
                 path: "projects".to_owned()
             },
-            ConfigError::NotAnOption {
+            FieldError::NotAnOption {
                 path: "events[0]".to_owned(),
                 value: "task.deleted".to_owned()
             },
-            ConfigError::UnknownField {
+            FieldError::UnknownField {
                 path: "color".to_owned()
             },
         ]
@@ -252,7 +252,7 @@ fn configuration_is_checked_by_tallys_schema_and_the_integration_accepts_webhook
     let missing = schema.validate(&json!({})).unwrap_err();
     assert_eq!(
         missing.errors(),
-        [ConfigError::Missing {
+        [FieldError::Missing {
             path: "projects".to_owned()
         }]
     );
@@ -304,7 +304,7 @@ fn oauth_round_trip_with_pkce_against_the_fake() {
     let fake = TallyFake::new(BASE);
     let client = oauth_client(plugin.as_ref());
 
-    let start = client.start(INTEGRATION, USER, now(), &RANDOM).unwrap();
+    let start = client.start(INTEGRATION, USER, now(), &RANDOM);
     let url = Url::parse(&start.url).unwrap();
     assert_eq!(&url[..url::Position::AfterPath], "https://tally.test/t/oauth/authorize");
     let params: HashMap<String, String> = url.query_pairs().into_owned().collect();
@@ -367,7 +367,7 @@ fn the_fake_holds_to_pkce_s256_and_single_use_codes() {
     let client = oauth_client(plugin.as_ref());
 
     // A flow without S256 is refused at the authorize page.
-    let start = client.start(INTEGRATION, USER, now(), &RANDOM).unwrap();
+    let start = client.start(INTEGRATION, USER, now(), &RANDOM);
     let plain = start
         .url
         .replace("code_challenge_method=S256", "code_challenge_method=plain");
@@ -402,7 +402,7 @@ fn the_fake_holds_to_pkce_s256_and_single_use_codes() {
     assert!(error.needs_reauthorization());
 
     // The genuine request works once; the same code twice is refused.
-    let start = client.start(INTEGRATION, USER, now(), &[8; 32]).unwrap();
+    let start = client.start(INTEGRATION, USER, now(), &[8; 32]);
     let query = callback_query(&fake.answer(get(&start.url)));
     let verified = client.callback(start.pending, &query, USER, now()).unwrap();
     let request = verified.claim_with(&mut UsedStates::new()).unwrap();

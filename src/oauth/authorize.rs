@@ -5,7 +5,7 @@ use url::Url;
 
 use super::config::OAuthClient;
 use super::pkce::{CHALLENGE_METHOD, PkceVerifier};
-use super::state::{MIN_RANDOM_BYTES, PendingAuth, STATE_LIFETIME, StateId, StateLedger};
+use super::state::{PendingAuth, STATE_LIFETIME, StateId, StateLedger};
 use super::token::form_post;
 use crate::secret::{constant_time_eq, secret_type};
 
@@ -23,18 +23,6 @@ pub struct Authorize {
     pub url: String,
     /// Keep it in the user's session; hand it to [`OAuthClient::callback`].
     pub pending: PendingAuth,
-}
-
-/// Why an authorization could not start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// Fewer random bytes than [`MIN_RANDOM_BYTES`] were supplied.
-    #[error("random must be at least {MIN_RANDOM_BYTES} bytes, got {len}")]
-    NotEnoughRandom {
-        /// The number supplied.
-        len: usize,
-    },
 }
 
 /// Why [`VerifiedCallback::claim_with`] did not release the token request.
@@ -172,19 +160,10 @@ impl VerifiedCallback {
 impl OAuthClient {
     /// Starts an authorization for `integration_id` on behalf of `user_id` (both chosen by the host).
     ///
-    /// `random` must hold at least [`MIN_RANDOM_BYTES`] bytes from a secure source (`getrandom`, `OsRng`); the
+    /// `random` is 32 bytes from a secure source (`getrandom`, `OsRng`); the
     /// `state` nonce and the PKCE verifier are derived from it. Redirect the browser to the returned URL and keep the
     /// [`PendingAuth`] in the user's session.
-    pub fn start(
-        &self,
-        integration_id: &str,
-        user_id: &str,
-        now: DateTime<Utc>,
-        random: &[u8],
-    ) -> Result<Authorize, StartError> {
-        if random.len() < MIN_RANDOM_BYTES {
-            return Err(StartError::NotEnoughRandom { len: random.len() });
-        }
+    pub fn start(&self, integration_id: &str, user_id: &str, now: DateTime<Utc>, random: &[u8; 32]) -> Authorize {
         let pending = PendingAuth {
             provider: self.provider.id.clone(),
             integration_id: integration_id.to_owned(),
@@ -211,10 +190,10 @@ impl OAuthClient {
             query.append_pair("code_challenge", &pending.verifier.challenge());
             query.append_pair("code_challenge_method", CHALLENGE_METHOD);
         }
-        Ok(Authorize {
+        Authorize {
             url: url.into(),
             pending,
-        })
+        }
     }
 
     /// Checks a callback and builds the token request.

@@ -32,7 +32,7 @@
 //! let now = Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0).unwrap();
 //!
 //! // 1. Start: redirect the browser to `url`, keep `pending` in the user's session.
-//! let start = client.start("integration-1", "user-7", now, &[7; 32])?;
+//! let start = client.start("integration-1", "user-7", now, &[7; 32]);
 //! assert!(start.url.starts_with("https://github.com/login/oauth/authorize?response_type=code&"));
 //!
 //! // 2. Callback: the provider redirects back with `code` and `state`.
@@ -64,7 +64,7 @@ mod request;
 mod state;
 mod token;
 
-pub use authorize::{AuthorizationCode, Authorize, CallbackError, ClaimError, StartError, VerifiedCallback};
+pub use authorize::{AuthorizationCode, Authorize, CallbackError, ClaimError, VerifiedCallback};
 pub use config::{
     ClientConfig, ClientSecret, ConfigError, DEFAULT_REFRESH_MARGIN, MIN_STATE_KEY_LEN, OAuthClient, StateKey,
 };
@@ -73,5 +73,5 @@ pub use pkce::{CHALLENGE_METHOD, PkceVerifier};
 pub use provider::{AccountLookup, ErrorClass, Provider, ProviderBuilder, ProviderError};
 pub use refresh::Freshness;
 pub use request::{Account, AccountError, Authorized, RequestError};
-pub use state::{MIN_RANDOM_BYTES, PendingAuth, STATE_LIFETIME, StateId, StateLedger, UsedStates};
+pub use state::{PendingAuth, STATE_LIFETIME, StateId, StateLedger, UsedStates};
 pub use token::{Persist, TokenError, TokenSet, UserToken};

@@ -23,9 +23,6 @@ use super::pkce::PkceVerifier;
 /// How long a `state` is accepted after [`OAuthClient::start`](super::OAuthClient::start): 10 minutes.
 pub const STATE_LIFETIME: TimeDelta = TimeDelta::minutes(10);
 
-/// The fewest random bytes [`OAuthClient::start`](super::OAuthClient::start) accepts.
-pub const MIN_RANDOM_BYTES: usize = 32;
-
 /// An authorization in progress: keep it in the user's session (it serializes with serde) and hand it back to
 /// [`OAuthClient::callback`](super::OAuthClient::callback).
 ///

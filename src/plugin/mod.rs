@@ -42,7 +42,7 @@ use crate::webhook::{Intake, WebhookError, WebhookSecret, WebhookVerifier, intak
 pub use connection::{Connection, Connections};
 pub use registry::{Registry, RegistryError};
 pub use schema::{DEFAULT_MAX_ITEMS, Field, FieldOption, FieldType, Format, Schema};
-pub use validate::{ConfigError, ValidationErrors};
+pub use validate::{FieldError, ValidationErrors};
 
 /// One service the host can connect to: what it is, how it connects, what it needs configured, and what it can do.
 ///

@@ -10,7 +10,7 @@ use crate::integration::Configuration;
 /// One problem found in a configuration, naming where: a field (`events`) or an element of one (`repositories[2]`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum FieldError {
     /// The configuration is not a JSON object; nothing else was checked.
     #[error("the configuration must be a JSON object, found {found}")]
     NotAnObject {
@@ -75,7 +75,7 @@ pub enum ConfigError {
     },
 }
 
-impl ConfigError {
+impl FieldError {
     /// Where the problem is: a field name, `name[index]` for an array element, or `""` for the whole
     /// configuration.
     pub fn path(&self) -> &str {
@@ -94,16 +94,16 @@ impl ConfigError {
 
 /// Every problem [`Schema::validate`] found, in schema field order, then unknown fields. Never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationErrors(Vec<ConfigError>);
+pub struct ValidationErrors(Vec<FieldError>);
 
 impl ValidationErrors {
     /// The problems, in the order they were found.
-    pub fn errors(&self) -> &[ConfigError] {
+    pub fn errors(&self) -> &[FieldError] {
         &self.0
     }
 
     /// The problems, owned.
-    pub fn into_errors(self) -> Vec<ConfigError> {
+    pub fn into_errors(self) -> Vec<FieldError> {
         self.0
     }
 }
@@ -129,8 +129,8 @@ impl fmt::Display for ValidationErrors {
 impl std::error::Error for ValidationErrors {}
 
 impl<'a> IntoIterator for &'a ValidationErrors {
-    type Item = &'a ConfigError;
-    type IntoIter = std::slice::Iter<'a, ConfigError>;
+    type Item = &'a FieldError;
+    type IntoIter = std::slice::Iter<'a, FieldError>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
@@ -168,7 +168,7 @@ impl Schema {
     /// [`ValidationErrors`] holding every problem found, each naming its field path.
     pub fn validate(&self, configuration: &Value) -> Result<Configuration, ValidationErrors> {
         let Value::Object(object) = configuration else {
-            return Err(ValidationErrors(vec![ConfigError::NotAnObject {
+            return Err(ValidationErrors(vec![FieldError::NotAnObject {
                 found: json_type(configuration),
             }]));
         };
@@ -178,7 +178,7 @@ impl Schema {
             match object.get(&field.name) {
                 None | Some(Value::Null) => {
                     if field.required {
-                        errors.push(ConfigError::Missing {
+                        errors.push(FieldError::Missing {
                             path: field.name.clone(),
                         });
                     }
@@ -194,7 +194,7 @@ impl Schema {
         }
         for key in object.keys() {
             if self.get(key).is_none() {
-                errors.push(ConfigError::UnknownField { path: key.clone() });
+                errors.push(FieldError::UnknownField { path: key.clone() });
             }
         }
         if errors.is_empty() {
@@ -206,12 +206,12 @@ impl Schema {
 }
 
 /// Checks one present, non-null value against its field, pushing every problem.
-fn check_field(field: &Field, value: &Value, errors: &mut Vec<ConfigError>) {
+fn check_field(field: &Field, value: &Value, errors: &mut Vec<FieldError>) {
     let path = || field.name.clone();
     match (field.kind, value) {
         (FieldType::String, Value::String(text)) => {
             if field.required && text.is_empty() {
-                errors.push(ConfigError::Empty { path: path() });
+                errors.push(FieldError::Empty { path: path() });
             } else {
                 check_string(field, text, path(), errors);
             }
@@ -224,10 +224,10 @@ fn check_field(field: &Field, value: &Value, errors: &mut Vec<ConfigError>) {
         (FieldType::Boolean, Value::Bool(_)) => {}
         (FieldType::StringArray, Value::Array(elements)) => {
             if field.required && elements.is_empty() {
-                errors.push(ConfigError::Empty { path: path() });
+                errors.push(FieldError::Empty { path: path() });
             }
             if elements.len() > field.max_items {
-                errors.push(ConfigError::TooMany {
+                errors.push(FieldError::TooMany {
                     path: path(),
                     len: elements.len(),
                     max: field.max_items,
@@ -238,7 +238,7 @@ fn check_field(field: &Field, value: &Value, errors: &mut Vec<ConfigError>) {
                 let path = format!("{}[{index}]", field.name);
                 match element {
                     Value::String(text) => check_string(field, text, path, errors),
-                    other => errors.push(ConfigError::WrongType {
+                    other => errors.push(FieldError::WrongType {
                         path,
                         expected: FieldType::String,
                         found: json_type(other),
@@ -246,7 +246,7 @@ fn check_field(field: &Field, value: &Value, errors: &mut Vec<ConfigError>) {
                 }
             }
         }
-        (expected, other) => errors.push(ConfigError::WrongType {
+        (expected, other) => errors.push(FieldError::WrongType {
             path: path(),
             expected,
             found: json_type(other),
@@ -255,11 +255,11 @@ fn check_field(field: &Field, value: &Value, errors: &mut Vec<ConfigError>) {
 }
 
 /// Checks a string value (of a string field or an element of a string array) against options and format.
-fn check_string(field: &Field, text: &str, path: String, errors: &mut Vec<ConfigError>) {
+fn check_string(field: &Field, text: &str, path: String, errors: &mut Vec<FieldError>) {
     if let Some(format) = field.format
         && !format.matches(text)
     {
-        errors.push(ConfigError::BadFormat {
+        errors.push(FieldError::BadFormat {
             path: path.clone(),
             value: shorten(text),
             format,
@@ -268,9 +268,9 @@ fn check_string(field: &Field, text: &str, path: String, errors: &mut Vec<Config
     check_option(field, text, path, errors);
 }
 
-fn check_option(field: &Field, text: &str, path: String, errors: &mut Vec<ConfigError>) {
+fn check_option(field: &Field, text: &str, path: String, errors: &mut Vec<FieldError>) {
     if !field.options.is_empty() && !field.options.iter().any(|option| option.value == text) {
-        errors.push(ConfigError::NotAnOption {
+        errors.push(FieldError::NotAnOption {
             path,
             value: shorten(text),
         });

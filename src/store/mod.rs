@@ -35,8 +35,10 @@ mod inbox;
 mod integration;
 mod memory;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 mod pg;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 mod sqlite;
 
 use std::error::Error as StdError;
@@ -48,16 +50,20 @@ use crate::model::{Block, Event, Object};
 
 /// The PostgreSQL client [`PostgresStore::from_client`] takes a connection from.
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use ::postgres;
 pub use inbox::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
 pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
 pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use pg::{PostgresError, PostgresStore, PostgresTransaction};
 /// The SQLite bindings [`SqliteStore::from_connection`] takes a connection from.
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use rusqlite;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteError, SqliteStore, SqliteTransaction};
 
 /// The schema version the SQLite and Postgres stores migrate their databases to (their `schema_version()`). A

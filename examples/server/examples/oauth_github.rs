@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // 1. Start: the browser goes to GitHub; `pending` would live in the user's session.
     let listener = TcpListener::bind(LISTEN)?;
-    let start = client.start("example-integration", "local-user", now(), &random::<32>()?)?;
+    let start = client.start("example-integration", "local-user", now(), &random::<32>()?);
     println!("Open this URL in a browser:\n\n  {}\n", start.url);
 
     // 2. The redirect comes back to the listener with `code` and `state` in the query.

@@ -46,9 +46,7 @@ pub async fn start(
         let user = signed.user.id;
         let (integration, _) = find_or_create(&state, &service, &user)?;
         let random = random::<32>().map_err(ApiError::internal)?;
-        let authorize = client
-            .start(&integration.id, &user, state.clock.now(), &random)
-            .map_err(ApiError::internal)?;
+        let authorize = client.start(&integration.id, &user, state.clock.now(), &random);
         let pending = serde_json::to_vec(&authorize.pending).map_err(ApiError::internal)?;
         let secure = if state.config.base_url.scheme() == "https" {
             "; Secure"
