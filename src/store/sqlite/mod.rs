@@ -15,6 +15,7 @@
 mod inbox;
 mod integrations;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -274,6 +275,7 @@ impl ActivityStore for SqliteStore {
             query.until.as_ref().map(write_time),
         ])?;
         let mut found = Vec::new();
+        let mut ids = Vec::new();
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let mut event = Event::new(
@@ -292,11 +294,16 @@ impl ActivityStore for SqliteStore {
             event.target_metadata = read_json(&row.get::<_, String>(11)?, "events.target_metadata")?;
             event.event_metadata = read_json(&row.get::<_, String>(12)?, "events.event_metadata")?;
             event.embeddings = read_optional_json(row.get(13)?, "events.embeddings")?;
-            event.blocks = self.blocks_of(id)?;
+            ids.push(id);
             found.push(StoredEvent {
                 integration_id: row.get(1)?,
                 event,
             });
+        }
+        // The blocks of every listed event in one query, not one per event.
+        let mut blocks = self.blocks_of(&ids)?;
+        for (stored, id) in found.iter_mut().zip(&ids) {
+            stored.event.blocks = blocks.remove(id).unwrap_or_default();
         }
         Ok(found)
     }
@@ -326,15 +333,16 @@ impl ActivityStore for SqliteStore {
 }
 
 impl SqliteStore {
-    fn blocks_of(&self, event_id: i64) -> Result<Vec<Block>, SqliteError> {
+    /// The blocks of the events `event_ids`, each event's in order.
+    fn blocks_of(&self, event_ids: &[i64]) -> Result<HashMap<i64, Vec<Block>>, SqliteError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT time, title, content, url, media_url, value, value_multiplier, value_unit, embeddings
-             FROM blocks WHERE event_id = ?1 ORDER BY position",
+            "SELECT time, title, content, url, media_url, value, value_multiplier, value_unit, embeddings, event_id
+             FROM blocks WHERE event_id IN (SELECT value FROM json_each(?1)) ORDER BY event_id, position",
         )?;
-        let mut rows = statement.query([event_id])?;
-        let mut blocks = Vec::new();
+        let mut rows = statement.query([write_json(&event_ids)?])?;
+        let mut blocks: HashMap<i64, Vec<Block>> = std::collections::HashMap::new();
         while let Some(row) = rows.next()? {
-            blocks.push(Block {
+            blocks.entry(row.get(9)?).or_default().push(Block {
                 time: row
                     .get::<_, Option<String>>(0)?
                     .map(|time| read_time(time, "blocks.time"))
