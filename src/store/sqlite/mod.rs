@@ -340,7 +340,7 @@ impl SqliteStore {
              FROM blocks WHERE event_id IN (SELECT value FROM json_each(?1)) ORDER BY event_id, position",
         )?;
         let mut rows = statement.query([write_json(&event_ids)?])?;
-        let mut blocks: HashMap<i64, Vec<Block>> = std::collections::HashMap::new();
+        let mut blocks: HashMap<i64, Vec<Block>> = HashMap::new();
         while let Some(row) = rows.next()? {
             blocks.entry(row.get(9)?).or_default().push(Block {
                 time: row
