@@ -134,14 +134,18 @@ impl AppState {
         let Some(plugin) = self.registry.get(service) else {
             return Ok(None);
         };
-        let id = format!("{service}-{user_id}");
         Ok(Some(Integration::initialize(
             plugin.as_ref(),
-            id,
+            integration_id(service, user_id),
             user_id,
             &random::<32>()?,
         )))
     }
+}
+
+/// The id of `user_id`'s integration of `service`: derived from both, so that there is one per service and user.
+pub fn integration_id(service: &str, user_id: &str) -> String {
+    format!("{service}-{user_id}")
 }
 
 /// Creates the host's tables and the `admin` user: with `--admin-token` when given (replacing a stored one), else,

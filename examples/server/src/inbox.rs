@@ -6,6 +6,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
+use spark_integrations::Configuration;
 use spark_integrations::convert::{Conversion, ConvertContext, Payload};
 use spark_integrations::store::{
     InboxDelivery, InboxOrigin, InboxRecord, InboxStatus, InboxStore, IngestReport, IntegrationStore, RecordedOutcome,
@@ -72,7 +73,9 @@ pub fn process(
 }
 
 fn convert_and_store(state: &AppState, delivery: &InboxDelivery, body: &[u8], mode: Mode) -> Processed {
-    let conversion = match convert(state, delivery, body) {
+    let conversion = match configuration_of(state, &delivery.integration_id)
+        .and_then(|configuration| convert(state, delivery, body, configuration.as_ref()))
+    {
         Ok(conversion) => conversion,
         Err(processed) => return processed,
     };
@@ -98,9 +101,24 @@ fn stored_as(report: IngestReport, conversion: &Conversion) -> Processed {
     }
 }
 
-/// Converts a kept delivery with its plugin's current converter and its integration's current configuration; the
-/// `Err` is what to record when that is impossible.
-fn convert(state: &AppState, delivery: &InboxDelivery, body: &[u8]) -> Result<Conversion, Processed> {
+/// The integration's selection (which event types to record) as it stands now; the `Err` is what to record when it
+/// cannot be read.
+fn configuration_of(state: &AppState, integration_id: &str) -> Result<Option<Configuration>, Processed> {
+    match state.db.read().find_integration(integration_id) {
+        Ok(Some(integration)) => Ok(integration.configuration),
+        Ok(None) => Err(Processed::Failed(format!("integration `{integration_id}` is gone"))),
+        Err(error) => Err(Processed::Retry(error.to_string())),
+    }
+}
+
+/// Converts a kept delivery with its plugin's current converter and its integration's `configuration`; the `Err` is
+/// what to record when that is impossible.
+fn convert(
+    state: &AppState,
+    delivery: &InboxDelivery,
+    body: &[u8],
+    configuration: Option<&Configuration>,
+) -> Result<Conversion, Processed> {
     let Some(plugin) = state.registry.get(&delivery.service) else {
         return Err(Processed::Failed(format!(
             "service `{}` is not offered here",
@@ -121,21 +139,10 @@ fn convert(state: &AppState, delivery: &InboxDelivery, body: &[u8]) -> Result<Co
             body,
         },
     };
-    // The integration's selection (which event types to record) as it stands now.
-    let configuration = match state.db.read().find_integration(&delivery.integration_id) {
-        Ok(Some(integration)) => integration.configuration,
-        Ok(None) => {
-            return Err(Processed::Failed(format!(
-                "integration `{}` is gone",
-                delivery.integration_id
-            )));
-        }
-        Err(error) => return Err(Processed::Retry(error.to_string())),
-    };
     // The time it was received, every time: converting again gives the same events.
     let context = ConvertContext::new(delivery.received_at)
         .with_integration(&delivery.integration_id)
-        .with_configuration(configuration.as_ref());
+        .with_configuration(configuration);
     converter
         .convert(payload, &context)
         .map_err(|error| Processed::Failed(error.to_string()))
@@ -186,6 +193,8 @@ struct Queue {
 #[derive(Debug)]
 struct Job {
     delivery: InboxDelivery,
+    /// The integration's configuration, as the routing lookup read it a moment ago.
+    configuration: Option<Configuration>,
     reply: oneshot::Sender<Result<(i64, Processed), Unavailable>>,
 }
 
@@ -203,7 +212,11 @@ impl Batcher {
     /// # Errors
     ///
     /// [`Unavailable`] when it could not be kept (the store refused the write): nothing of it is stored.
-    pub async fn submit(&self, delivery: InboxDelivery) -> Result<(i64, Processed), Unavailable> {
+    pub async fn submit(
+        &self,
+        delivery: InboxDelivery,
+        configuration: Option<Configuration>,
+    ) -> Result<(i64, Processed), Unavailable> {
         let (reply, answer) = oneshot::channel();
         {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -211,7 +224,11 @@ impl Batcher {
                 drop(queue);
                 return Err(Unavailable);
             }
-            queue.jobs.push(Job { delivery, reply });
+            queue.jobs.push(Job {
+                delivery,
+                configuration,
+                reply,
+            });
         }
         self.ready.notify_one();
         answer.await.unwrap_or(Err(Unavailable))
@@ -257,21 +274,29 @@ impl Batcher {
 /// derived again from the kept copies (pending ones are processed again at start, idempotently). So on PostgreSQL
 /// the group pays one flush to disk, for keeping it; storing and recording commit without waiting for theirs.
 fn write_group(state: &AppState, jobs: Vec<Job>) {
-    // Converted first, before the connection is taken (a conversion reads the integration's configuration).
-    let converted: Vec<Result<Conversion, Processed>> = jobs
-        .iter()
-        .map(|job| convert(state, &job.delivery, &job.delivery.body))
-        .collect();
-    let deliveries: Vec<InboxDelivery> = jobs.iter().map(|job| job.delivery.clone()).collect();
+    // Converted first, before the connection is taken, with the configuration the routing lookup read.
+    let mut deliveries = Vec::with_capacity(jobs.len());
+    let mut converted = Vec::with_capacity(jobs.len());
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        converted.push(convert(
+            state,
+            &job.delivery,
+            &job.delivery.body,
+            job.configuration.as_ref(),
+        ));
+        deliveries.push(job.delivery);
+        replies.push(job.reply);
+    }
     let mut store = state.db.write();
     let kept = store.append_deliveries(&deliveries);
     let ids = match kept {
         Ok(ids) => ids,
         Err(error) => {
             drop(store);
-            note(&format!("keeping {} deliveries: {error}", jobs.len()));
-            for job in jobs {
-                let _ = job.reply.send(Err(Unavailable));
+            note(&format!("keeping {} deliveries: {error}", deliveries.len()));
+            for reply in replies {
+                let _ = reply.send(Err(Unavailable));
             }
             return;
         }
@@ -279,10 +304,10 @@ fn write_group(state: &AppState, jobs: Vec<Job>) {
     if let Err(error) = store.set_synchronous_commit(false) {
         note(&format!("relaxing the commits of derived writes: {error}"));
     }
-    let batch: Vec<(&str, &Conversion)> = jobs
+    let batch: Vec<(&str, &Conversion)> = deliveries
         .iter()
         .zip(&converted)
-        .filter_map(|(job, conversion)| Some((job.delivery.integration_id.as_str(), conversion.as_ref().ok()?)))
+        .filter_map(|(delivery, conversion)| Some((delivery.integration_id.as_str(), conversion.as_ref().ok()?)))
         .collect();
     let mut reports = match ingest_batch(&mut *store, &batch) {
         Ok(reports) => reports.into_iter().map(Ok).collect::<Vec<_>>(),
@@ -320,8 +345,8 @@ fn write_group(state: &AppState, jobs: Vec<Job>) {
         note(&format!("restoring durable commits: {error}"));
     }
     drop(store);
-    for ((job, id), processed) in jobs.into_iter().zip(ids).zip(processed) {
-        let _ = job.reply.send(Ok((id, processed)));
+    for ((reply, id), processed) in replies.into_iter().zip(ids).zip(processed) {
+        let _ = reply.send(Ok((id, processed)));
     }
 }
 
@@ -432,14 +457,4 @@ pub fn record_json(record: &InboxRecord) -> Value {
         object.insert("body".into(), json!(String::from_utf8_lossy(body)));
     }
     value
-}
-
-/// Whether kept delivery `record` belongs to an integration of `user_id`. Blocking.
-///
-/// # Errors
-///
-/// When the store fails.
-pub fn owned_by(state: &AppState, record: &InboxRecord, user_id: &str) -> Result<bool, StoreError> {
-    let integration = state.db.read().find_integration(&record.delivery.integration_id)?;
-    Ok(integration.is_some_and(|integration| integration.user_id == user_id))
 }

@@ -22,6 +22,7 @@ use spark_integrations::plugin::{Connection, Descriptor};
 use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore, PollState, StoredEvent};
 
 use crate::app::AppState;
+use crate::routes::api::owned_integrations;
 use crate::routes::guard::Signed;
 use crate::routes::{ApiError, blocking};
 
@@ -79,10 +80,7 @@ pub async fn index(
         let now = state.clock.now();
         let store = state.db.read();
         let mut integrations = Vec::new();
-        for integration in store.list_integrations().map_err(ApiError::internal)? {
-            if integration.user_id != signed.user.id {
-                continue;
-            }
+        for integration in owned_integrations(&*store, &signed.user.id)? {
             let poll = store.poll_state(&integration.id).map_err(ApiError::internal)?;
             integrations.push((integration, poll));
         }

@@ -15,7 +15,7 @@ use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore, Sto
 
 use super::guard::Signed;
 use super::{ApiError, blocking};
-use crate::app::AppState;
+use crate::app::{AppState, integration_id};
 use crate::poller::{self, PollProblem};
 
 /// The most events `GET /api/events` lists at once.
@@ -72,10 +72,8 @@ pub fn find_or_create(state: &AppState, service: &str, user_id: &str) -> Result<
     }
     let mut store = state.db.write();
     let existing = store
-        .list_integrations()
-        .map_err(ApiError::internal)?
-        .into_iter()
-        .find(|integration| integration.service == service && integration.user_id == user_id);
+        .find_integration(&integration_id(service, user_id))
+        .map_err(ApiError::internal)?;
     if let Some(integration) = existing {
         return Ok((integration, false));
     }
@@ -207,7 +205,7 @@ pub async fn fetch(
 }
 
 /// The integrations of `user_id`.
-fn owned_integrations<S: IntegrationStore>(store: &S, user_id: &str) -> Result<Vec<Integration>, ApiError>
+pub fn owned_integrations<S: IntegrationStore>(store: &S, user_id: &str) -> Result<Vec<Integration>, ApiError>
 where
     S::Error: std::fmt::Display,
 {

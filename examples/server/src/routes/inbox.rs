@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use spark_integrations::store::{InboxQuery, InboxStatus, InboxStore, IntegrationStore};
+use spark_integrations::store::{InboxQuery, InboxStatus, InboxStore};
 
+use super::api::{owned_integration, owned_integrations};
 use super::guard::Signed;
 use super::{ApiError, blocking};
 use crate::app::AppState;
@@ -23,12 +24,8 @@ const MAX_REPLAYED: usize = 10_000;
 
 /// The ids of `user_id`'s integrations. Blocking.
 fn own_integrations(state: &AppState, user_id: &str) -> Result<Vec<String>, ApiError> {
-    let all = state.db.read().list_integrations().map_err(ApiError::internal)?;
-    Ok(all
-        .into_iter()
-        .filter(|integration| integration.user_id == user_id)
-        .map(|integration| integration.id)
-        .collect())
+    let owned = owned_integrations(&*state.db.read(), user_id)?;
+    Ok(owned.into_iter().map(|integration| integration.id).collect())
 }
 
 /// `GET /api/inbox?status=failed|pending|done&limit=N&bodies=true`: the user's kept deliveries, newest first;
@@ -76,9 +73,9 @@ pub async fn retry(
             .inbox_entry(id)
             .map_err(ApiError::internal)?
             .ok_or_else(missing)?;
-        if !inbox::owned_by(&state, &record, &signed.user.id).map_err(ApiError::internal)? {
-            return Err(missing());
-        }
+        // Another user's delivery is as unknown as a missing one.
+        owned_integration(&*state.db.read(), &record.delivery.integration_id, &signed.user.id)
+            .map_err(|_| missing())?;
         let body = record.body.as_deref().unwrap_or_default();
         inbox::process(&state, id, &record.delivery, body, record.attempts, Mode::Rederive)
             .map_err(ApiError::internal)?;

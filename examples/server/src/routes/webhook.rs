@@ -85,6 +85,8 @@ pub async fn deliver(
 
     let verifying = Arc::clone(&state);
     let integration_id = integration.id.clone();
+    // Converting the delivery needs the integration's configuration: read with it above, not read again.
+    let configuration = integration.configuration.clone();
     let verify = move || {
         let state = verifying;
         let now = state.clock.now();
@@ -130,7 +132,7 @@ pub async fn deliver(
     };
     // Kept durably (with the deliveries arriving beside it, in one commit) before anything is answered: from here on,
     // a crash loses nothing the provider was told is safe. Then converted and stored from the kept copy.
-    let Ok((id, processed)) = state.batcher.submit(kept).await else {
+    let Ok((id, processed)) = state.batcher.submit(kept, configuration).await else {
         return Ok(unavailable());
     };
     Ok(match processed {
