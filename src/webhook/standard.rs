@@ -84,6 +84,25 @@ impl Default for StandardWebhooksVerifier {
     }
 }
 
+impl StandardWebhooksVerifier {
+    /// Whether `secret` can verify deliveries: base64 after an optional `whsec_` prefix, not empty. For checking
+    /// configuration at start-up rather than at the first delivery.
+    ///
+    /// ```
+    /// use spark_integrations::webhook::{StandardWebhooksVerifier, WebhookSecret};
+    ///
+    /// assert!(StandardWebhooksVerifier::check_secret(&WebhookSecret::new("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")).is_ok());
+    /// assert!(StandardWebhooksVerifier::check_secret(&WebhookSecret::new("whsec_not*base64")).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError::InvalidSecret`] saying what is wrong (never the secret).
+    pub fn check_secret(secret: &WebhookSecret) -> Result<(), WebhookError> {
+        decode_secret(secret).map(drop)
+    }
+}
+
 impl WebhookVerifier for StandardWebhooksVerifier {
     fn verify<'a>(
         &self,
@@ -134,18 +153,18 @@ fn decode_secrets(secrets: &[WebhookSecret]) -> Result<Vec<Vec<u8>>, WebhookErro
     if secrets.is_empty() {
         return Err(WebhookError::NoSecret);
     }
-    secrets
-        .iter()
-        .map(|secret| {
-            let encoded = secret.expose_secret();
-            let encoded = encoded.strip_prefix(SECRET_PREFIX).unwrap_or(encoded);
-            match STANDARD.decode(encoded) {
-                Ok(key) if key.is_empty() => Err(WebhookError::InvalidSecret { reason: "empty" }),
-                Ok(key) => Ok(key),
-                Err(_) => Err(WebhookError::InvalidSecret {
-                    reason: "not base64 after the `whsec_` prefix",
-                }),
-            }
-        })
-        .collect()
+    secrets.iter().map(decode_secret).collect()
+}
+
+/// The MAC key of one `whsec_` secret.
+fn decode_secret(secret: &WebhookSecret) -> Result<Vec<u8>, WebhookError> {
+    let encoded = secret.expose_secret();
+    let encoded = encoded.strip_prefix(SECRET_PREFIX).unwrap_or(encoded);
+    match STANDARD.decode(encoded) {
+        Ok(key) if key.is_empty() => Err(WebhookError::InvalidSecret { reason: "empty" }),
+        Ok(key) => Ok(key),
+        Err(_) => Err(WebhookError::InvalidSecret {
+            reason: "not base64 after the `whsec_` prefix",
+        }),
+    }
 }

@@ -10,14 +10,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use spark_integrations::oauth::ClientSecret;
 use spark_integrations::plugin::Plugin;
 use spark_integrations::providers::github::{self, GithubPlugin};
 use spark_integrations::providers::gitlab::{self, GitlabPlugin};
 use spark_integrations::providers::slack::{self, SlackPlugin};
-use spark_integrations::webhook::WebhookSecret;
+use spark_integrations::webhook::{StandardWebhooksVerifier, WebhookSecret};
 
 use crate::config::{ConfigError, Setting, Values, setting};
 
@@ -274,8 +272,8 @@ fn build_gitlab(values: &Values<'_>) -> Result<Service, ConfigError> {
         });
     }
     if let Some(signing) = &signing {
-        let key = signing.expose_secret().strip_prefix(gitlab::SIGNING_TOKEN_PREFIX);
-        if !key.is_some_and(|key| STANDARD.decode(key).is_ok_and(|key| !key.is_empty())) {
+        let prefixed = signing.expose_secret().starts_with(gitlab::SIGNING_TOKEN_PREFIX);
+        if !prefixed || StandardWebhooksVerifier::check_secret(signing).is_err() {
             return Err(ConfigError::Invalid {
                 name: "--gitlab-signing-token",
                 reason: format!(
