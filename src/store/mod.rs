@@ -40,6 +40,8 @@ mod pg;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod database;
 
 use std::error::Error as StdError;
 
@@ -52,6 +54,9 @@ use crate::model::{Block, Event, Object};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use ::postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use database::DatabaseError;
 pub use inbox::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
 pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
 pub use memory::{MemoryError, MemoryStore, MemoryTransaction};

@@ -70,30 +70,9 @@ use postgres::{Client, GenericClient, NoTls, Row, Statement};
 
 pub use activity::PostgresTransaction;
 
-/// What goes wrong in [`PostgresStore`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PostgresError {
-    /// PostgreSQL, or the connection to it, reported an error.
-    #[error("postgres: {0}")]
-    Postgres(#[from] postgres::Error),
-    /// A stored row did not hold what the schema promises.
-    #[error("corrupt column `{column}`: {message}")]
-    Corrupt {
-        /// The table and column, as `table.column`.
-        column: &'static str,
-        /// What was wrong with it.
-        message: String,
-    },
-    /// The database was written by a newer version of this crate.
-    #[error("database schema version {found} is newer than this crate understands ({supported})")]
-    UnsupportedVersion {
-        /// The version found in the database.
-        found: i64,
-        /// The newest version this crate can read.
-        supported: i64,
-    },
-}
+/// What goes wrong in [`PostgresStore`]: a [`DatabaseError`](super::DatabaseError) around the `postgres` client's
+/// error.
+pub type PostgresError = super::DatabaseError<postgres::Error>;
 
 /// Migrations, in order: migration `n` (1-based) takes the schema from version `n - 1` to `n`. The versions match
 /// the SQLite store's.

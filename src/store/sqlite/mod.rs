@@ -24,30 +24,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use super::{ActivityStore, ActivityTransaction, EventQuery, ObjectChange, StoredEvent, UntitledQuery, keep_name};
 use crate::model::{Block, Event, Metadata, Object};
 
-/// What goes wrong in [`SqliteStore`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SqliteError {
-    /// SQLite reported an error.
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A stored column did not hold what the schema promises.
-    #[error("corrupt column `{column}`: {message}")]
-    Corrupt {
-        /// The table and column, as `table.column`.
-        column: &'static str,
-        /// What was wrong with it.
-        message: String,
-    },
-    /// The database was written by a newer version of this crate.
-    #[error("database schema version {found} is newer than this crate understands ({supported})")]
-    UnsupportedVersion {
-        /// The version found in the database.
-        found: i64,
-        /// The newest version this crate can read.
-        supported: i64,
-    },
-}
+/// What goes wrong in [`SqliteStore`]: a [`DatabaseError`](super::DatabaseError) around rusqlite's error.
+pub type SqliteError = super::DatabaseError<rusqlite::Error>;
 
 /// Migrations, in order: migration `n` (1-based) takes the schema from version `n - 1` to `n`.
 const MIGRATIONS: &[&str] = &[
