@@ -202,6 +202,10 @@ pub enum ConvertError {
         /// What is missing.
         what: &'static str,
     },
+    /// What the payload gave does not make an event (an empty id, a time outside years 1 to 9999): the error of
+    /// [`EventBuilder::build`](crate::model::EventBuilder::build), for converters that build events with it.
+    #[error("cannot build the event: {0}")]
+    Event(#[from] crate::model::EventBuildError),
 }
 
 impl ConvertError {
@@ -295,11 +299,13 @@ pub fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T,
 /// use spark_integrations::convert::{Conversion, refuse_unstorable_times};
 /// use spark_integrations::model::{Event, Object};
 ///
-/// let time = DateTime::from_timestamp(253_402_300_800, 0).unwrap(); // year 10000
-/// let event = Event::new("1", time, "acme", "task", "created", Object::new("a", "user", "acme_user"),
-///     Object::new("t", "task", "acme_task"));
+/// let mut event = Event::builder().source_id("1").time(DateTime::UNIX_EPOCH).service("acme").domain("task")
+///     .action("created").actor(Object::new("a", "user", "acme_user"))
+///     .target(Object::new("t", "task", "acme_task")).build()?;
+/// event.time = DateTime::from_timestamp(253_402_300_800, 0).unwrap(); // year 10000
 /// let error = refuse_unstorable_times(Conversion::Converted(vec![event])).unwrap_err();
 /// assert_eq!(error.to_string(), "invalid value at `time`: time outside years 1 to 9999");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors

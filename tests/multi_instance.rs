@@ -197,7 +197,16 @@ where
                         let (a, b) = (user(1_000 + 2 * pair), user(1_001 + 2 * pair));
                         let (actor, target) = if worker % 2 == 0 { (a, b) } else { (b, a) };
                         let id = format!("follow-{pair}-{worker}");
-                        let event = Event::new(id, at(0), "github", "user", "follow", actor, target);
+                        let event = Event::builder()
+                            .source_id(id)
+                            .time(at(0))
+                            .service("github")
+                            .domain("user")
+                            .action("follow")
+                            .actor(actor)
+                            .target(target)
+                            .build()
+                            .expect("a complete event");
                         barrier.wait();
                         // Failures are collected, not raised, so that the other worker is not left at the barrier.
                         if let Err(error) = ingest(&mut store, "i1", &[event]) {

@@ -99,17 +99,16 @@ impl Converter for RunlogConverter {
         }
         let actor = Object::new(format!("runlog:athlete:{}", activity.athlete), "user", "runlog_athlete");
         let target = Object::new(format!("runlog:activity:{}", activity.id), "activity", "runlog_run");
-        let mut event = Event::new(
-            activity.id.to_string(),
-            activity.at,
-            "runlog",
-            "fitness",
-            "ran",
-            actor,
-            target,
-        );
-        event.value = Some(activity.meters);
-        event.value_unit = Some("meters".to_owned());
+        let event = Event::builder()
+            .source_id(activity.id.to_string())
+            .time(activity.at)
+            .service("runlog")
+            .domain("fitness")
+            .action("ran")
+            .actor(actor)
+            .target(target)
+            .value(activity.meters, "meters")
+            .build()?;
         Ok(Conversion::Converted(vec![event]))
     }
 }

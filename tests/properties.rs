@@ -384,16 +384,18 @@ fn arbitrary_block() -> impl Strategy<Value = Block> {
         arbitrary_embeddings(),
     )
         .prop_map(
-            |(time, (title, content, url, media_url), (value, value_multiplier, value_unit), embeddings)| Block {
-                time,
-                title,
-                content,
-                url,
-                media_url,
-                value,
-                value_multiplier,
-                value_unit,
-                embeddings,
+            |(time, (title, content, url, media_url), (value, value_multiplier, value_unit), embeddings)| {
+                let mut block = Block::new();
+                block.time = time;
+                block.title = title;
+                block.content = content;
+                block.url = url;
+                block.media_url = media_url;
+                block.value = value;
+                block.value_multiplier = value_multiplier;
+                block.value_unit = value_unit;
+                block.embeddings = embeddings;
+                block
             },
         )
 }
@@ -424,7 +426,17 @@ fn arbitrary_event() -> impl Strategy<Value = Event> {
                 (actor_metadata, target_metadata, event_metadata),
                 (blocks, embeddings),
             )| {
-                let mut event = Event::new(source_id, time, service, domain, action, actor, target);
+                let mut event = Event::builder()
+                    .source_id(source_id)
+                    .time(time)
+                    .service(service)
+                    .domain(domain)
+                    .action(action)
+                    .actor(actor)
+                    .target(target)
+                    .build()
+                    .expect("every field is set and the time is in range");
+                // Any multiplier, even one the builder refuses: the JSON must round-trip whatever it holds.
                 event.value = value;
                 event.value_multiplier = value_multiplier;
                 event.value_unit = value_unit;
@@ -453,15 +465,16 @@ proptest! {
 #[test]
 fn event_json_has_exactly_the_documented_fields_in_order() {
     let time = Utc.timestamp_opt(1_355_517_523, 5_000).single().expect("valid");
-    let event = Event::new(
-        "Ev1",
-        time,
-        "slack",
-        "message",
-        "sent",
-        Object::new("slack:T1:user:U1", "user", "slack_user"),
-        Object::new("slack:T1:message:C1:1355517523.000005", "message", "slack_message"),
-    );
+    let event = Event::builder()
+        .source_id("Ev1")
+        .time(time)
+        .service("slack")
+        .domain("message")
+        .action("sent")
+        .actor(Object::new("slack:T1:user:U1", "user", "slack_user"))
+        .target(Object::new("slack:T1:message:C1:1355517523.000005", "message", "slack_message"))
+        .build()
+        .expect("a complete event");
     let mut with_block = event;
     with_block.blocks.push(Block::default());
     insta::assert_json_snapshot!(with_block, @r#"

@@ -44,29 +44,29 @@ fn repository(id: u32, name: &str) -> Object {
 
 /// A push with `commits` blocks, at `seconds` past the base time (with microseconds, to check precision).
 fn push(source_id: &str, seconds: i64, commits: usize) -> Event {
-    let mut event = Event::new(
-        source_id,
-        at(seconds, 123_456_000),
-        "github",
-        "repository",
-        "push",
-        user(583_231, "octocat"),
-        repository(1_296_269, "octocat/Hello-World"),
-    );
-    event.value = Some(i64::try_from(commits).expect("small"));
-    event.value_unit = Some("commits".to_owned());
+    let mut event = Event::builder()
+        .source_id(source_id)
+        .time(at(seconds, 123_456_000))
+        .service("github")
+        .domain("repository")
+        .action("push")
+        .actor(user(583_231, "octocat"))
+        .target(repository(1_296_269, "octocat/Hello-World"))
+        .value(i64::try_from(commits).expect("small"), "commits")
+        .build()
+        .expect("a complete event");
     event.event_metadata.insert("ref".to_owned(), json!("refs/heads/main"));
     event
         .actor_metadata
         .insert("display_login".to_owned(), json!("octocat"));
     event.embeddings = Some(vec![0.25, -1.5]);
     event.blocks = (0..commits)
-        .map(|index| Block {
-            time: Some(at(seconds, 0)),
-            title: Some(format!("Commit {index}")),
-            content: Some(format!("message {index}\n\nwith a body")),
-            url: Some(format!("https://github.com/octocat/Hello-World/commit/{index:040}")),
-            ..Block::default()
+        .map(|index| {
+            Block::new()
+                .with_time(at(seconds, 0))
+                .with_title(format!("Commit {index}"))
+                .with_content(format!("message {index}\n\nwith a body"))
+                .with_url(format!("https://github.com/octocat/Hello-World/commit/{index:040}"))
         })
         .collect();
     event
@@ -221,18 +221,17 @@ fn slack_object(kind: &str, id: &str) -> Object {
 
 /// A Slack event naming its actor and target by id only, as the converter makes them.
 fn slack_event(source_id: &str, seconds: i64, user: &str, target: Object) -> Event {
-    let mut event = Event::new(
-        source_id,
-        at(seconds, 0),
-        "slack",
-        "message",
-        "sent",
-        slack_object("slack_user", user),
-        target,
-    );
-    event.value = Some(1);
-    event.value_unit = Some("message".to_owned());
-    event
+    Event::builder()
+        .source_id(source_id)
+        .time(at(seconds, 0))
+        .service("slack")
+        .domain("message")
+        .action("sent")
+        .actor(slack_object("slack_user", user))
+        .target(target)
+        .value(1, "message")
+        .build()
+        .expect("a complete event")
 }
 
 fn names_are_resolved_once_and_survive_later_events<S: ActivityStore>(mut store: S)

@@ -98,12 +98,17 @@ fn event_at(time: DateTime<Utc>) -> Event {
     let mut actor = Object::new("acme:user:1", "user", "acme_user");
     actor.time = Some(time);
     let target = Object::new("acme:task:1", "task", "acme_task");
-    let mut event = Event::new("1", time, "acme", "task", "created", actor, target);
-    event.blocks.push(spark_integrations::Block {
-        time: Some(time),
-        ..Default::default()
-    });
-    event
+    Event::builder()
+        .source_id("1")
+        .time(time)
+        .service("acme")
+        .domain("task")
+        .action("created")
+        .actor(actor)
+        .target(target)
+        .block(spark_integrations::Block::new().with_time(time))
+        .build()
+        .expect("a complete event at a storable time")
 }
 
 fn round_trip<S: ActivityStore>(mut store: S, time: DateTime<Utc>) -> Event

@@ -15,11 +15,13 @@
 //! retitled pull request keeps its key; two users who share a display name never share one. Storage deduplicates
 //! objects by key and events by their [`Event::source_id`], both scoped to one integration.
 
+mod builder;
 mod time;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use builder::{EventBuildError, EventBuilder};
 pub(crate) use time::option as time_option;
 pub use time::{format_time, is_storable_time};
 
@@ -30,6 +32,7 @@ pub type Metadata = serde_json::Map<String, serde_json::Value>;
 ///
 /// Events are unique per (integration, [`source_id`](Self::source_id)): storing the same event twice changes nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// The provider's id for this occurrence: a GitHub event id or delivery id, a Slack `event_id`.
     pub source_id: String,
@@ -76,6 +79,7 @@ pub struct Event {
 
 /// An actor or a target: a user, a repository, a pull request, a message, ...
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Object {
     /// Stable identity built from the provider's ids, for example `github:user:583231`. Always contains the
     /// provider's id for the object, never its title.
@@ -110,6 +114,7 @@ pub struct Object {
 
 /// A part of an event, such as one commit of a push.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Block {
     /// When this part happened, when the payload says.
     #[serde(default, with = "time_option")]
@@ -145,20 +150,15 @@ const fn one() -> i64 {
 }
 
 impl Event {
-    /// An event with the fields every event has; value, metadata and blocks start empty.
-    ///
-    /// ```
-    /// use chrono::{TimeZone, Utc};
-    /// use spark_integrations::model::{Event, Object};
-    ///
-    /// let actor = Object::new("github:user:583231", "user", "github_user");
-    /// let target = Object::new("github:repository:1296269", "repository", "github_repository");
-    /// let time = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
-    /// let event = Event::new("22249084964", time, "github", "repository", "push", actor, target);
-    /// assert_eq!(event.value_multiplier, 1);
-    /// assert!(event.blocks.is_empty());
-    /// ```
-    pub fn new(
+    /// A builder that sets each field by name and checks, when it builds, that every event's fields are there:
+    /// how converters outside this crate make events. See [`EventBuilder`].
+    pub fn builder() -> EventBuilder {
+        EventBuilder::default()
+    }
+
+    /// An event with the fields every event has; value, metadata and blocks start empty. The built-in converters
+    /// and stores use it on values they have checked already.
+    pub(crate) fn new(
         source_id: impl Into<String>,
         time: DateTime<Utc>,
         service: impl Into<String>,
@@ -202,6 +202,58 @@ impl Object {
             time: None,
             embeddings: None,
         }
+    }
+}
+
+impl Block {
+    /// A block with nothing known yet: set what the payload says with the `with_` methods or the fields.
+    ///
+    /// ```
+    /// use spark_integrations::model::Block;
+    ///
+    /// let block = Block::new().with_title("Commit 7a8f3ac").with_content("Fix the build").with_value(1, "commit");
+    /// assert_eq!(block.value_multiplier, 1);
+    /// assert_eq!(block.value_unit.as_deref(), Some("commit"));
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The block with its short label ([`title`](Self::title)).
+    #[must_use]
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// The block with its text ([`content`](Self::content)).
+    #[must_use]
+    pub fn with_content(mut self, content: impl Into<String>) -> Self {
+        self.content = Some(content.into());
+        self
+    }
+
+    /// The block with where a person can see it ([`url`](Self::url)).
+    #[must_use]
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The block with when it happened ([`time`](Self::time)).
+    #[must_use]
+    pub fn with_time(mut self, time: DateTime<Utc>) -> Self {
+        self.time = Some(time);
+        self
+    }
+
+    /// The block with the quantity it measures and its unit ([`value`](Self::value),
+    /// [`value_unit`](Self::value_unit)).
+    #[must_use]
+    pub fn with_value(mut self, value: i64, unit: impl Into<String>) -> Self {
+        self.value = Some(value);
+        self.value_unit = Some(unit.into());
+        self
     }
 }
 

@@ -402,7 +402,8 @@ pub struct IngestError<E: StdError + 'static> {
 /// # let actor = Object::new("github:user:583231", "user", "github_user");
 /// # let target = Object::new("github:repository:1296269", "repository", "github_repository");
 /// # let time = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
-/// # let event = Event::new("22249084964", time, "github", "repository", "push", actor, target);
+/// # let event = Event::builder().source_id("22249084964").time(time).service("github").domain("repository")
+/// #     .action("push").actor(actor).target(target).build()?;
 /// let mut store = MemoryStore::new();
 /// let first = ingest(&mut store, "integration-1", std::slice::from_ref(&event))?;
 /// let again = ingest(&mut store, "integration-1", std::slice::from_ref(&event))?;
@@ -462,7 +463,8 @@ pub fn ingest_conversion<S: ActivityStore>(
 /// # let actor = Object::new("github:user:583231", "user", "github_user");
 /// # let target = Object::new("github:repository:1296269", "repository", "github_repository");
 /// # let time = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
-/// # let event = Event::new("22249084964", time, "github", "repository", "push", actor, target);
+/// # let event = Event::builder().source_id("22249084964").time(time).service("github").domain("repository")
+/// #     .action("push").actor(actor).target(target).build()?;
 /// let mut store = MemoryStore::new();
 /// let once = Conversion::Converted(vec![event]);
 /// let reports = ingest_batch(&mut store, &[("integration-1", &once), ("integration-1", &once)])?;
@@ -513,7 +515,8 @@ pub fn ingest_batch<S: ActivityStore>(
 /// # let actor = Object::new("github:user:583231", "user", "github_user");
 /// # let target = Object::new("github:repository:1296269", "repository", "github_repository");
 /// # let time = Utc.with_ymd_and_hms(2025, 1, 1, 15, 0, 0).unwrap();
-/// # let event = Event::new("22249084964", time, "github", "repository", "push", actor, target);
+/// # let event = Event::builder().source_id("22249084964").time(time).service("github").domain("repository")
+/// #     .action("push").actor(actor).target(target).build()?;
 /// let mut store = MemoryStore::new();
 /// ingest(&mut store, "integration-1", std::slice::from_ref(&event))?;
 /// let mut improved = event.clone();

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use spark_integrations::chrono::{DateTime, TimeDelta, Utc};
 use spark_integrations::convert::from_slice;
 use spark_integrations::http::{self, HeaderMap, HeaderValue, StatusCode, header};
-use spark_integrations::model::{Block, Event, Object};
+use spark_integrations::model::{Block, Event, Metadata, Object};
 use spark_integrations::oauth::{AccountLookup, ErrorClass, Provider};
 use spark_integrations::plugin::{Field, FieldOption, FieldType, Plugin, Schema};
 use spark_integrations::poll::{
@@ -221,17 +221,17 @@ impl Converter for TallyConverter {
                 });
             }
         };
-        Ok(convert_activity(activity))
+        convert_activity(activity)
     }
 }
 
 /// The event of one activity: the same whether it was polled or delivered.
-fn convert_activity(activity: Activity) -> Conversion {
+fn convert_activity(activity: Activity) -> Result<Conversion, ConvertError> {
     let (domain, action) = match activity.kind.as_str() {
         "task.created" => ("task", "created"),
         "task.completed" => ("task", "completed"),
         "comment.added" => ("comment", "added"),
-        _ => return Conversion::Skipped(SkipReason::UnsupportedType(activity.kind)),
+        _ => return Ok(Conversion::Skipped(SkipReason::UnsupportedType(activity.kind))),
     };
     let mut actor = Object::new(format!("tally:user:{}", activity.actor.id), "user", "tally_user");
     actor.title = Some(activity.actor.name);
@@ -241,25 +241,20 @@ fn convert_activity(activity: Activity) -> Conversion {
     target
         .metadata
         .insert("project".to_owned(), Value::String(activity.task.project));
-    let mut event = Event::new(
-        activity.id,
-        activity.occurred_at,
-        SERVICE,
-        domain,
-        action,
-        actor,
-        target,
-    );
-    event
-        .event_metadata
-        .insert("type".to_owned(), Value::String(activity.kind));
-    if let Some(comment) = activity.comment {
-        event.blocks.push(Block {
-            content: Some(comment.body),
-            ..Block::default()
-        });
-    }
-    Conversion::Converted(vec![event])
+    let mut event_metadata = Metadata::new();
+    event_metadata.insert("type".to_owned(), Value::String(activity.kind));
+    let event = Event::builder()
+        .source_id(activity.id)
+        .time(activity.occurred_at)
+        .service(SERVICE)
+        .domain(domain)
+        .action(action)
+        .actor(actor)
+        .target(target)
+        .event_metadata(event_metadata)
+        .blocks(activity.comment.map(|comment| Block::new().with_content(comment.body)))
+        .build()?;
+    Ok(Conversion::Converted(vec![event]))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
