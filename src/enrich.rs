@@ -95,7 +95,7 @@ impl<'a> EnrichContext<'a> {
     /// The context of a stored integration, with its stored token.
     pub fn of(integration: &'a Integration) -> Self {
         let context = Self::new(&integration.id);
-        match &integration.access_token {
+        match integration.access_token() {
             Some(token) => context.with_access_token(token),
             None => context,
         }

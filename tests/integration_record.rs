@@ -2,7 +2,7 @@
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
-use spark_integrations::oauth::Provider;
+use spark_integrations::oauth::{Provider, TokenSet, UserToken};
 use spark_integrations::plugin::{Connection, Plugin, Schema};
 use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
@@ -20,9 +20,11 @@ fn connected() -> Integration {
     let plugin = GithubPlugin::new();
     let mut integration = Integration::initialize(&plugin, "int_1", "user_1", &random());
     integration.account_id = Some("octocat".to_owned());
-    integration.access_token = Some(AccessToken::new(ACCESS));
-    integration.refresh_token = Some(RefreshToken::new(REFRESH));
-    integration.expiry = Some(Utc.with_ymd_and_hms(2025, 1, 1, 8, 0, 0).unwrap());
+    let mut tokens = TokenSet::new(AccessToken::new(ACCESS));
+    tokens.refresh_token = Some(RefreshToken::new(REFRESH));
+    tokens.expires_at = Some(Utc.with_ymd_and_hms(2025, 1, 1, 8, 0, 0).unwrap());
+    tokens.scopes = vec!["repo".to_owned()];
+    integration.tokens = Some(tokens);
     integration.configuration = Some(
         plugin
             .configuration_schema()
@@ -39,7 +41,7 @@ fn initialize_fills_identity_from_the_plugin_and_nothing_else() {
     assert_eq!(integration.user_id, "user_1");
     assert_eq!(integration.service, "slack");
     assert_eq!(integration.display_name, "Slack");
-    assert!(integration.account_id.is_none() && integration.access_token.is_none());
+    assert!(integration.account_id.is_none() && integration.tokens.is_none());
     assert!(integration.configuration.is_none());
     // Pure: the same arguments give the same record.
     assert_eq!(
@@ -163,14 +165,12 @@ fn formatting_an_integration_shows_no_token_or_secret() {
 fn records_round_trip_through_serde_with_their_secrets() {
     let integration = connected();
     let stored = serde_json::to_value(&integration).expect("serializes");
-    assert_eq!(stored["access_token"], ACCESS);
+    assert_eq!(stored["tokens"]["access_token"], ACCESS);
+    assert_eq!(stored["tokens"]["refresh_token"], REFRESH);
     assert_eq!(stored["configuration"]["events"], json!(["PushEvent"]));
     let restored: Integration = serde_json::from_value(stored).expect("deserializes");
     assert_eq!(restored, integration);
-    assert_eq!(
-        restored.access_token.as_ref().map(AccessToken::expose_secret),
-        Some(ACCESS)
-    );
+    assert_eq!(restored.access_token().map(AccessToken::expose_secret), Some(ACCESS));
 }
 
 mod properties {
@@ -199,29 +199,27 @@ mod properties {
 }
 
 #[test]
-fn tokens_round_trip_between_the_record_and_a_token_set() {
-    let integration = connected();
-    let tokens = integration.tokens().expect("a connected integration has tokens");
-    assert_eq!(tokens.access_token.expose_secret(), ACCESS);
+fn the_record_holds_the_whole_token_set() {
+    // A Slack authorization: the bot token, the authorizing user's token beside it, scopes and the team id.
+    let mut integration = Integration::initialize(&SlackPlugin::new(), "int_2", "user_1", &random());
+    assert!(integration.access_token().is_none(), "not authorized yet");
+    let mut tokens = TokenSet::new(AccessToken::new("xoxb-bot"));
+    tokens.token_type = "bot".to_owned();
+    tokens.scopes = vec!["channels:history".to_owned(), "users:read".to_owned()];
+    tokens.user_token = Some(UserToken::new(AccessToken::new("xoxp-user")));
+    tokens.ids.insert("team_id".to_owned(), "T123ABC456".to_owned());
+    integration.tokens = Some(tokens.clone());
+    integration.account_id = Some("U061F7AUR".to_owned());
+
     assert_eq!(
-        tokens.refresh_token.as_ref().map(RefreshToken::expose_secret),
-        Some(REFRESH)
+        integration.access_token().map(AccessToken::expose_secret),
+        Some("xoxb-bot")
     );
-    assert_eq!(tokens.expires_at, integration.expiry);
-    assert_eq!(tokens.refresh_expires_at, None);
-
-    let mut refreshed = tokens;
-    refreshed.access_token = AccessToken::new("ghu_new");
-    refreshed.refresh_token = None;
-    refreshed.refresh_expires_at = Some(Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap());
-    let mut updated = integration.clone();
-    updated.set_tokens(&refreshed);
-    assert_eq!(updated.access_token, Some(AccessToken::new("ghu_new")));
-    assert_eq!(updated.refresh_token, None, "the token set is taken as it is");
-    assert_eq!(updated.refresh_expiry, refreshed.refresh_expires_at);
-    assert_eq!(updated.configuration, integration.configuration, "nothing else changes");
-    assert_eq!(updated.account_id, integration.account_id);
-
-    let fresh = Integration::initialize(&GithubPlugin::new(), "int_2", "user_1", &random());
-    assert!(fresh.tokens().is_none(), "not authorized yet");
+    let restored: Integration =
+        serde_json::from_value(serde_json::to_value(&integration).expect("serializes")).expect("deserializes");
+    assert_eq!(restored.tokens, Some(tokens), "scopes, user token and ids survive");
+    // The team is an id of the tokens, not packed into the account.
+    assert_eq!(restored.account_id.as_deref(), Some("U061F7AUR"));
+    let shown = format!("{restored:?} {restored}");
+    assert!(!shown.contains("xoxb-bot") && !shown.contains("xoxp-user"), "{shown}");
 }

@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use spark_integrations::convert::{Conversion, ConvertContext, Converter, Payload};
 use spark_integrations::model::{Event, Object};
+use spark_integrations::oauth::TokenSet;
 use spark_integrations::plugin::Registry;
 use spark_integrations::providers::github::GithubConverter;
 use spark_integrations::providers::github::GithubPlugin;
@@ -240,9 +241,10 @@ where
     let first = stores.first_mut().expect("one store at least");
     let mut integration = github("g1", 1);
     first.create_integration(&integration).expect("create");
-    integration.access_token = Some(AccessToken::new("gho_old"));
-    integration.refresh_token = Some(RefreshToken::new("ghr_old"));
-    integration.expiry = Some(now - Duration::seconds(1));
+    let mut old = TokenSet::new(AccessToken::new("gho_old"));
+    old.refresh_token = Some(RefreshToken::new("ghr_old"));
+    old.expires_at = Some(now - Duration::seconds(1));
+    integration.tokens = Some(old);
     first.update_integration(&integration).expect("authorize");
 
     let refresh_requests = AtomicUsize::new(0);
@@ -259,26 +261,27 @@ where
                     loop {
                         let seen = store.token_version("g1").expect("version").expect("exists");
                         let current = store.find_integration("g1").expect("find").expect("exists");
-                        if current.expiry.is_some_and(|expiry| expiry > now) {
-                            let token = current.access_token.expect("authorized");
-                            return token.expose_secret().to_owned();
+                        let current = current.tokens.expect("authorized");
+                        if current.expires_at.is_some_and(|expiry| expiry > now) {
+                            return current.access_token.expose_secret().to_owned();
                         }
                         match store
                             .try_begin_refresh("g1", seen, &holder, now, Duration::seconds(30))
                             .expect("claim")
                         {
-                            RefreshClaim::Granted(mut record) => {
+                            RefreshClaim::Granted(record) => {
                                 // The refresh request: it uses, and at GitHub invalidates, the old refresh token.
                                 refresh_requests.fetch_add(1, Ordering::SeqCst);
+                                let old = record.tokens.expect("authorized");
                                 assert_eq!(
-                                    record.refresh_token.as_ref().map(RefreshToken::expose_secret),
+                                    old.refresh_token.as_ref().map(RefreshToken::expose_secret),
                                     Some("ghr_old")
                                 );
                                 std::thread::sleep(StdDuration::from_millis(50));
-                                record.access_token = Some(AccessToken::new("gho_new"));
-                                record.refresh_token = Some(RefreshToken::new("ghr_new"));
-                                record.expiry = Some(now + Duration::hours(8));
-                                assert!(store.replace_tokens("g1", seen, &record).expect("replace"));
+                                let mut fresh = TokenSet::new(AccessToken::new("gho_new"));
+                                fresh.refresh_token = Some(RefreshToken::new("ghr_new"));
+                                fresh.expires_at = Some(now + Duration::hours(8));
+                                assert!(store.replace_tokens("g1", seen, &fresh).expect("replace"));
                             }
                             RefreshClaim::Superseded { .. } => {}
                             RefreshClaim::Busy { .. } => std::thread::sleep(StdDuration::from_millis(2)),

@@ -255,7 +255,9 @@ fn the_github_poller_polls_the_configured_repositories_with_the_token() {
 
     let configuration = json!({"repositories": ["octo/a", "octo/b"], "events": ["PushEvent"]});
     integration.configuration = Some(plugin.configuration_schema().validate(&configuration).expect("valid"));
-    integration.access_token = Some(spark_integrations::AccessToken::new("gho_token"));
+    integration.tokens = Some(spark_integrations::oauth::TokenSet::new(
+        spark_integrations::AccessToken::new("gho_token"),
+    ));
     let context = PollContext::of(&integration).expect("configured");
     let Ok(mut round) = poller.start(&context, PollCursor::default(), now) else {
         panic!("configured")

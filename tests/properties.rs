@@ -472,7 +472,11 @@ fn event_json_has_exactly_the_documented_fields_in_order() {
         .domain("message")
         .action("sent")
         .actor(Object::new("slack:T1:user:U1", "user", "slack_user"))
-        .target(Object::new("slack:T1:message:C1:1355517523.000005", "message", "slack_message"))
+        .target(Object::new(
+            "slack:T1:message:C1:1355517523.000005",
+            "message",
+            "slack_message",
+        ))
         .build()
         .expect("a complete event");
     let mut with_block = event;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 use spark_integrations::convert::Conversion;
 use spark_integrations::model::{Block, Event, Object};
-use spark_integrations::oauth::{StateId, StateLedger};
+use spark_integrations::oauth::{StateId, StateLedger, TokenSet, UserToken};
 use spark_integrations::plugin::Registry;
 use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
@@ -21,6 +21,14 @@ use spark_integrations::store::{
     UntitledQuery, ingest, ingest_batch, rederive, store_names,
 };
 use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
+
+/// Tokens with an access token, a refresh token and an expiry, as a GitHub authorization gives.
+fn tokens(access: &str, refresh: &str, expiry: Option<DateTime<Utc>>) -> TokenSet {
+    let mut tokens = TokenSet::new(AccessToken::new(access));
+    tokens.refresh_token = Some(RefreshToken::new(refresh));
+    tokens.expires_at = expiry;
+    tokens
+}
 
 fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
     Utc.timestamp_opt(1_735_743_600 + seconds, nanos)
@@ -714,10 +722,16 @@ where
 
     let mut authorized = created.clone();
     authorized.account_id = Some("octocat".to_owned());
-    authorized.access_token = Some(AccessToken::new("gho_access"));
-    authorized.refresh_token = Some(RefreshToken::new("ghr_refresh"));
-    authorized.expiry = Some(at(3_600, 5_000));
-    authorized.refresh_expiry = Some(at(86_400, 0));
+    // Every part of the token set is kept: scopes, the user token beside the app's, and the provider's ids.
+    let mut granted = tokens("gho_access", "ghr_refresh", Some(at(3_600, 5_000)));
+    granted.refresh_expires_at = Some(at(86_400, 0));
+    granted.token_type = "bot".to_owned();
+    granted.scopes = vec!["repo".to_owned(), "read:user".to_owned()];
+    let mut user_token = UserToken::new(AccessToken::new("xoxp-user"));
+    user_token.scopes = vec!["search:read".to_owned()];
+    granted.user_token = Some(user_token);
+    granted.ids.insert("team_id".to_owned(), "T123".to_owned());
+    authorized.tokens = Some(granted);
     authorized.configuration = Some(
         spark_integrations::Plugin::configuration_schema(&GithubPlugin::new())
             .validate(&json!({"repositories": ["octocat/Hello-World"], "events": ["PushEvent"]}))
@@ -755,16 +769,12 @@ where
 {
     store.create_integration(&github("g1", 1)).expect("create");
     let mut authorized = github("g1", 1);
-    authorized.access_token = Some(AccessToken::new("gho_old"));
-    authorized.refresh_token = Some(RefreshToken::new("ghr_old"));
+    authorized.tokens = Some(tokens("gho_old", "ghr_old", None));
     assert!(store.update_integration(&authorized).expect("authorize"));
     let stale = store.find_integration("g1").expect("find").expect("stored");
 
     // Another instance refreshes.
-    let mut refreshed = stale.clone();
-    refreshed.access_token = Some(AccessToken::new("gho_new"));
-    refreshed.refresh_token = Some(RefreshToken::new("ghr_new"));
-    refreshed.expiry = Some(at(28_800, 0));
+    let refreshed = tokens("gho_new", "ghr_new", Some(at(28_800, 0)));
     assert!(store.replace_tokens("g1", 1, &refreshed).expect("refresh"));
 
     let mut edited = stale;
@@ -781,12 +791,7 @@ where
     assert_eq!(stored.display_name, "Work GitHub");
     assert_eq!(stored.account_id.as_deref(), Some("octocat"));
     assert_eq!(stored.configuration, edited.configuration);
-    assert_eq!(
-        stored.access_token, refreshed.access_token,
-        "the refreshed token survives"
-    );
-    assert_eq!(stored.refresh_token, refreshed.refresh_token);
-    assert_eq!(stored.expiry, refreshed.expiry);
+    assert_eq!(stored.tokens, Some(refreshed), "the refreshed tokens survive");
     assert_eq!(
         store.token_version("g1").expect("version"),
         Some(2),
@@ -921,9 +926,7 @@ where
 
     // A new authorization stored with `update_integration` moves the version; other changes do not.
     let mut authorized = github("g1", 1);
-    authorized.access_token = Some(AccessToken::new("gho_1"));
-    authorized.refresh_token = Some(RefreshToken::new("ghr_1"));
-    authorized.expiry = Some(at(28_800, 0));
+    authorized.tokens = Some(tokens("gho_1", "ghr_1", Some(at(28_800, 0))));
     assert!(store.update_integration(&authorized).expect("update"));
     assert_eq!(store.token_version("g1").expect("version"), Some(1));
     authorized.display_name = "Work GitHub".to_owned();
@@ -961,27 +964,21 @@ where
     ));
 
     // `c` stores the refreshed tokens: compare-and-swap on version 1.
-    let mut refreshed = record.clone();
-    refreshed.access_token = Some(AccessToken::new("gho_2"));
-    refreshed.refresh_token = Some(RefreshToken::new("ghr_2"));
-    refreshed.expiry = Some(at(28_832, 0));
-    refreshed.display_name = "ignored".to_owned();
+    assert_eq!(record.tokens, authorized.tokens, "granted with the stored tokens");
+    let mut refreshed = tokens("gho_2", "ghr_2", Some(at(28_832, 0)));
+    refreshed.scopes = vec!["repo".to_owned()];
     assert!(store.replace_tokens("g1", 1, &refreshed).expect("replace"));
     assert_eq!(store.token_version("g1").expect("version"), Some(2));
     // A late finisher holding version 1 stores nothing.
-    let mut stale = record;
-    stale.access_token = Some(AccessToken::new("gho_stale"));
+    let stale = tokens("gho_stale", "ghr_stale", None);
     assert!(!store.replace_tokens("g1", 1, &stale).expect("replace"));
     let stored = store.find_integration("g1").expect("find").expect("stored");
     assert_eq!(
-        stored.access_token.as_ref().map(AccessToken::expose_secret),
-        Some("gho_2")
+        stored.tokens,
+        Some(refreshed.clone()),
+        "the whole token set is replaced"
     );
-    assert_eq!(
-        stored.refresh_token.as_ref().map(RefreshToken::expose_secret),
-        Some("ghr_2")
-    );
-    assert_eq!(stored.expiry, Some(at(28_832, 0)));
+    assert_eq!(stored.access_token().map(AccessToken::expose_secret), Some("gho_2"));
     assert_eq!(stored.display_name, "Work GitHub", "only the tokens are replaced");
 
     // Whoever still holds version 1 is told to use the stored tokens; the lease was released by the replace.
@@ -997,7 +994,7 @@ where
         store.try_begin_refresh("nope", 0, "d", at(32, 0), ttl).expect("claim"),
         RefreshClaim::Missing
     );
-    assert!(!store.replace_tokens("nope", 0, &stored).expect("replace"));
+    assert!(!store.replace_tokens("nope", 0, &refreshed).expect("replace"));
 }
 
 fn poll_leases_hand_each_integration_to_one_scheduler<S: IntegrationStore>(mut store: S)

@@ -27,7 +27,6 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -36,7 +35,7 @@ use crate::secret::{secret_type, serde_as_string};
 
 mod configuration;
 
-use crate::{AccessToken, RefreshToken};
+use crate::AccessToken;
 pub use configuration::Configuration;
 
 secret_type! {
@@ -69,16 +68,15 @@ pub struct Integration {
     pub service: String,
     /// The name to show for it; starts as the plugin's display name.
     pub display_name: String,
-    /// The user's account at the service (a GitHub login, a Slack team and user), once known.
+    /// The user's account at the service (a GitHub login, a Slack user id), once known. The account's
+    /// workspace, where the service has one, is among the [`tokens`](Self::tokens)' ids (Slack's `team_id`).
     pub account_id: Option<String>,
-    /// The OAuth access token, once authorized.
-    pub access_token: Option<AccessToken>,
-    /// The OAuth refresh token, when the service issues one.
-    pub refresh_token: Option<RefreshToken>,
-    /// When the access token expires, if it does.
-    pub expiry: Option<DateTime<Utc>>,
-    /// When the refresh token expires, if it does.
-    pub refresh_expiry: Option<DateTime<Utc>>,
+    /// The OAuth tokens, once authorized: the access token and its expiry, the refresh token and its expiry, the
+    /// granted scopes, a user token issued beside the app's (Slack's `authed_user`), and the provider's ids from
+    /// the token response (Slack's `team_id`, `bot_user_id`). Replace it with what an authorization or a refresh
+    /// produced ([`Driver::finish`](crate::oauth::Driver::finish),
+    /// [`refresh_response`](crate::oauth::OAuthClient::refresh_response)), then store the record.
+    pub tokens: Option<TokenSet>,
     /// The validated configuration, once the user has filled it in.
     pub configuration: Option<Configuration>,
     /// The secret path segment of the webhook URL, for services that accept webhooks.
@@ -100,20 +98,13 @@ impl Integration {
             service: service.into(),
             display_name: display_name.into(),
             account_id: None,
-            access_token: None,
-            refresh_token: None,
-            expiry: None,
-            refresh_expiry: None,
+            tokens: None,
             configuration: None,
             routing_secret: None,
         }
     }
 
-    /// The stored tokens as a [`TokenSet`], for the OAuth client's refresh steps
-    /// ([`refresh_due`](crate::oauth::OAuthClient::refresh_due),
-    /// [`refresh_request`](crate::oauth::OAuthClient::refresh_request)); `None` before the integration is
-    /// authorized. The record keeps the access and refresh tokens and their expiries, so only those are filled in:
-    /// the token type is `bearer`, and scopes and ids are empty.
+    /// The access token to call the service's API with, once authorized.
     ///
     /// ```
     /// use spark_integrations::oauth::TokenSet;
@@ -121,27 +112,12 @@ impl Integration {
     /// use spark_integrations::{AccessToken, Integration};
     ///
     /// let mut integration = Integration::initialize(&GithubPlugin::new(), "g1", "user-1", &[7; 32]);
-    /// assert!(integration.tokens().is_none());
-    /// integration.set_tokens(&TokenSet::new(AccessToken::new("gho_example")));
-    /// let tokens = integration.tokens().expect("authorized");
-    /// assert_eq!(tokens.access_token.expose_secret(), "gho_example");
+    /// assert!(integration.access_token().is_none());
+    /// integration.tokens = Some(TokenSet::new(AccessToken::new("gho_example")));
+    /// assert_eq!(integration.access_token().map(AccessToken::expose_secret), Some("gho_example"));
     /// ```
-    pub fn tokens(&self) -> Option<TokenSet> {
-        let mut tokens = TokenSet::new(self.access_token.clone()?);
-        tokens.expires_at = self.expiry;
-        tokens.refresh_token.clone_from(&self.refresh_token);
-        tokens.refresh_expires_at = self.refresh_expiry;
-        Some(tokens)
-    }
-
-    /// Takes the access and refresh tokens of `tokens` and their expiries, replacing those held (a refresh
-    /// response without a refresh token has kept the old one in `tokens` already). Call it with the tokens an
-    /// authorization or a refresh produced, then store the record.
-    pub fn set_tokens(&mut self, tokens: &TokenSet) {
-        self.access_token = Some(tokens.access_token.clone());
-        self.refresh_token.clone_from(&tokens.refresh_token);
-        self.expiry = tokens.expires_at;
-        self.refresh_expiry = tokens.refresh_expires_at;
+    pub fn access_token(&self) -> Option<&AccessToken> {
+        self.tokens.as_ref().map(|tokens| &tokens.access_token)
     }
 
     /// The URL the service should deliver webhooks to: `{base_url}/webhook/{service}/{routing_secret}`.

@@ -71,6 +71,20 @@ pub struct UserToken {
     pub scopes: Vec<String>,
 }
 
+impl UserToken {
+    /// A user token of type `user` with nothing else known, for hosts that load tokens from elsewhere.
+    pub fn new(access_token: AccessToken) -> Self {
+        Self {
+            access_token,
+            token_type: "user".to_owned(),
+            expires_at: None,
+            refresh_token: None,
+            refresh_expires_at: None,
+            scopes: Vec::new(),
+        }
+    }
+}
+
 /// New tokens that the host must store before it may use them.
 ///
 /// Providers may invalidate the previous tokens the moment they issue new ones (GitHub App user tokens do), so

@@ -144,7 +144,7 @@ impl<'a> PollContext<'a> {
     /// The context of a stored integration, with its stored token; `None` while it has no configuration.
     pub fn of(integration: &'a Integration) -> Option<Self> {
         let context = Self::new(&integration.id, integration.configuration.as_ref()?);
-        Some(match &integration.access_token {
+        Some(match integration.access_token() {
             Some(token) => context.with_access_token(token),
             None => context,
         })

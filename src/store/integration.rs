@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::integration::{Integration, RoutingSecret};
+use crate::oauth::TokenSet;
 
 /// Storage of integrations: the host's table of who connected what.
 ///
@@ -167,6 +168,7 @@ pub trait IntegrationStore {
     /// ```
     /// use chrono::{Duration, TimeZone, Utc};
     /// use spark_integrations::providers::github::GithubPlugin;
+    /// use spark_integrations::oauth::TokenSet;
     /// use spark_integrations::store::{IntegrationStore, MemoryStore, RefreshClaim};
     /// use spark_integrations::{AccessToken, Integration};
     ///
@@ -183,13 +185,13 @@ pub trait IntegrationStore {
     /// assert!(matches!(store.try_begin_refresh("g1", seen, "b", now, ttl)?, RefreshClaim::Busy { .. }));
     ///
     /// // `a` sends the refresh request with `record.refresh_token`, then stores what came back.
-    /// record.access_token = Some(AccessToken::new("gho_new"));
-    /// assert!(store.replace_tokens("g1", seen, &record)?);
+    /// record.tokens = Some(TokenSet::new(AccessToken::new("gho_new")));
+    /// assert!(store.replace_tokens("g1", seen, record.tokens.as_ref().expect("set above"))?);
     ///
     /// // `b` tries again and is told to use the stored tokens instead of refreshing a second time.
     /// assert!(matches!(store.try_begin_refresh("g1", seen, "b", now, ttl)?, RefreshClaim::Superseded { version: 1 }));
     /// let stored = store.find_integration("g1")?.expect("stored");
-    /// assert_eq!(stored.access_token.map(|token| token.expose_secret().to_owned()).as_deref(), Some("gho_new"));
+    /// assert_eq!(stored.access_token().map(AccessToken::expose_secret), Some("gho_new"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -205,15 +207,14 @@ pub trait IntegrationStore {
         ttl: Duration,
     ) -> Result<RefreshClaim, Self::Error>;
 
-    /// Stores the tokens of `tokens` (its access and refresh tokens and their expiries; other fields are ignored)
-    /// if the integration's token version is still `expected_version`, bumps the version and releases the refresh
-    /// lease. Answers `false`, storing nothing, when the version moved on (another instance stored tokens first) or
+    /// Stores `tokens` as the integration's [tokens](Integration::tokens) if its token version is still
+    /// `expected_version`, bumps the version and releases the refresh lease. Answers `false`, storing nothing, when the version moved on (another instance stored tokens first) or
     /// the integration does not exist.
     ///
     /// # Errors
     ///
     /// When the store fails.
-    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, Self::Error>;
+    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &TokenSet) -> Result<bool, Self::Error>;
 
     /// Gives up the refresh lease `holder` took with [`try_begin_refresh`](Self::try_begin_refresh), when the
     /// refresh failed, so that another instance may try. Does nothing when `holder` does not hold it.
@@ -281,6 +282,86 @@ pub(crate) fn expired_before(expires_at: DateTime<Utc>) -> DateTime<Utc> {
     expires_at
         .checked_sub_signed(crate::oauth::STATE_LIFETIME)
         .unwrap_or(expires_at)
+}
+
+/// An integration's tokens as the database stores show them in columns: the access and refresh tokens and their
+/// expiries in columns of their own (as before schema version 6), everything else of the [`TokenSet`] as JSON in
+/// `token_details`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) struct TokenColumns<'a> {
+    pub(crate) access_token: Option<&'a str>,
+    pub(crate) refresh_token: Option<&'a str>,
+    pub(crate) expiry: Option<DateTime<Utc>>,
+    pub(crate) refresh_expiry: Option<DateTime<Utc>>,
+    pub(crate) details: Option<String>,
+}
+
+/// The part of a [`TokenSet`] kept as JSON in `token_details`. A row without it (written before schema version 6)
+/// reads as a `bearer` token with no scopes, user token or ids, which is what was stored then.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Serialize, Deserialize)]
+struct TokenDetails {
+    token_type: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    user_token: Option<crate::oauth::UserToken>,
+    #[serde(default)]
+    ids: std::collections::BTreeMap<String, String>,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl<'a> TokenColumns<'a> {
+    /// The columns of `tokens`; all `NULL` for an integration not authorized yet.
+    pub(crate) fn of(tokens: Option<&'a TokenSet>) -> Result<Self, serde_json::Error> {
+        let Some(tokens) = tokens else {
+            return Ok(Self {
+                access_token: None,
+                refresh_token: None,
+                expiry: None,
+                refresh_expiry: None,
+                details: None,
+            });
+        };
+        let details = TokenDetails {
+            token_type: tokens.token_type.clone(),
+            scopes: tokens.scopes.clone(),
+            user_token: tokens.user_token.clone(),
+            ids: tokens.ids.clone(),
+        };
+        Ok(Self {
+            access_token: Some(tokens.access_token.expose_secret()),
+            refresh_token: tokens.refresh_token.as_ref().map(crate::RefreshToken::expose_secret),
+            expiry: tokens.expires_at,
+            refresh_expiry: tokens.refresh_expires_at,
+            details: Some(serde_json::to_string(&details)?),
+        })
+    }
+
+    /// The tokens these columns hold; `None` without an access token.
+    pub(crate) fn read(
+        access_token: Option<String>,
+        refresh_token: Option<String>,
+        expiry: Option<DateTime<Utc>>,
+        refresh_expiry: Option<DateTime<Utc>>,
+        details: Option<&str>,
+    ) -> Result<Option<TokenSet>, serde_json::Error> {
+        let Some(access_token) = access_token else {
+            return Ok(None);
+        };
+        let mut tokens = TokenSet::new(crate::AccessToken::new(access_token));
+        tokens.refresh_token = refresh_token.map(crate::RefreshToken::new);
+        tokens.expires_at = expiry;
+        tokens.refresh_expires_at = refresh_expiry;
+        if let Some(details) = details {
+            let details: TokenDetails = serde_json::from_str(details)?;
+            tokens.token_type = details.token_type;
+            tokens.scopes = details.scopes;
+            tokens.user_token = details.user_token;
+            tokens.ids = details.ids;
+        }
+        Ok(Some(tokens))
+    }
 }
 
 /// The lookup key of a routing secret: the hex SHA-256 of its text. Stores index this instead of the secret.

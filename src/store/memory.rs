@@ -12,7 +12,7 @@ use super::{
 };
 use crate::integration::{Integration, RoutingSecret};
 use crate::model::{Block, Event, Object};
-use crate::oauth::{StateId, StateLedger, UsedStates};
+use crate::oauth::{StateId, StateLedger, TokenSet, UsedStates};
 
 /// Keeps integrations and activity in memory. Activity transactions write through and keep an undo log that is
 /// replayed when they are dropped without `commit`.
@@ -45,14 +45,6 @@ struct Entry {
 /// sharing a holder id still never work on one integration at once.
 fn lease_free(lease: Option<&(String, DateTime<Utc>)>, now: DateTime<Utc>) -> bool {
     lease.is_none_or(|(_, until)| *until <= now)
-}
-
-/// Whether the tokens of `a` and `b` (and their expiries) differ.
-fn tokens_differ(a: &Integration, b: &Integration) -> bool {
-    a.access_token != b.access_token
-        || a.refresh_token != b.refresh_token
-        || a.expiry != b.expiry
-        || a.refresh_expiry != b.refresh_expiry
 }
 
 #[derive(Debug, Clone)]
@@ -301,7 +293,7 @@ impl IntegrationStore for MemoryStore {
                 updated.user_id.clone_from(&stored.user_id);
                 updated.service.clone_from(&stored.service);
                 updated.routing_secret.clone_from(&stored.routing_secret);
-                if tokens_differ(stored, &updated) {
+                if stored.tokens != updated.tokens {
                     entry.token_version += 1;
                 }
                 *stored = updated;
@@ -448,7 +440,7 @@ impl IntegrationStore for MemoryStore {
         Ok(RefreshClaim::Granted(Box::new(entry.integration.clone())))
     }
 
-    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, MemoryError> {
+    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &TokenSet) -> Result<bool, MemoryError> {
         let Some(entry) = self
             .entry_mut(id)
             .filter(|entry| entry.token_version == expected_version)
@@ -456,10 +448,7 @@ impl IntegrationStore for MemoryStore {
             return Ok(false);
         };
         let stored = &mut entry.integration;
-        stored.access_token.clone_from(&tokens.access_token);
-        stored.refresh_token.clone_from(&tokens.refresh_token);
-        stored.expiry = tokens.expiry;
-        stored.refresh_expiry = tokens.refresh_expiry;
+        stored.tokens = Some(tokens.clone());
         entry.token_version += 1;
         entry.refresh_lease = None;
         Ok(true)

@@ -31,6 +31,8 @@
 //! Objects that payloads name by id only are stored without a title; [`ActivityStore::untitled_objects`] lists them
 //! for a plugin's [`Enricher`](crate::enrich::Enricher), and [`store_names`] writes the named copies back in place.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod database;
 mod inbox;
 mod integration;
 mod memory;
@@ -40,8 +42,6 @@ mod pg;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 mod sqlite;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod database;
 
 use std::error::Error as StdError;
 
@@ -73,7 +73,7 @@ pub use sqlite::{SqliteError, SqliteStore, SqliteTransaction};
 
 /// The schema version the SQLite and Postgres stores migrate their databases to (their `schema_version()`). A
 /// database of a newer version is refused.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Storage of activity: objects, events and their blocks, scoped by integration.
 pub trait ActivityStore {

@@ -115,9 +115,11 @@ impl AppState {
             "service": integration.service,
             "name": integration.display_name,
             "account_id": integration.account_id,
+            // The workspace of the account, where the service has one (Slack's team).
+            "team_id": integration.tokens.as_ref().and_then(|tokens| tokens.ids.get("team_id")),
             "webhook_url": webhook_url,
             "configuration": integration.configuration,
-            "connected": integration.access_token.is_some(),
+            "connected": integration.tokens.is_some(),
         });
         if let (Some(poll), Some(object)) = (poll, value.as_object_mut()) {
             object.insert("last_polled_at".into(), json!(poll.last_polled_at));

@@ -70,7 +70,7 @@ pub fn enrich_all(state: &AppState, memory: &mut Enrichment) -> PassReport {
         let Some(enricher) = plugin.enricher() else {
             continue;
         };
-        if integration.access_token.is_none() {
+        if integration.tokens.is_none() {
             continue;
         }
         let now = state.clock.now();

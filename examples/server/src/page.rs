@@ -474,10 +474,7 @@ fn filter_form(
     let integration_options: Vec<(String, String)> = integrations
         .iter()
         .map(|(integration, _)| {
-            let account = integration
-                .account_id
-                .as_deref()
-                .map_or_else(String::new, |account| format!(" ({account})"));
+            let account = account(integration).map_or_else(String::new, |account| format!(" ({account})"));
             (integration.id.clone(), format!("{}{account}", integration.display_name))
         })
         .collect();
@@ -537,8 +534,8 @@ fn events(
         let account = integrations
             .iter()
             .find(|(integration, _)| integration.id == stored.integration_id)
-            .and_then(|(integration, _)| integration.account_id.as_deref())
-            .map_or_else(String::new, |account| format!(" · {}", escape(account)));
+            .and_then(|(integration, _)| account(integration))
+            .map_or_else(String::new, |account| format!(" · {}", escape(&account)));
         let _ = write!(
             page,
             "<li class=\"event\" data-service=\"{}\">{}<div class=\"body\"><p class=\"sentence\">{} {}</p>\
@@ -619,7 +616,7 @@ fn integration_table(page: &mut String, state: &AppState, integrations: &[(Integ
          <th>Webhook URL</th><th>Last poll error</th></tr>\n",
     );
     for (integration, poll) in integrations {
-        let status = match (&integration.access_token, &integration.configuration) {
+        let status = match (&integration.tokens, &integration.configuration) {
             (None, _) => "not connected",
             (Some(_), None) => "connected, not configured",
             (Some(_), Some(_)) => "active",
@@ -632,7 +629,7 @@ fn integration_table(page: &mut String, state: &AppState, integrations: &[(Integ
             page,
             "<tr><td>{}</td><td>{}</td><td>{status}</td><td><code>{}</code></td><td>{}</td></tr>",
             escape(&integration.display_name),
-            escape(integration.account_id.as_deref().unwrap_or("")),
+            escape(&account(integration).unwrap_or_default()),
             escape(&webhook_url),
             escape(poll.last_error.as_deref().unwrap_or("")),
         );
@@ -826,6 +823,17 @@ pub fn escape(text: &str) -> String {
     escaped
 }
 
+/// The account an integration connected, with its workspace where the service has one: `octocat`,
+/// `U061F7AUR in T123ABC456` (Slack's user in its team).
+fn account(integration: &Integration) -> Option<String> {
+    let account = integration.account_id.as_deref()?;
+    let team = integration.tokens.as_ref().and_then(|tokens| tokens.ids.get("team_id"));
+    Some(match team {
+        Some(team) => format!("{account} in {team}"),
+        None => account.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -844,7 +852,16 @@ mod tests {
         let mut actor = Object::new("x:user:1", "user", "x_user");
         actor.title = Some("Ada".into());
         let time = Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap();
-        Event::new("1", time, "x", domain, action, actor, target)
+        Event::builder()
+            .source_id("1")
+            .time(time)
+            .service("x")
+            .domain(domain)
+            .action(action)
+            .actor(actor)
+            .target(target)
+            .build()
+            .expect("a complete event")
     }
 
     #[test]

@@ -158,7 +158,7 @@ pub fn fresh_token(
     now: DateTime<Utc>,
 ) -> Result<Option<AccessToken>, PollProblem> {
     let Some(client) = state.oauth.get(integration.service.as_str()) else {
-        return Ok(integration.access_token.clone());
+        return Ok(integration.access_token().cloned());
     };
     let removed = || PollProblem::Failed("the integration was removed".to_owned());
     let give_up = now + REFRESH_LEASE * 2;
@@ -177,7 +177,7 @@ pub fn fresh_token(
                 .ok_or_else(removed)?;
             (current, version)
         };
-        let Some(tokens) = current.tokens() else {
+        let Some(tokens) = current.tokens else {
             return Ok(None);
         };
         if !client.refresh_due(&tokens, now) {
@@ -212,20 +212,18 @@ fn refresh(
     version: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<AccessToken>, PollProblem> {
-    let Some(tokens) = record.tokens() else {
+    let Some(tokens) = &record.tokens else {
         return Ok(None);
     };
     let persist = |fresh: &TokenSet| -> Result<(), Box<dyn Error + Send + Sync>> {
-        let mut updated = record.clone();
-        updated.set_tokens(fresh);
-        if state.db.write().replace_tokens(&record.id, version, &updated)? {
+        if state.db.write().replace_tokens(&record.id, version, fresh)? {
             Ok(())
         } else {
             Err("another instance stored newer tokens first".into())
         }
     };
     let driver = Driver::new(client, |request| state.http.send(request));
-    match driver.refresh(&tokens, now, persist) {
+    match driver.refresh(tokens, now, persist) {
         Ok(fresh) => Ok(Some(fresh.access_token)),
         Err(error) => {
             if let Err(release) = state.db.write().release_refresh(&record.id, &state.instance) {

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use spark_integrations::model::{Block, Event, Object};
-use spark_integrations::oauth::{StateId, StateLedger};
+use spark_integrations::oauth::{StateId, StateLedger, TokenSet};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore,
     IntegrationStore, ObjectChange, PollState, PostgresError, PostgresStore, PostgresTransaction, RefreshClaim,
@@ -153,7 +153,7 @@ impl IntegrationStore for Store {
         forward!(self, store => store.try_begin_refresh(id, seen_version, holder, now, ttl))
     }
 
-    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, StoreError> {
+    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &TokenSet) -> Result<bool, StoreError> {
         forward!(self, store => store.replace_tokens(id, expected_version, tokens))
     }
 

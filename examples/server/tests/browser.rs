@@ -29,6 +29,7 @@ use spark_host::enrich::{Enrichment, enrich_all};
 use spark_host::{app, config};
 use spark_integrations::convert::{Conversion, ConvertContext, Payload};
 use spark_integrations::model::{Block, Event, Object};
+use spark_integrations::oauth::TokenSet;
 use spark_integrations::store::{IntegrationStore, ingest, ingest_conversion};
 use spark_integrations::{AccessToken, Integration};
 
@@ -150,7 +151,7 @@ impl Host {
     /// An active integration of `service` for the administrator, with a token.
     fn integration(&self, service: &str, configuration: Value) -> Integration {
         let mut integration = self.state.new_integration(service, "admin").unwrap().unwrap();
-        integration.access_token = Some(AccessToken::new(SLACK_TOKEN));
+        integration.tokens = Some(TokenSet::new(AccessToken::new(SLACK_TOKEN)));
         integration.account_id = Some(format!("{service}-account"));
         let plugin = self.state.registry.get(service).unwrap();
         integration.configuration = Some(plugin.configuration_schema().validate(&configuration).unwrap());
@@ -235,15 +236,16 @@ fn store_activity(host: &Host, now: DateTime<Utc>) {
         .into_iter()
         .enumerate()
     {
-        let mut push = Event::new(
-            format!("push-{index}"),
-            now - Duration::days(days) - Duration::minutes(30),
-            "github",
-            "repository",
-            "push",
-            octocat.clone(),
-            repository.clone(),
-        );
+        let mut push = Event::builder()
+            .source_id(format!("push-{index}"))
+            .time(now - Duration::days(days) - Duration::minutes(30))
+            .service("github")
+            .domain("repository")
+            .action("push")
+            .actor(octocat.clone())
+            .target(repository.clone())
+            .build()
+            .expect("a complete event");
         push.value = Some(commits);
         push.value_unit = Some("commits".into());
         push.blocks = vec![Block::default(); usize::try_from(commits).unwrap()];
@@ -252,15 +254,16 @@ fn store_activity(host: &Host, now: DateTime<Utc>) {
     let mut pull = Object::new("github:pull_request:1", "pull_request", "github_pull_request");
     pull.title = Some("Add the timeline".into());
     pull.url = Some("https://github.com/octo/hello/pull/1".into());
-    let mut opened = Event::new(
-        "pr-1",
-        now - Duration::days(2) - Duration::hours(3),
-        "github",
-        "pull_request",
-        "opened",
-        octocat,
-        pull,
-    );
+    let mut opened = Event::builder()
+        .source_id("pr-1")
+        .time(now - Duration::days(2) - Duration::hours(3))
+        .service("github")
+        .domain("pull_request")
+        .action("opened")
+        .actor(octocat)
+        .target(pull)
+        .build()
+        .expect("a complete event");
     opened.value = Some(1);
     opened.value_unit = Some("pull_request".into());
     opened
@@ -396,15 +399,16 @@ fn older_events_come_page_by_page_each_once() {
     // 120 pushes, ten of them at each instant: page boundaries fall inside groups of equal times.
     let events: Vec<Event> = (0..120)
         .map(|index| {
-            let mut push = Event::new(
-                format!("push-{index:03}"),
-                now - Duration::minutes(index / 10),
-                "github",
-                "repository",
-                "push",
-                actor.clone(),
-                repository.clone(),
-            );
+            let mut push = Event::builder()
+                .source_id(format!("push-{index:03}"))
+                .time(now - Duration::minutes(index / 10))
+                .service("github")
+                .domain("repository")
+                .action("push")
+                .actor(actor.clone())
+                .target(repository.clone())
+                .build()
+                .expect("a complete event");
             push.value = Some(index);
             push.value_unit = Some("commits".into());
             push

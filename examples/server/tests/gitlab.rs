@@ -522,7 +522,13 @@ impl Harness {
     /// The refresh token the host has stored for `id`.
     fn stored_refresh_token(&self, id: &str) -> String {
         let integration = self.state.db.read().find_integration(id).unwrap().unwrap();
-        integration.refresh_token.unwrap().expose_secret().to_owned()
+        integration
+            .tokens
+            .unwrap()
+            .refresh_token
+            .unwrap()
+            .expose_secret()
+            .to_owned()
     }
 }
 

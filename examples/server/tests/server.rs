@@ -464,8 +464,12 @@ fn walk_every_route(harness: &Harness) {
     );
     let slack = harness.integration("slack");
     assert_eq!(
-        (slack["account_id"].as_str(), slack["connected"].as_bool()),
-        (Some("T123/UBOT"), Some(true))
+        (
+            slack["account_id"].as_str(),
+            slack["team_id"].as_str(),
+            slack["connected"].as_bool()
+        ),
+        (Some("UBOT"), Some("T123"), Some(true))
     );
     assert_eq!(harness.seen.lock().unwrap().pkce_failures, 0);
     assert!(!harness.get("/api/integrations").body.contains(SLACK_TOKEN));
@@ -629,7 +633,7 @@ fn walk_every_route(harness: &Harness) {
     assert!(!page.body.contains("<script"));
     for expected in [
         "octocat",
-        "T123/UBOT",
+        "UBOT in T123",
         "Codertocat",
         "chibuikemokoli",
         "weltenwandler",

@@ -7,17 +7,25 @@ use postgres::types::{Json, ToSql};
 use super::{Inner, PostgresError, PostgresStore, column};
 use crate::integration::Configuration;
 use crate::integration::{Integration, RoutingSecret};
+use crate::oauth::TokenSet;
 use crate::oauth::{StateId, StateLedger};
-use crate::store::integration::{expired_before, lease_end, routing_key};
+use crate::store::integration::{TokenColumns, expired_before, lease_end, routing_key};
 use crate::store::{IntegrationStore, PollState, RefreshClaim};
-use crate::{AccessToken, RefreshToken};
 
 /// The columns [`read_integration`] reads, in its order.
 macro_rules! integration_columns {
     () => {
         "id, user_id, service, display_name, account_id, access_token, refresh_token, expiry, refresh_expiry, \
-         configuration, routing_secret"
+         configuration, routing_secret, token_details"
     };
+}
+
+/// The token columns of `tokens`.
+fn token_columns(tokens: Option<&TokenSet>) -> Result<TokenColumns<'_>, PostgresError> {
+    TokenColumns::of(tokens).map_err(|error| PostgresError::Corrupt {
+        column: "integrations.token_details",
+        message: error.to_string(),
+    })
 }
 
 /// The integration in the columns of [`integration_columns`] from `first` on.
@@ -29,10 +37,18 @@ fn read_integration(row: &Row, first: usize) -> Result<Integration, PostgresErro
         column::<String>(row, first + 3)?,
     );
     integration.account_id = column(row, first + 4)?;
-    integration.access_token = column::<Option<String>>(row, first + 5)?.map(AccessToken::new);
-    integration.refresh_token = column::<Option<String>>(row, first + 6)?.map(RefreshToken::new);
-    integration.expiry = column(row, first + 7)?;
-    integration.refresh_expiry = column(row, first + 8)?;
+    let details = column::<Option<String>>(row, first + 11)?;
+    integration.tokens = TokenColumns::read(
+        column(row, first + 5)?,
+        column(row, first + 6)?,
+        column(row, first + 7)?,
+        column(row, first + 8)?,
+        details.as_deref(),
+    )
+    .map_err(|error| PostgresError::Corrupt {
+        column: "integrations.token_details",
+        message: error.to_string(),
+    })?;
     integration.configuration = column::<Option<Json<Configuration>>>(row, first + 9)?.map(|json| json.0);
     integration.routing_secret = column::<Option<String>>(row, first + 10)?.map(RoutingSecret::new);
     Ok(integration)
@@ -62,46 +78,52 @@ impl IntegrationStore for PostgresStore {
     type Error = PostgresError;
 
     fn create_integration(&mut self, integration: &Integration) -> Result<(), PostgresError> {
+        let tokens = token_columns(integration.tokens.as_ref())?;
         self.inner_mut().execute(
             "INSERT INTO integrations (id, user_id, service, display_name, account_id, access_token, refresh_token,
-                                       expiry, refresh_expiry, configuration, routing_secret, routing_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                       expiry, refresh_expiry, configuration, routing_secret, routing_key,
+                                       token_details)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             &[
                 &integration.id,
                 &integration.user_id,
                 &integration.service,
                 &integration.display_name,
                 &integration.account_id,
-                &integration.access_token.as_ref().map(AccessToken::expose_secret),
-                &integration.refresh_token.as_ref().map(RefreshToken::expose_secret),
-                &integration.expiry,
-                &integration.refresh_expiry,
+                &tokens.access_token,
+                &tokens.refresh_token,
+                &tokens.expiry,
+                &tokens.refresh_expiry,
                 &integration.configuration.as_ref().map(Json),
                 &integration.routing_secret.as_ref().map(RoutingSecret::expose_secret),
                 &integration.routing_secret.as_ref().map(routing_key),
+                &tokens.details,
             ],
         )?;
         Ok(())
     }
 
     fn update_integration(&mut self, integration: &Integration) -> Result<bool, PostgresError> {
+        let tokens = token_columns(integration.tokens.as_ref())?;
         let changed = self.inner_mut().execute(
             "UPDATE integrations SET display_name = $2, account_id = $3, access_token = $4, refresh_token = $5,
-                                     expiry = $6, refresh_expiry = $7, configuration = $8,
+                                     expiry = $6, refresh_expiry = $7, configuration = $8, token_details = $9,
                                      token_version = token_version + CASE
                                          WHEN access_token IS DISTINCT FROM $4 OR refresh_token IS DISTINCT FROM $5
                                            OR expiry IS DISTINCT FROM $6 OR refresh_expiry IS DISTINCT FROM $7
+                                           OR token_details IS DISTINCT FROM $9
                                          THEN 1 ELSE 0 END
              WHERE id = $1",
             &[
                 &integration.id,
                 &integration.display_name,
                 &integration.account_id,
-                &integration.access_token.as_ref().map(AccessToken::expose_secret),
-                &integration.refresh_token.as_ref().map(RefreshToken::expose_secret),
-                &integration.expiry,
-                &integration.refresh_expiry,
+                &tokens.access_token,
+                &tokens.refresh_token,
+                &tokens.expiry,
+                &tokens.refresh_expiry,
                 &integration.configuration.as_ref().map(Json),
+                &tokens.details,
             ],
         )?;
         Ok(changed > 0)
@@ -321,19 +343,21 @@ impl IntegrationStore for PostgresStore {
         Ok(RefreshClaim::Granted(Box::new(integration)))
     }
 
-    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, PostgresError> {
+    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &TokenSet) -> Result<bool, PostgresError> {
+        let tokens = token_columns(Some(tokens))?;
         let changed = self.inner_mut().execute(
             "UPDATE integrations SET access_token = $3, refresh_token = $4, expiry = $5, refresh_expiry = $6,
-                                     token_version = token_version + 1, refresh_holder = NULL,
-                                     refresh_lease_until = NULL
+                                     token_details = $7, token_version = token_version + 1,
+                                     refresh_holder = NULL, refresh_lease_until = NULL
              WHERE id = $1 AND token_version = $2",
             &[
                 &id,
                 &expected_version,
-                &tokens.access_token.as_ref().map(AccessToken::expose_secret),
-                &tokens.refresh_token.as_ref().map(RefreshToken::expose_secret),
+                &tokens.access_token,
+                &tokens.refresh_token,
                 &tokens.expiry,
                 &tokens.refresh_expiry,
+                &tokens.details,
             ],
         )?;
         Ok(changed > 0)

@@ -182,6 +182,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX inbox_pending ON inbox (status, id);
     CREATE INDEX inbox_by_update ON inbox (status, updated_at);",
+    // 6: the rest of an integration's token set (type, scopes, user token, ids), as JSON.
+    "ALTER TABLE integrations ADD COLUMN token_details TEXT;",
 ];
 
 /// The first key of the advisory lock taken while migrating ("SPK1"); the second is the schema's name hashed.

@@ -5,13 +5,21 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteError, SqliteStore, read_time, write_json, write_time};
 use crate::integration::{Integration, RoutingSecret};
+use crate::oauth::TokenSet;
 use crate::oauth::{StateId, StateLedger};
-use crate::store::integration::{expired_before, lease_end, routing_key};
+use crate::store::integration::{TokenColumns, expired_before, lease_end, routing_key};
 use crate::store::{IntegrationStore, PollState, RefreshClaim};
-use crate::{AccessToken, RefreshToken};
 
 const INTEGRATION_COLUMNS: &str = "id, user_id, service, display_name, account_id, access_token, refresh_token, \
-    expiry, refresh_expiry, configuration, routing_secret";
+    expiry, refresh_expiry, configuration, routing_secret, token_details";
+
+/// The token columns of `tokens`, with times as the store writes them.
+fn token_columns(tokens: Option<&TokenSet>) -> Result<TokenColumns<'_>, SqliteError> {
+    TokenColumns::of(tokens).map_err(|error| SqliteError::Corrupt {
+        column: "integrations.token_details",
+        message: error.to_string(),
+    })
+}
 
 fn read_integration(row: &Row<'_>) -> Result<Integration, SqliteError> {
     let mut integration = Integration::new(
@@ -21,16 +29,20 @@ fn read_integration(row: &Row<'_>) -> Result<Integration, SqliteError> {
         row.get::<_, String>(3)?,
     );
     integration.account_id = row.get(4)?;
-    integration.access_token = row.get::<_, Option<String>>(5)?.map(AccessToken::new);
-    integration.refresh_token = row.get::<_, Option<String>>(6)?.map(RefreshToken::new);
-    integration.expiry = row
+    let expiry = row
         .get::<_, Option<String>>(7)?
         .map(|time| read_time(time, "integrations.expiry"))
         .transpose()?;
-    integration.refresh_expiry = row
+    let refresh_expiry = row
         .get::<_, Option<String>>(8)?
         .map(|time| read_time(time, "integrations.refresh_expiry"))
         .transpose()?;
+    let details = row.get::<_, Option<String>>(11)?;
+    integration.tokens = TokenColumns::read(row.get(5)?, row.get(6)?, expiry, refresh_expiry, details.as_deref())
+        .map_err(|error| SqliteError::Corrupt {
+            column: "integrations.token_details",
+            message: error.to_string(),
+        })?;
     integration.configuration = row
         .get::<_, Option<String>>(9)?
         .map(|text| {
@@ -60,12 +72,13 @@ impl IntegrationStore for SqliteStore {
     type Error = SqliteError;
 
     fn create_integration(&mut self, integration: &Integration) -> Result<(), SqliteError> {
+        let tokens = token_columns(integration.tokens.as_ref())?;
         self.connection
             .prepare_cached(
                 "INSERT INTO integrations (id, user_id, service, display_name, account_id, access_token,
                                            refresh_token, expiry, refresh_expiry, configuration, routing_secret,
-                                           routing_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                           routing_key, token_details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 integration.id,
@@ -73,37 +86,40 @@ impl IntegrationStore for SqliteStore {
                 integration.service,
                 integration.display_name,
                 integration.account_id,
-                integration.access_token.as_ref().map(AccessToken::expose_secret),
-                integration.refresh_token.as_ref().map(RefreshToken::expose_secret),
-                integration.expiry.as_ref().map(write_time),
-                integration.refresh_expiry.as_ref().map(write_time),
+                tokens.access_token,
+                tokens.refresh_token,
+                tokens.expiry.as_ref().map(write_time),
+                tokens.refresh_expiry.as_ref().map(write_time),
                 integration.configuration.as_ref().map(write_json).transpose()?,
                 integration.routing_secret.as_ref().map(RoutingSecret::expose_secret),
                 integration.routing_secret.as_ref().map(routing_key),
+                tokens.details,
             ])?;
         Ok(())
     }
 
     fn update_integration(&mut self, integration: &Integration) -> Result<bool, SqliteError> {
+        let tokens = token_columns(integration.tokens.as_ref())?;
         let changed = self
             .connection
             .prepare_cached(
                 "UPDATE integrations SET display_name = ?2, account_id = ?3, access_token = ?4, refresh_token = ?5,
-                                         expiry = ?6, refresh_expiry = ?7, configuration = ?8,
+                                         expiry = ?6, refresh_expiry = ?7, configuration = ?8, token_details = ?9,
                                          token_version = token_version + (access_token IS NOT ?4
                                              OR refresh_token IS NOT ?5 OR expiry IS NOT ?6
-                                             OR refresh_expiry IS NOT ?7)
+                                             OR refresh_expiry IS NOT ?7 OR token_details IS NOT ?9)
                  WHERE id = ?1",
             )?
             .execute(params![
                 integration.id,
                 integration.display_name,
                 integration.account_id,
-                integration.access_token.as_ref().map(AccessToken::expose_secret),
-                integration.refresh_token.as_ref().map(RefreshToken::expose_secret),
-                integration.expiry.as_ref().map(write_time),
-                integration.refresh_expiry.as_ref().map(write_time),
+                tokens.access_token,
+                tokens.refresh_token,
+                tokens.expiry.as_ref().map(write_time),
+                tokens.refresh_expiry.as_ref().map(write_time),
                 integration.configuration.as_ref().map(write_json).transpose()?,
+                tokens.details,
             ])?;
         Ok(changed > 0)
     }
@@ -313,22 +329,24 @@ impl IntegrationStore for SqliteStore {
         Ok(RefreshClaim::Granted(Box::new(integration)))
     }
 
-    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &Integration) -> Result<bool, SqliteError> {
+    fn replace_tokens(&mut self, id: &str, expected_version: i64, tokens: &TokenSet) -> Result<bool, SqliteError> {
+        let tokens = token_columns(Some(tokens))?;
         let changed = self
             .connection
             .prepare_cached(
                 "UPDATE integrations SET access_token = ?3, refresh_token = ?4, expiry = ?5, refresh_expiry = ?6,
-                                         token_version = token_version + 1, refresh_holder = NULL,
-                                         refresh_lease_until = NULL
+                                         token_details = ?7, token_version = token_version + 1,
+                                         refresh_holder = NULL, refresh_lease_until = NULL
                  WHERE id = ?1 AND token_version = ?2",
             )?
             .execute(params![
                 id,
                 expected_version,
-                tokens.access_token.as_ref().map(AccessToken::expose_secret),
-                tokens.refresh_token.as_ref().map(RefreshToken::expose_secret),
+                tokens.access_token,
+                tokens.refresh_token,
                 tokens.expiry.as_ref().map(write_time),
                 tokens.refresh_expiry.as_ref().map(write_time),
+                tokens.details,
             ])?;
         Ok(changed > 0)
     }

@@ -117,10 +117,7 @@ pub async fn callback(
                     .find_integration(&integration_id)
                     .map_err(ApiError::internal)?
                     .ok_or_else(|| ApiError::not_found("the integration was removed"))?;
-                integration.account_id = Some(match connected.tokens.ids.get("team_id") {
-                    Some(team) => format!("{team}/{}", connected.account.id),
-                    None => connected.account.id,
-                });
+                integration.account_id = Some(connected.account.id);
                 store.update_details(&integration).map_err(ApiError::internal)?;
                 redirect("/")
             }
@@ -171,7 +168,7 @@ pub fn store_tokens(
     let mut integration = store
         .find_integration(integration_id)?
         .ok_or("the integration to store tokens on does not exist")?;
-    integration.set_tokens(tokens);
+    integration.tokens = Some(tokens.clone());
     // A new authorization: `update_integration` stores the tokens and moves their version, so that a refresh in
     // flight elsewhere cannot overwrite them.
     store.update_integration(&integration)?;
