@@ -1422,6 +1422,35 @@ mod sqlite_file {
     }
 
     #[test]
+    fn tokens_stored_before_version_6_read_as_they_were() {
+        let path = temp_path("tokens-v5");
+        {
+            let mut store = SqliteStore::open(&path).expect("create");
+            let mut integration = github("g1", 1);
+            let mut granted = tokens("gho_1", "ghr_1", Some(at(3_600, 0)));
+            granted.scopes = vec!["repo".to_owned()];
+            integration.tokens = Some(granted);
+            store.create_integration(&integration).expect("create");
+        }
+        {
+            // A version 5 database: no `token_details` column, only the tokens and their expiries.
+            let connection = rusqlite::Connection::open(&path).expect("open");
+            connection
+                .execute_batch("ALTER TABLE integrations DROP COLUMN token_details; PRAGMA user_version = 5;")
+                .expect("downgrade");
+        }
+        let store = SqliteStore::open(&path).expect("migrate");
+        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+        let stored = store.find_integration("g1").expect("find").expect("kept");
+        assert_eq!(
+            stored.tokens,
+            Some(tokens("gho_1", "ghr_1", Some(at(3_600, 0)))),
+            "a bearer token with its refresh token and expiry, no scopes: what version 5 kept"
+        );
+        std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");
+    }
+
+    #[test]
     fn a_database_from_a_newer_version_is_refused() {
         let connection = rusqlite::Connection::open_in_memory().expect("open");
         connection.pragma_update(None, "user_version", 99).expect("set version");
