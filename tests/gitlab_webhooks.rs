@@ -313,7 +313,7 @@ fn a_body_replayed_under_a_new_delivery_id_is_stored_once() {
     let signed = signed_headers(KEY, "resent-delivery", TIMESTAMP, BODY);
     let (_, inserted) = deliver(&mut store, &secrets(&[&signing_token()]), &signed, BODY);
     assert_eq!(inserted, 0);
-    let events = store.recent_events(&EventQuery::latest(10)).expect("readable");
+    let events = store.recent_events(&EventQuery::latest(10)).expect("readable").events;
     assert_eq!(events.len(), 1);
     assert!(events[0].event.source_id.starts_with("sha256:"));
 }

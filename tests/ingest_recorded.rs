@@ -78,7 +78,7 @@ where
     for _retry in 0..3 {
         ingest_conversion(&mut store, "i1", &conversion).expect("Slack retries");
     }
-    let stored = store.recent_events(&EventQuery::latest(10)).expect("list");
+    let stored = store.recent_events(&EventQuery::latest(10)).expect("list").events;
     assert_eq!(stored.len(), 2, "one push, one Slack message");
     let push = stored
         .iter()
@@ -111,7 +111,7 @@ where
         200 + events.len() - distinct.len(),
         "the overlaps, and ids GH Archive repeats"
     );
-    let stored = store.recent_events(&EventQuery::latest(5_000)).expect("list");
+    let stored = store.recent_events(&EventQuery::latest(5_000)).expect("list").events;
     assert_eq!(stored.len(), distinct.len());
     let blocks: usize = stored.iter().map(|stored| stored.event.blocks.len()).sum();
     let expected_blocks: usize = distinct

@@ -139,7 +139,10 @@ where
         "everything else was a duplicate"
     );
     let store = stores.pop().expect("one store at least");
-    let stored = store.recent_events(&EventQuery::latest(10 * EVENTS)).expect("listing");
+    let stored = store
+        .recent_events(&EventQuery::latest(10 * EVENTS))
+        .expect("listing")
+        .events;
     assert_eq!(stored.len(), EVENTS, "each event once");
     let stored: BTreeMap<String, Event> = stored
         .into_iter()

@@ -954,7 +954,8 @@ fn a_delivery_stored_twice_is_stored_once_and_equals_the_polled_event() {
     assert_eq!(reports, [(1, 0), (0, 1)]);
     let stored = store
         .recent_events(&EventQuery::latest(10).for_integration(INTEGRATION))
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(stored.len(), 1);
     let event = &delivered[0];
     assert_eq!(stored[0].event, *event);
@@ -992,7 +993,7 @@ fn a_delivery_stored_twice_is_stored_once_and_equals_the_polled_event() {
     for item in &outcome.items {
         ingest_conversion(&mut store, INTEGRATION, item.conversion.as_ref().unwrap()).unwrap();
     }
-    let stored = store.recent_events(&EventQuery::latest(10)).unwrap();
+    let stored = store.recent_events(&EventQuery::latest(10)).unwrap().events;
     let stored_ids: Vec<_> = stored.iter().map(|stored| stored.event.source_id.as_str()).collect();
     assert_eq!(stored_ids, ["act_3", "act_2", "act_1"]);
 }

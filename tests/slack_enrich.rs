@@ -385,7 +385,7 @@ fn objects_are_named_once_not_once_per_event() {
         "a later event of the same user looks nothing up"
     );
 
-    for stored in store.recent_events(&EventQuery::latest(10)).unwrap() {
+    for stored in store.recent_events(&EventQuery::latest(10)).unwrap().events {
         assert_eq!(stored.event.actor.title.as_deref(), Some("Ada"));
         assert_eq!(
             stored.event.actor.image_url.as_deref(),

@@ -16,9 +16,9 @@ use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
 use spark_integrations::schedule::{self, PollFailure, PollSuccess};
 use spark_integrations::store::{
-    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus, InboxStore,
-    IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim, StoredEvent,
-    UntitledQuery, ingest, ingest_batch, rederive, store_names,
+    ActivityStore, ActivityTransaction, EventListing, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus,
+    InboxStore, IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim,
+    StoredEvent, UntitledQuery, ingest, ingest_batch, rederive, store_names,
 };
 use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
 
@@ -84,7 +84,10 @@ fn events_of<S: ActivityStore>(store: &S) -> Vec<StoredEvent>
 where
     S::Error: fmt::Debug,
 {
-    store.recent_events(&EventQuery::latest(1_000)).expect("listing works")
+    store
+        .recent_events(&EventQuery::latest(1_000))
+        .expect("listing works")
+        .events
 }
 
 fn report(inserted: usize, duplicates: usize, objects_created: usize, objects_updated: usize) -> IngestReport {
@@ -206,6 +209,7 @@ where
         store
             .recent_events(&query)
             .expect("listing")
+            .events
             .into_iter()
             .map(|stored| stored.event.source_id)
             .collect()
@@ -358,6 +362,7 @@ where
         store
             .recent_events(&query)
             .expect("listing")
+            .events
             .into_iter()
             .map(|stored| stored.event.source_id)
             .collect()
@@ -433,7 +438,7 @@ impl<S: ActivityStore> ActivityStore for FailAtBlocks<S> {
         })
     }
 
-    fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, Self::Error> {
+    fn recent_events(&self, query: &EventQuery) -> Result<EventListing, Self::Error> {
         self.inner.recent_events(query).map_err(Injected::Store)
     }
 
@@ -1280,6 +1285,51 @@ mod postgres_schema {
     }
 
     #[test]
+    fn an_unreadable_row_is_skipped_and_reported() {
+        let Some(config) = fresh_schema("an_unreadable_row_is_skipped_and_reported") else {
+            return;
+        };
+        let mut store = connect(&config);
+        ingest(
+            &mut store,
+            "i1",
+            &[push("good", 0, 1), push("bad-metadata", 1, 0), push("bad-block", 2, 2)],
+        )
+        .expect("ingest");
+        let mut client = config.connect(NoTls).expect("connect");
+        client
+            .batch_execute(
+                "UPDATE events SET event_metadata = '[1]' WHERE source_id = 'bad-metadata';
+                 UPDATE blocks SET time = 'infinity'
+                   WHERE event_id = (SELECT id FROM events WHERE source_id = 'bad-block') AND position = 1;",
+            )
+            .expect("damage two rows");
+        let listing = store
+            .recent_events(&EventQuery::latest(10))
+            .expect("the listing still works");
+        let listed: Vec<&str> = listing
+            .events
+            .iter()
+            .map(|stored| stored.event.source_id.as_str())
+            .collect();
+        assert_eq!(listed, ["good"]);
+        let skipped: Vec<(Option<&str>, Option<&str>)> = listing
+            .skipped
+            .iter()
+            .map(|row| (row.integration_id.as_deref(), row.source_id.as_deref()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [(Some("i1"), Some("bad-metadata")), (Some("i1"), Some("bad-block"))]
+        );
+        assert!(
+            listing.skipped.iter().all(|row| !row.reason.is_empty()),
+            "{:?}",
+            listing.skipped
+        );
+    }
+
+    #[test]
     fn a_connection_closed_by_the_server_says_so() {
         let Some(mut config) = fresh_schema("a_connection_closed_by_the_server_says_so") else {
             return;
@@ -1446,6 +1496,59 @@ mod sqlite_file {
             stored.tokens,
             Some(tokens("gho_1", "ghr_1", Some(at(3_600, 0)))),
             "a bearer token with its refresh token and expiry, no scopes: what version 5 kept"
+        );
+        std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");
+    }
+
+    #[test]
+    fn an_unreadable_row_is_skipped_and_reported() {
+        let path = temp_path("unreadable");
+        let mut store = SqliteStore::open(&path).expect("create");
+        let events = [
+            push("good", 0, 1),
+            push("year-10000", 1, 0),
+            push("bad-block", 2, 2),
+            push("older", -1, 0),
+        ];
+        ingest(&mut store, "i1", &events).expect("ingest");
+        // What a row written by an older version, or by hand, can hold: a time RFC 3339 cannot carry, a block
+        // time that is not a time.
+        let connection = rusqlite::Connection::open(&path).expect("open");
+        connection
+            .execute_batch(
+                "UPDATE events SET time = '+10000-01-01T00:00:00.000000000Z' WHERE source_id = 'year-10000';
+                 UPDATE blocks SET time = 'yesterday'
+                   WHERE event_id = (SELECT id FROM events WHERE source_id = 'bad-block') AND position = 1;",
+            )
+            .expect("damage two rows");
+        let listing = store
+            .recent_events(&EventQuery::latest(10))
+            .expect("the listing still works");
+        let listed: Vec<&str> = listing
+            .events
+            .iter()
+            .map(|stored| stored.event.source_id.as_str())
+            .collect();
+        assert_eq!(listed, ["good", "older"], "the readable events, in order");
+        assert_eq!(listing.events[0].event, push("good", 0, 1), "read in full");
+        let skipped: Vec<(Option<&str>, Option<&str>)> = listing
+            .skipped
+            .iter()
+            .map(|row| (row.integration_id.as_deref(), row.source_id.as_deref()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [(Some("i1"), Some("year-10000")), (Some("i1"), Some("bad-block"))]
+        );
+        assert!(
+            listing.skipped[0].reason.contains("events.time"),
+            "{}",
+            listing.skipped[0].reason
+        );
+        assert!(
+            listing.skipped[1].reason.contains("blocks.time"),
+            "{}",
+            listing.skipped[1].reason
         );
         std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");
     }

@@ -116,7 +116,7 @@ where
     S::Error: std::fmt::Debug,
 {
     ingest(&mut store, "i1", &[event_at(time)]).expect("ingest");
-    let mut stored = store.recent_events(&EventQuery::latest(1)).expect("read");
+    let mut stored = store.recent_events(&EventQuery::latest(1)).expect("read").events;
     stored.pop().expect("stored").event
 }
 

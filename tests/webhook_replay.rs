@@ -54,7 +54,10 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn stored(store: &MemoryStore) -> Vec<(String, String)> {
-    let events = store.recent_events(&EventQuery::latest(100)).expect("memory store");
+    let events = store
+        .recent_events(&EventQuery::latest(100))
+        .expect("memory store")
+        .events;
     events
         .into_iter()
         .map(|stored| (stored.event.domain, stored.event.action))

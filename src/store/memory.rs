@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::integration::{expired_before, lease_end, routing_key};
 use super::{
-    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore,
-    IntegrationStore, ObjectChange, PollState, RefreshClaim, StoredEvent, UntitledQuery, keep_name,
+    ActivityStore, ActivityTransaction, EventListing, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus,
+    InboxStore, IntegrationStore, ObjectChange, PollState, RefreshClaim, StoredEvent, UntitledQuery, keep_name,
 };
 use crate::integration::{Integration, RoutingSecret};
 use crate::model::{Block, Event, Object};
@@ -88,7 +88,8 @@ impl ActivityStore for MemoryStore {
         })
     }
 
-    fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, Infallible> {
+    /// Never skips a row: the memory store keeps typed values, which always read back.
+    fn recent_events(&self, query: &EventQuery) -> Result<EventListing, Infallible> {
         let mut rows: Vec<(usize, &Row)> = self
             .events
             .iter()
@@ -96,7 +97,7 @@ impl ActivityStore for MemoryStore {
             .filter(|(_, row)| query.matches(&row.integration_id, &row.event))
             .collect();
         rows.sort_by(|(a_index, a), (b_index, b)| b.event.time.cmp(&a.event.time).then(b_index.cmp(a_index)));
-        Ok(rows
+        let events = rows
             .into_iter()
             .take(query.limit)
             .map(|(_, row)| {
@@ -111,7 +112,11 @@ impl ActivityStore for MemoryStore {
                     event,
                 }
             })
-            .collect())
+            .collect();
+        Ok(EventListing {
+            events,
+            skipped: Vec::new(),
+        })
     }
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, Infallible> {
         // Keys sort by integration, then key: the objects of one integration come in key order.

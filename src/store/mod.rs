@@ -94,10 +94,14 @@ pub trait ActivityStore {
     /// The most recent events, newest first (by event time, then by insertion), each with its current actor and
     /// target objects and its blocks in order.
     ///
+    /// A stored row that cannot be read back (a column that does not hold what the schema promises, written by
+    /// hand or by a bug) never breaks the listing: it is left out and named in [`EventListing::skipped`], and
+    /// counts toward the query's limit, so a page may list fewer events than asked while rows were skipped.
+    ///
     /// # Errors
     ///
-    /// When the store cannot be read.
-    fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, Self::Error>;
+    /// When the store cannot be read at all (connection lost, database locked).
+    fn recent_events(&self, query: &EventQuery) -> Result<EventListing, Self::Error>;
 
     /// The objects of one integration that have no title yet, of the kinds asked for, in key order: those an
     /// [`Enricher`](crate::enrich::Enricher) can name.
@@ -362,6 +366,59 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
+impl StoredEvent {
+    /// `event` as stored for `integration_id`, for [`ActivityStore`] implementations outside this crate.
+    pub fn new(integration_id: impl Into<String>, event: Event) -> Self {
+        Self {
+            integration_id: integration_id.into(),
+            event,
+        }
+    }
+}
+
+/// What [`ActivityStore::recent_events`] found: the events it could read, and the rows it could not.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct EventListing {
+    /// The events, newest first.
+    pub events: Vec<StoredEvent>,
+    /// The rows left out because they could not be read back, in listing order. Report them (log them, show a
+    /// notice): each is stored data that needs repair.
+    pub skipped: Vec<SkippedRow>,
+}
+
+/// A stored event row that [`ActivityStore::recent_events`] could not read back, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SkippedRow {
+    /// The integration of the row, when that column could be read.
+    pub integration_id: Option<String>,
+    /// The event's [`source_id`](Event::source_id), when that column could be read.
+    pub source_id: Option<String>,
+    /// What was wrong, naming the column: `corrupt column `events.time`: ...`.
+    pub reason: String,
+}
+
+impl EventListing {
+    /// A listing of `events`, newest first, and the `skipped` rows, for [`ActivityStore`] implementations outside
+    /// this crate.
+    pub fn new(events: Vec<StoredEvent>, skipped: Vec<SkippedRow>) -> Self {
+        Self { events, skipped }
+    }
+}
+
+impl SkippedRow {
+    /// A skipped row of `integration_id` and `source_id` (as far as they could be read), with the error that
+    /// made it unreadable.
+    pub fn new(integration_id: Option<String>, source_id: Option<String>, reason: &dyn std::fmt::Display) -> Self {
+        Self {
+            integration_id,
+            source_id,
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// Counts of what [`ingest`] and [`rederive`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -409,7 +466,7 @@ pub struct IngestError<E: StdError + 'static> {
 /// let again = ingest(&mut store, "integration-1", std::slice::from_ref(&event))?;
 /// assert_eq!((first.inserted, first.objects_created), (1, 2));
 /// assert_eq!((again.inserted, again.duplicates), (0, 1));
-/// assert_eq!(store.recent_events(&EventQuery::latest(10))?.len(), 1);
+/// assert_eq!(store.recent_events(&EventQuery::latest(10))?.events.len(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -523,7 +580,7 @@ pub fn ingest_batch<S: ActivityStore>(
 /// improved.value = Some(3);
 /// let report = rederive(&mut store, "integration-1", &Conversion::Converted(vec![improved]))?;
 /// assert_eq!((report.inserted, report.updated), (0, 1));
-/// let stored = store.recent_events(&EventQuery::latest(10))?;
+/// let stored = store.recent_events(&EventQuery::latest(10))?.events;
 /// assert_eq!((stored.len(), stored[0].event.value), (1, Some(3)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -19,10 +19,10 @@ use serde_json::Value;
 use spark_integrations::Integration;
 use spark_integrations::model::{Event, Object};
 use spark_integrations::plugin::{Connection, Descriptor};
-use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore, PollState, StoredEvent};
+use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore, PollState, SkippedRow, StoredEvent};
 
 use crate::app::AppState;
-use crate::routes::api::owned_integrations;
+use crate::routes::api::{owned_integrations, report_skipped};
 use crate::routes::guard::Signed;
 use crate::routes::{ApiError, blocking};
 
@@ -174,6 +174,8 @@ struct Timeline {
     actors: Vec<(String, String)>,
     /// Object titles by (workspace or account, provider id), to name the place of an event ("in #general").
     places: HashMap<(String, String), String>,
+    /// Stored rows of the page that could not be read back.
+    skipped: Vec<SkippedRow>,
 }
 
 impl Timeline {
@@ -200,8 +202,11 @@ impl Timeline {
             if let Some(before) = filters.before {
                 query = query.until(before);
             }
-            events.extend(store.recent_events(&query).map_err(ApiError::internal)?);
+            let listing = store.recent_events(&query).map_err(ApiError::internal)?;
+            events.extend(listing.events);
+            timeline.skipped.extend(listing.skipped);
         }
+        report_skipped(&timeline.skipped);
         // Newest first; the sort is stable, so each integration's own order (by insertion) holds for equal times.
         events.sort_by(|a, b| {
             b.event
@@ -230,7 +235,8 @@ impl Timeline {
         let mut actors: HashMap<String, (usize, String)> = HashMap::new();
         for id in &ids {
             let query = filters.query(CHART_MAX_EVENTS).for_integration(*id).since(since);
-            for stored in store.recent_events(&query).map_err(ApiError::internal)? {
+            // Rows the chart cannot read were reported with the page's own, or are older than it shows.
+            for stored in store.recent_events(&query).map_err(ApiError::internal)?.events {
                 let event = &stored.event;
                 *timeline
                     .counts
@@ -512,6 +518,14 @@ fn events(
     timeline: &Timeline,
 ) {
     page.push_str("<section class=\"timeline\">\n<h2>Events</h2>\n");
+    if !timeline.skipped.is_empty() {
+        let _ = writeln!(
+            page,
+            "<p class=\"notice\" role=\"status\">{} stored event(s) could not be read and are not shown; the \
+             server log names them.</p>",
+            timeline.skipped.len()
+        );
+    }
     if timeline.events.is_empty() {
         page.push_str("<p class=\"empty\">No events yet.</p>\n");
     }

@@ -8,9 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use spark_integrations::model::{Block, Event, Object};
 use spark_integrations::oauth::{StateId, StateLedger, TokenSet};
 use spark_integrations::store::{
-    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore,
-    IntegrationStore, ObjectChange, PollState, PostgresError, PostgresStore, PostgresTransaction, RefreshClaim,
-    SqliteError, SqliteStore, SqliteTransaction, StoredEvent, UntitledQuery,
+    ActivityStore, ActivityTransaction, EventListing, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus,
+    InboxStore, IntegrationStore, ObjectChange, PollState, PostgresError, PostgresStore, PostgresTransaction,
+    RefreshClaim, SqliteError, SqliteStore, SqliteTransaction, UntitledQuery,
 };
 use spark_integrations::{Integration, RoutingSecret};
 
@@ -181,7 +181,7 @@ impl ActivityStore for Store {
         })
     }
 
-    fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+    fn recent_events(&self, query: &EventQuery) -> Result<EventListing, StoreError> {
         forward!(self, store => store.recent_events(query))
     }
 

@@ -9,7 +9,8 @@ use postgres::types::Json;
 use super::{PostgresError, PostgresStore, Statements, column};
 use crate::model::{Block, Event, Metadata, Object};
 use crate::store::{
-    ActivityStore, ActivityTransaction, EventQuery, ObjectChange, StoredEvent, UntitledQuery, keep_name,
+    ActivityStore, ActivityTransaction, EventListing, EventQuery, ObjectChange, SkippedRow, StoredEvent, UntitledQuery,
+    keep_name,
 };
 
 /// A transaction of [`PostgresStore`]; dropping it without `commit` rolls back.
@@ -54,7 +55,7 @@ impl ActivityStore for PostgresStore {
         })
     }
 
-    fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, PostgresError> {
+    fn recent_events(&self, query: &EventQuery) -> Result<EventListing, PostgresError> {
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let mut inner = self.lock();
         let inner = &mut *inner;
@@ -85,30 +86,18 @@ impl ActivityStore for PostgresStore {
                 &query.until,
             ],
         )?;
+        // Rows are decoded one by one: a row that does not decode is skipped and reported, not fatal.
         let mut ids = Vec::with_capacity(rows.len());
         let mut found = Vec::with_capacity(rows.len());
+        let mut skipped = Vec::new();
         for row in &rows {
-            ids.push(column::<i64>(row, 0)?);
-            let mut event = Event::new(
-                column::<String>(row, 2)?,
-                column::<DateTime<Utc>>(row, 3)?,
-                column::<String>(row, 4)?,
-                column::<String>(row, 5)?,
-                column::<String>(row, 6)?,
-                read_object(row, 14)?,
-                read_object(row, 24)?,
-            );
-            event.value = column(row, 7)?;
-            event.value_multiplier = column(row, 8)?;
-            event.value_unit = column(row, 9)?;
-            event.actor_metadata = column::<Json<Metadata>>(row, 10)?.0;
-            event.target_metadata = column::<Json<Metadata>>(row, 11)?.0;
-            event.event_metadata = column::<Json<Metadata>>(row, 12)?.0;
-            event.embeddings = column(row, 13)?;
-            found.push(StoredEvent {
-                integration_id: column(row, 1)?,
-                event,
-            });
+            match read_event(row) {
+                Ok((id, stored)) => {
+                    ids.push(id);
+                    found.push(stored);
+                }
+                Err(error) => skipped.push(SkippedRow::new(row.try_get(1).ok(), row.try_get(2).ok(), &error)),
+            }
         }
         // All blocks of the listed events in one query, grouped by event.
         let statement = inner.statements.get(
@@ -116,24 +105,34 @@ impl ActivityStore for PostgresStore {
             "SELECT event_id, time, title, content, url, media_url, value, value_multiplier, value_unit, embeddings
              FROM blocks WHERE event_id = ANY($1) ORDER BY event_id, position",
         )?;
-        let mut blocks: HashMap<i64, Vec<Block>> = HashMap::new();
+        let mut blocks: HashMap<i64, Result<Vec<Block>, PostgresError>> = HashMap::new();
         for row in inner.client.query(&statement, &[&ids])? {
-            blocks.entry(column(&row, 0)?).or_default().push(Block {
-                time: column(&row, 1)?,
-                title: column(&row, 2)?,
-                content: column(&row, 3)?,
-                url: column(&row, 4)?,
-                media_url: column(&row, 5)?,
-                value: column(&row, 6)?,
-                value_multiplier: column(&row, 7)?,
-                value_unit: column(&row, 8)?,
-                embeddings: column(&row, 9)?,
-            });
+            let block = read_block(&row);
+            let event_id = column(&row, 0)?;
+            if let Ok(found) = blocks.entry(event_id).or_insert_with(|| Ok(Vec::new())) {
+                match block {
+                    Ok(block) => found.push(block),
+                    Err(error) => {
+                        blocks.insert(event_id, Err(error));
+                    }
+                }
+            }
         }
-        for (id, stored) in ids.iter().zip(&mut found) {
-            stored.event.blocks = blocks.remove(id).unwrap_or_default();
+        let mut events = Vec::with_capacity(found.len());
+        for (id, mut stored) in ids.iter().zip(found) {
+            match blocks.remove(id).unwrap_or(Ok(Vec::new())) {
+                Ok(found) => {
+                    stored.event.blocks = found;
+                    events.push(stored);
+                }
+                Err(error) => skipped.push(SkippedRow::new(
+                    Some(stored.integration_id),
+                    Some(stored.event.source_id),
+                    &error,
+                )),
+            }
         }
-        Ok(found)
+        Ok(EventListing { events, skipped })
     }
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, PostgresError> {
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
@@ -426,6 +425,46 @@ fn to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
 
 /// The object in the ten columns from `first` on: key, concept, type, title, content, metadata, url, image_url,
 /// time, embeddings.
+/// The event of a row of `recent_events`'s query, with its row id; its blocks are read apart.
+fn read_event(row: &Row) -> Result<(i64, StoredEvent), PostgresError> {
+    let mut event = Event::new(
+        column::<String>(row, 2)?,
+        column::<DateTime<Utc>>(row, 3)?,
+        column::<String>(row, 4)?,
+        column::<String>(row, 5)?,
+        column::<String>(row, 6)?,
+        read_object(row, 14)?,
+        read_object(row, 24)?,
+    );
+    event.value = column(row, 7)?;
+    event.value_multiplier = column(row, 8)?;
+    event.value_unit = column(row, 9)?;
+    event.actor_metadata = column::<Json<Metadata>>(row, 10)?.0;
+    event.target_metadata = column::<Json<Metadata>>(row, 11)?.0;
+    event.event_metadata = column::<Json<Metadata>>(row, 12)?.0;
+    event.embeddings = column(row, 13)?;
+    let stored = StoredEvent {
+        integration_id: column(row, 1)?,
+        event,
+    };
+    Ok((column(row, 0)?, stored))
+}
+
+/// A block of the blocks query in `recent_events`, from its second column on.
+fn read_block(row: &Row) -> Result<Block, PostgresError> {
+    Ok(Block {
+        time: column(row, 1)?,
+        title: column(row, 2)?,
+        content: column(row, 3)?,
+        url: column(row, 4)?,
+        media_url: column(row, 5)?,
+        value: column(row, 6)?,
+        value_multiplier: column(row, 7)?,
+        value_unit: column(row, 8)?,
+        embeddings: column(row, 9)?,
+    })
+}
+
 fn read_object(row: &Row, first: usize) -> Result<Object, PostgresError> {
     let mut object = Object::new(
         column::<String>(row, first)?,

@@ -21,7 +21,10 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::{ActivityStore, ActivityTransaction, EventQuery, ObjectChange, StoredEvent, UntitledQuery, keep_name};
+use super::{
+    ActivityStore, ActivityTransaction, EventListing, EventQuery, ObjectChange, SkippedRow, StoredEvent, UntitledQuery,
+    keep_name,
+};
 use crate::model::{Block, Event, Metadata, Object};
 
 /// What goes wrong in [`SqliteStore`]: a [`DatabaseError`](super::DatabaseError) around rusqlite's error.
@@ -230,7 +233,7 @@ impl ActivityStore for SqliteStore {
         Ok(SqliteTransaction { transaction })
     }
 
-    fn recent_events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, SqliteError> {
+    fn recent_events(&self, query: &EventQuery) -> Result<EventListing, SqliteError> {
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let mut statement = self.connection.prepare_cached(
             "SELECT e.id, e.integration_id, e.source_id, e.time, e.service, e.domain, e.action, e.value,
@@ -254,38 +257,33 @@ impl ActivityStore for SqliteStore {
             query.since.as_ref().map(write_time),
             query.until.as_ref().map(write_time),
         ])?;
-        let mut found = Vec::new();
-        let mut ids = Vec::new();
+        // Rows are decoded one by one: a row that does not decode is skipped and reported, not fatal.
+        let mut read = Vec::new();
+        let mut skipped = Vec::new();
         while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let mut event = Event::new(
-                row.get::<_, String>(2)?,
-                read_time(row.get(3)?, "events.time")?,
-                row.get::<_, String>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, String>(6)?,
-                read_object(row, 14)?,
-                read_object(row, 24)?,
-            );
-            event.value = row.get(7)?;
-            event.value_multiplier = row.get(8)?;
-            event.value_unit = row.get(9)?;
-            event.actor_metadata = read_json(&row.get::<_, String>(10)?, "events.actor_metadata")?;
-            event.target_metadata = read_json(&row.get::<_, String>(11)?, "events.target_metadata")?;
-            event.event_metadata = read_json(&row.get::<_, String>(12)?, "events.event_metadata")?;
-            event.embeddings = read_optional_json(row.get(13)?, "events.embeddings")?;
-            ids.push(id);
-            found.push(StoredEvent {
-                integration_id: row.get(1)?,
-                event,
-            });
+            match read_event(row) {
+                Ok(found) => read.push(found),
+                Err(error) => skipped.push(SkippedRow::new(row.get(1).ok(), row.get(2).ok(), &error)),
+            }
         }
         // The blocks of every listed event in one query, not one per event.
+        let ids: Vec<i64> = read.iter().map(|(id, _)| *id).collect();
         let mut blocks = self.blocks_of(&ids)?;
-        for (stored, id) in found.iter_mut().zip(&ids) {
-            stored.event.blocks = blocks.remove(id).unwrap_or_default();
+        let mut events = Vec::with_capacity(read.len());
+        for (id, mut stored) in read {
+            match blocks.remove(&id).unwrap_or(Ok(Vec::new())) {
+                Ok(found) => {
+                    stored.event.blocks = found;
+                    events.push(stored);
+                }
+                Err(error) => skipped.push(SkippedRow::new(
+                    Some(stored.integration_id),
+                    Some(stored.event.source_id),
+                    &error,
+                )),
+            }
         }
-        Ok(found)
+        Ok(EventListing { events, skipped })
     }
 
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, SqliteError> {
@@ -313,29 +311,25 @@ impl ActivityStore for SqliteStore {
 }
 
 impl SqliteStore {
-    /// The blocks of the events `event_ids`, each event's in order.
-    fn blocks_of(&self, event_ids: &[i64]) -> Result<HashMap<i64, Vec<Block>>, SqliteError> {
+    /// The blocks of the events `event_ids`, each event's in order, or the error of the first of its blocks that
+    /// does not decode.
+    fn blocks_of(&self, event_ids: &[i64]) -> Result<HashMap<i64, Result<Vec<Block>, SqliteError>>, SqliteError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT time, title, content, url, media_url, value, value_multiplier, value_unit, embeddings, event_id
              FROM blocks WHERE event_id IN (SELECT value FROM json_each(?1)) ORDER BY event_id, position",
         )?;
         let mut rows = statement.query([write_json(&event_ids)?])?;
-        let mut blocks: HashMap<i64, Vec<Block>> = HashMap::new();
+        let mut blocks: HashMap<i64, Result<Vec<Block>, SqliteError>> = HashMap::new();
         while let Some(row) = rows.next()? {
-            blocks.entry(row.get(9)?).or_default().push(Block {
-                time: row
-                    .get::<_, Option<String>>(0)?
-                    .map(|time| read_time(time, "blocks.time"))
-                    .transpose()?,
-                title: row.get(1)?,
-                content: row.get(2)?,
-                url: row.get(3)?,
-                media_url: row.get(4)?,
-                value: row.get(5)?,
-                value_multiplier: row.get(6)?,
-                value_unit: row.get(7)?,
-                embeddings: read_optional_json(row.get(8)?, "blocks.embeddings")?,
-            });
+            let block = read_block(row);
+            if let Ok(found) = blocks.entry(row.get(9)?).or_insert_with(|| Ok(Vec::new())) {
+                match block {
+                    Ok(block) => found.push(block),
+                    Err(error) => {
+                        blocks.insert(row.get(9)?, Err(error));
+                    }
+                }
+            }
         }
         Ok(blocks)
     }
@@ -560,6 +554,49 @@ impl ObjectColumns {
             embeddings: object.embeddings.as_ref().map(write_json).transpose()?,
         })
     }
+}
+
+/// The event of a row of `recent_events`'s query, with its row id; its blocks are read apart.
+fn read_event(row: &Row<'_>) -> Result<(i64, StoredEvent), SqliteError> {
+    let mut event = Event::new(
+        row.get::<_, String>(2)?,
+        read_time(row.get(3)?, "events.time")?,
+        row.get::<_, String>(4)?,
+        row.get::<_, String>(5)?,
+        row.get::<_, String>(6)?,
+        read_object(row, 14)?,
+        read_object(row, 24)?,
+    );
+    event.value = row.get(7)?;
+    event.value_multiplier = row.get(8)?;
+    event.value_unit = row.get(9)?;
+    event.actor_metadata = read_json(&row.get::<_, String>(10)?, "events.actor_metadata")?;
+    event.target_metadata = read_json(&row.get::<_, String>(11)?, "events.target_metadata")?;
+    event.event_metadata = read_json(&row.get::<_, String>(12)?, "events.event_metadata")?;
+    event.embeddings = read_optional_json(row.get(13)?, "events.embeddings")?;
+    let stored = StoredEvent {
+        integration_id: row.get(1)?,
+        event,
+    };
+    Ok((row.get(0)?, stored))
+}
+
+/// A block of the blocks query in `blocks_of`.
+fn read_block(row: &Row<'_>) -> Result<Block, SqliteError> {
+    Ok(Block {
+        time: row
+            .get::<_, Option<String>>(0)?
+            .map(|time| read_time(time, "blocks.time"))
+            .transpose()?,
+        title: row.get(1)?,
+        content: row.get(2)?,
+        url: row.get(3)?,
+        media_url: row.get(4)?,
+        value: row.get(5)?,
+        value_multiplier: row.get(6)?,
+        value_unit: row.get(7)?,
+        embeddings: read_optional_json(row.get(8)?, "blocks.embeddings")?,
+    })
 }
 
 fn read_object(row: &Row<'_>, first: usize) -> Result<Object, SqliteError> {

@@ -11,11 +11,12 @@ use axum::{Extension, Json};
 use serde_json::{Value, json};
 use spark_integrations::Integration;
 use spark_integrations::plugin::Descriptor;
-use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore, StoredEvent};
+use spark_integrations::store::{ActivityStore, EventQuery, IntegrationStore, SkippedRow, StoredEvent};
 
 use super::guard::Signed;
 use super::{ApiError, blocking};
 use crate::app::{AppState, integration_id};
+use crate::db::note;
 use crate::poller::{self, PollProblem};
 
 /// The most events `GET /api/events` lists at once.
@@ -127,24 +128,46 @@ pub async fn configure(
     .await
 }
 
-/// `GET /api/events?integration=ID&limit=N`: the latest events, newest first, as the model's JSON.
+/// `GET /api/events?integration=ID&limit=N`: the latest events, newest first, as the model's JSON. Stored rows
+/// that could not be read back are left out, logged, and counted in the `Spark-Skipped-Rows` header.
 pub async fn events(
     State(state): State<Arc<AppState>>,
     Extension(signed): Extension<Signed>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = super::limit(&query, 50, MAX_EVENTS)?;
     let integration = query.get("integration").cloned();
     blocking(move || {
         let store = state.db.read();
-        let events = user_events(&*store, &signed.user.id, integration.as_deref(), limit)?;
+        let (events, skipped) = user_events(&*store, &signed.user.id, integration.as_deref(), limit)?;
         let events: Vec<Value> = events
             .iter()
             .map(|stored| serde_json::to_value(&stored.event).map_err(ApiError::internal))
             .collect::<Result<_, _>>()?;
-        Ok(Json(Value::Array(events)))
+        let mut response = Json(Value::Array(events)).into_response();
+        if !skipped.is_empty() {
+            response
+                .headers_mut()
+                .insert(SKIPPED_ROWS, HeaderValue::from(skipped.len()));
+        }
+        Ok(response)
     })
     .await
+}
+
+/// The header that counts the stored rows a listing left out because they could not be read back.
+pub const SKIPPED_ROWS: &str = "spark-skipped-rows";
+
+/// Logs the stored rows a listing could not read back: each is data that needs repair.
+pub fn report_skipped(skipped: &[SkippedRow]) {
+    for row in skipped {
+        note(&format!(
+            "skipped an unreadable stored event (integration {}, source id {}): {}",
+            row.integration_id.as_deref().unwrap_or("?"),
+            row.source_id.as_deref().unwrap_or("?"),
+            row.reason
+        ));
+    }
 }
 
 /// `POST /api/integrations/{id}/fetch`: polls now. Only the provider's own limits hold it back (429 with
@@ -229,13 +252,13 @@ where
 }
 
 /// The latest `limit` events of `user_id`'s integrations (of `integration` only, when given and the user's), newest
-/// first.
+/// first, and the stored rows left out because they could not be read back (logged here).
 pub fn user_events<S: IntegrationStore + ActivityStore>(
     store: &S,
     user_id: &str,
     integration: Option<&str>,
     limit: usize,
-) -> Result<Vec<StoredEvent>, ApiError>
+) -> Result<(Vec<StoredEvent>, Vec<SkippedRow>), ApiError>
 where
     <S as IntegrationStore>::Error: std::fmt::Display,
     <S as ActivityStore>::Error: std::fmt::Display,
@@ -249,11 +272,15 @@ where
     };
     // One integration per service and user: a handful of queries, merged.
     let mut events = Vec::new();
+    let mut skipped = Vec::new();
     for id in ids {
         let query = EventQuery::latest(limit).for_integration(id);
-        events.extend(store.recent_events(&query).map_err(ApiError::internal)?);
+        let listing = store.recent_events(&query).map_err(ApiError::internal)?;
+        events.extend(listing.events);
+        skipped.extend(listing.skipped);
     }
+    report_skipped(&skipped);
     events.sort_by_key(|stored| std::cmp::Reverse(stored.event.time));
     events.truncate(limit);
-    Ok(events)
+    Ok((events, skipped))
 }
