@@ -80,6 +80,16 @@ fn push(source_id: &str, seconds: i64, commits: usize) -> Event {
     event
 }
 
+/// The integration and source id of each row a listing skipped.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn skipped_rows(listing: &EventListing) -> Vec<(Option<&str>, Option<&str>)> {
+    listing
+        .skipped
+        .iter()
+        .map(|row| (row.integration_id.as_deref(), row.source_id.as_deref()))
+        .collect()
+}
+
 fn events_of<S: ActivityStore>(store: &S) -> Vec<StoredEvent>
 where
     S::Error: fmt::Debug,
@@ -1313,11 +1323,7 @@ mod postgres_schema {
             .map(|stored| stored.event.source_id.as_str())
             .collect();
         assert_eq!(listed, ["good"]);
-        let skipped: Vec<(Option<&str>, Option<&str>)> = listing
-            .skipped
-            .iter()
-            .map(|row| (row.integration_id.as_deref(), row.source_id.as_deref()))
-            .collect();
+        let skipped = skipped_rows(&listing);
         assert_eq!(
             skipped,
             [(Some("i1"), Some("bad-metadata")), (Some("i1"), Some("bad-block"))]
@@ -1531,11 +1537,7 @@ mod sqlite_file {
             .collect();
         assert_eq!(listed, ["good", "older"], "the readable events, in order");
         assert_eq!(listing.events[0].event, push("good", 0, 1), "read in full");
-        let skipped: Vec<(Option<&str>, Option<&str>)> = listing
-            .skipped
-            .iter()
-            .map(|row| (row.integration_id.as_deref(), row.source_id.as_deref()))
-            .collect();
+        let skipped = skipped_rows(&listing);
         assert_eq!(
             skipped,
             [(Some("i1"), Some("year-10000")), (Some("i1"), Some("bad-block"))]

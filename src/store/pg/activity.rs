@@ -8,9 +8,9 @@ use postgres::types::Json;
 
 use super::{PostgresError, PostgresStore, Statements, column};
 use crate::model::{Block, Event, Metadata, Object};
+use crate::store::database::ListingRows;
 use crate::store::{
-    ActivityStore, ActivityTransaction, EventListing, EventQuery, ObjectChange, SkippedRow, StoredEvent, UntitledQuery,
-    keep_name,
+    ActivityStore, ActivityTransaction, EventListing, EventQuery, ObjectChange, StoredEvent, UntitledQuery, keep_name,
 };
 
 /// A transaction of [`PostgresStore`]; dropping it without `commit` rolls back.
@@ -87,17 +87,9 @@ impl ActivityStore for PostgresStore {
             ],
         )?;
         // Rows are decoded one by one: a row that does not decode is skipped and reported, not fatal.
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut found = Vec::with_capacity(rows.len());
-        let mut skipped = Vec::new();
+        let mut listing = ListingRows::new();
         for row in &rows {
-            match read_event(row) {
-                Ok((id, stored)) => {
-                    ids.push(id);
-                    found.push(stored);
-                }
-                Err(error) => skipped.push(SkippedRow::new(row.try_get(1).ok(), row.try_get(2).ok(), &error)),
-            }
+            listing.event(read_event(row), row.try_get(1).ok(), row.try_get(2).ok());
         }
         // All blocks of the listed events in one query, grouped by event.
         let statement = inner.statements.get(
@@ -105,34 +97,10 @@ impl ActivityStore for PostgresStore {
             "SELECT event_id, time, title, content, url, media_url, value, value_multiplier, value_unit, embeddings
              FROM blocks WHERE event_id = ANY($1) ORDER BY event_id, position",
         )?;
-        let mut blocks: HashMap<i64, Result<Vec<Block>, PostgresError>> = HashMap::new();
-        for row in inner.client.query(&statement, &[&ids])? {
-            let block = read_block(&row);
-            let event_id = column(&row, 0)?;
-            if let Ok(found) = blocks.entry(event_id).or_insert_with(|| Ok(Vec::new())) {
-                match block {
-                    Ok(block) => found.push(block),
-                    Err(error) => {
-                        blocks.insert(event_id, Err(error));
-                    }
-                }
-            }
+        for row in inner.client.query(&statement, &[&listing.event_ids()])? {
+            listing.block(column(&row, 0)?, read_block(&row));
         }
-        let mut events = Vec::with_capacity(found.len());
-        for (id, mut stored) in ids.iter().zip(found) {
-            match blocks.remove(id).unwrap_or(Ok(Vec::new())) {
-                Ok(found) => {
-                    stored.event.blocks = found;
-                    events.push(stored);
-                }
-                Err(error) => skipped.push(SkippedRow::new(
-                    Some(stored.integration_id),
-                    Some(stored.event.source_id),
-                    &error,
-                )),
-            }
-        }
-        Ok(EventListing { events, skipped })
+        Ok(listing.finish())
     }
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, PostgresError> {
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);

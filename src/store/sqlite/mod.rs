@@ -15,15 +15,14 @@
 mod inbox;
 mod integrations;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
+use super::database::ListingRows;
 use super::{
-    ActivityStore, ActivityTransaction, EventListing, EventQuery, ObjectChange, SkippedRow, StoredEvent, UntitledQuery,
-    keep_name,
+    ActivityStore, ActivityTransaction, EventListing, EventQuery, ObjectChange, StoredEvent, UntitledQuery, keep_name,
 };
 use crate::model::{Block, Event, Metadata, Object};
 
@@ -258,32 +257,13 @@ impl ActivityStore for SqliteStore {
             query.until.as_ref().map(write_time),
         ])?;
         // Rows are decoded one by one: a row that does not decode is skipped and reported, not fatal.
-        let mut read = Vec::new();
-        let mut skipped = Vec::new();
+        let mut listing = ListingRows::new();
         while let Some(row) = rows.next()? {
-            match read_event(row) {
-                Ok(found) => read.push(found),
-                Err(error) => skipped.push(SkippedRow::new(row.get(1).ok(), row.get(2).ok(), &error)),
-            }
+            listing.event(read_event(row), row.get(1).ok(), row.get(2).ok());
         }
         // The blocks of every listed event in one query, not one per event.
-        let ids: Vec<i64> = read.iter().map(|(id, _)| *id).collect();
-        let mut blocks = self.blocks_of(&ids)?;
-        let mut events = Vec::with_capacity(read.len());
-        for (id, mut stored) in read {
-            match blocks.remove(&id).unwrap_or(Ok(Vec::new())) {
-                Ok(found) => {
-                    stored.event.blocks = found;
-                    events.push(stored);
-                }
-                Err(error) => skipped.push(SkippedRow::new(
-                    Some(stored.integration_id),
-                    Some(stored.event.source_id),
-                    &error,
-                )),
-            }
-        }
-        Ok(EventListing { events, skipped })
+        self.read_blocks(&mut listing)?;
+        Ok(listing.finish())
     }
 
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, SqliteError> {
@@ -311,27 +291,17 @@ impl ActivityStore for SqliteStore {
 }
 
 impl SqliteStore {
-    /// The blocks of the events `event_ids`, each event's in order, or the error of the first of its blocks that
-    /// does not decode.
-    fn blocks_of(&self, event_ids: &[i64]) -> Result<HashMap<i64, Result<Vec<Block>, SqliteError>>, SqliteError> {
+    /// Reads the blocks of the events of `listing`, each event's in order.
+    fn read_blocks(&self, listing: &mut ListingRows<SqliteError>) -> Result<(), SqliteError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT time, title, content, url, media_url, value, value_multiplier, value_unit, embeddings, event_id
              FROM blocks WHERE event_id IN (SELECT value FROM json_each(?1)) ORDER BY event_id, position",
         )?;
-        let mut rows = statement.query([write_json(&event_ids)?])?;
-        let mut blocks: HashMap<i64, Result<Vec<Block>, SqliteError>> = HashMap::new();
+        let mut rows = statement.query([write_json(&listing.event_ids())?])?;
         while let Some(row) = rows.next()? {
-            let block = read_block(row);
-            if let Ok(found) = blocks.entry(row.get(9)?).or_insert_with(|| Ok(Vec::new())) {
-                match block {
-                    Ok(block) => found.push(block),
-                    Err(error) => {
-                        blocks.insert(row.get(9)?, Err(error));
-                    }
-                }
-            }
+            listing.block(row.get(9)?, read_block(row));
         }
-        Ok(blocks)
+        Ok(())
     }
 }
 
