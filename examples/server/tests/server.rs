@@ -5,7 +5,7 @@
 
 // Tally, the fourth service the library's own tests define from outside, with its scripted fake.
 #[allow(dead_code, reason = "the library's test uses all of it; this one, what a host needs")]
-#[path = "../../../tests/outside_plugin/mod.rs"]
+#[path = "../../../tests/plugin/tally.rs"]
 mod outside_plugin;
 #[path = "../../../tests/postgres_support/mod.rs"]
 mod postgres_support;
