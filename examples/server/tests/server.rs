@@ -7,8 +7,6 @@
 #[allow(dead_code, reason = "the library's test uses all of it; this one, what a host needs")]
 #[path = "../../../tests/plugin/tally.rs"]
 mod outside_plugin;
-#[path = "../../../tests/postgres_support/mod.rs"]
-mod postgres_support;
 mod server_support;
 
 use spark_host::{app, config, poller};
@@ -24,6 +22,7 @@ use server_support::{
     CLIENT_ID, CLIENT_SECRET, GITHUB_TOKEN, GITHUB_TOKEN_LIFETIME, REFUSED_CODE, REPOSITORY, SLACK_TOKEN, Shared,
 };
 use spark_integrations::store::IntegrationStore;
+use spark_test_support::postgres as postgres_support;
 
 const GITHUB_WEBHOOK_SECRET: &str = "github webhook secret for the test";
 const SLACK_SIGNING_SECRET: &str = "slack signing secret for the test";

@@ -10,11 +10,11 @@ use spark_integrations::store::PostgresStore;
 use spark_integrations::store::postgres::{self, Config, NoTls};
 
 /// The variable holding the connection URL of a server the tests may create schemas on.
-pub(crate) const URL_VARIABLE: &str = "SPARK_TEST_POSTGRES_URL";
+pub const URL_VARIABLE: &str = "SPARK_TEST_POSTGRES_URL";
 
 /// The connection settings of a fresh, empty schema (set as the `search_path`), or `None` after printing why
 /// Postgres tests are skipped.
-pub(crate) fn fresh_schema(test: &str) -> Option<Config> {
+pub fn fresh_schema(test: &str) -> Option<Config> {
     let (_, mut config, schema) = create_schema(test)?;
     config.options(&format!("-c search_path={schema}"));
     Some(config)
@@ -22,8 +22,7 @@ pub(crate) fn fresh_schema(test: &str) -> Option<Config> {
 
 /// Like [`fresh_schema`], as a connection URL (the `search_path` set through its `options` parameter), for
 /// programs configured with a URL.
-#[allow(dead_code, reason = "each test binary uses its own part of this module")]
-pub(crate) fn fresh_schema_url(test: &str) -> Option<String> {
+pub fn fresh_schema_url(test: &str) -> Option<String> {
     let (url, _, schema) = create_schema(test)?;
     if url::Url::parse(&url).is_err() {
         return skip(
@@ -66,13 +65,12 @@ fn create_schema(test: &str) -> Option<(String, Config, String)> {
 }
 
 /// A store on a fresh schema, or `None` when Postgres tests are skipped.
-#[allow(dead_code, reason = "each test binary uses its own part of this module")]
-pub(crate) fn store(test: &str) -> Option<PostgresStore> {
+pub fn store(test: &str) -> Option<PostgresStore> {
     fresh_schema(test).map(|config| connect(&config))
 }
 
 /// Another connection (another instance) to the schema of `config`.
-pub(crate) fn connect(config: &Config) -> PostgresStore {
+pub fn connect(config: &Config) -> PostgresStore {
     PostgresStore::from_client(config.connect(NoTls).expect("connect")).expect("open and migrate")
 }
 
@@ -92,8 +90,7 @@ fn skip<T>(test: &str, why: &str) -> Option<T> {
 
 /// Closes, from the server's side, every connection whose `application_name` is `name`, as a restart or a failover
 /// does, and waits until they are gone. Answers how many there were.
-#[allow(dead_code, reason = "each test binary uses its own part of this module")]
-pub(crate) fn terminate_connections(name: &str) -> usize {
+pub fn terminate_connections(name: &str) -> usize {
     let url = std::env::var(URL_VARIABLE).expect("only called when Postgres tests run");
     let mut admin = postgres::Client::connect(&url, NoTls).expect("connect");
     let closed = admin

@@ -1,26 +1,51 @@
-//! One storage test suite, run against every store: the in-memory store, SQLite (with the `sqlite` feature) and
-//! Postgres (with the `postgres` feature and a server; see `postgres_support`).
-
-#[cfg(feature = "postgres")]
-mod postgres_support;
+//! The storage contract as a test suite: run it against your own [`ActivityStore`], [`IntegrationStore`],
+//! [`InboxStore`] and [`StateLedger`] implementations to check that they keep what [`ingest`], the
+//! [scheduler](crate::schedule), the OAuth driver and a host rely on. The crate runs the same suite on
+//! [`MemoryStore`](crate::store::MemoryStore), `SqliteStore` and `PostgresStore`.
+//!
+//! Each check is a function that takes a fresh, empty store and **panics** (with an assertion message) when the store
+//! breaks the contract: this module is a test suite, meant to be called from tests, unlike the rest of the crate,
+//! which answers bad input with errors. [`activity_store`], [`integration_store`], [`inbox_store`] and
+//! [`state_ledger`] run every check of one trait, each on a store of its own from a function you give; call the
+//! checks one by one instead to see them as separate tests.
+//!
+//! What is checked, in short: an event stored once per (integration, source id) with its objects and blocks, in one
+//! transaction (nothing partial after a failure midway); objects one per (integration, key), updated in place;
+//! rederived events replaced in place; listings ordered to the full precision and filtered; times read back as
+//! written from year 1 to year 9999 (to the microsecond: a store may cut finer digits); names resolved once;
+//! integration records, routing, tokens with their versions and refresh leases, poll state and poll leases; the
+//! inbox's deliveries and outcomes; OAuth `state`s accepted once.
+//!
+//! ```
+//! use spark_integrations::store::MemoryStore;
+//! use spark_integrations::testing;
+//!
+//! testing::activity_store(MemoryStore::new);
+//! testing::integration_store(MemoryStore::new);
+//! testing::inbox_store(MemoryStore::new);
+//! testing::state_ledger(MemoryStore::new);
+//! ```
+//!
+//! To see each check as a test of its own, call the checks one by one from `#[test]` functions, each on a fresh
+//! store (this crate's `tests/store/main.rs` does so with a small macro, for each of its stores).
 
 use std::fmt;
 
+use crate::convert::Conversion;
+use crate::model::{Block, Event, Object, is_storable_time};
+use crate::oauth::{StateId, StateLedger};
+use crate::plugin::Registry;
+use crate::providers::github::GithubPlugin;
+use crate::providers::slack::SlackPlugin;
+use crate::schedule::{self, PollFailure, PollSuccess};
+use crate::store::{
+    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus, InboxStore,
+    IngestReport, IntegrationStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim, StoredEvent, UntitledQuery,
+    ingest, ingest_batch, rederive, store_names,
+};
+use crate::{AccessToken, Integration, RefreshToken, RoutingSecret};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
-use spark_integrations::convert::Conversion;
-use spark_integrations::model::{Block, Event, Object};
-use spark_integrations::oauth::{StateId, StateLedger};
-use spark_integrations::plugin::Registry;
-use spark_integrations::providers::github::GithubPlugin;
-use spark_integrations::providers::slack::SlackPlugin;
-use spark_integrations::schedule::{self, PollFailure, PollSuccess};
-use spark_integrations::store::{
-    ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus, InboxStore,
-    IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim, StoredEvent,
-    UntitledQuery, ingest, ingest_batch, rederive, store_names,
-};
-use spark_integrations::{AccessToken, Integration, RefreshToken, RoutingSecret};
 
 fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
     Utc.timestamp_opt(1_735_743_600 + seconds, nanos)
@@ -80,15 +105,17 @@ where
 }
 
 fn report(inserted: usize, duplicates: usize, objects_created: usize, objects_updated: usize) -> IngestReport {
-    let mut report = IngestReport::default();
-    report.inserted = inserted;
-    report.duplicates = duplicates;
-    report.objects_created = objects_created;
-    report.objects_updated = objects_updated;
-    report
+    IngestReport {
+        inserted,
+        duplicates,
+        objects_created,
+        objects_updated,
+        ..IngestReport::default()
+    }
 }
 
-fn stores_an_event_with_its_objects_and_blocks_exactly<S: ActivityStore>(mut store: S)
+/// An ingested event reads back exactly as it was written: its objects, metadata, embeddings and blocks in order.
+pub fn stores_an_event_with_its_objects_and_blocks_exactly<S: ActivityStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -106,7 +133,9 @@ where
     );
 }
 
-fn a_redelivery_stores_nothing_twice<S: ActivityStore>(mut store: S)
+/// A redelivered event (same integration and source id) stores nothing, not even a changed copy of its objects;
+/// the same source id under another integration is another event.
+pub fn a_redelivery_stores_nothing_twice<S: ActivityStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -131,7 +160,8 @@ where
     assert_eq!(events_of(&store).len(), 2);
 }
 
-fn overlapping_pages_are_deduplicated<S: ActivityStore>(mut store: S)
+/// Overlapping pages store each event once; the listing is newest first.
+pub fn overlapping_pages_are_deduplicated<S: ActivityStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -153,7 +183,8 @@ where
     assert_eq!(ids, expected, "newest first, each once");
 }
 
-fn a_changed_object_is_updated_by_key<S: ActivityStore>(mut store: S)
+/// Objects are one per (integration, key): a newer copy updates the stored one, and every event shows it.
+pub fn a_changed_object_is_updated_by_key<S: ActivityStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -181,7 +212,9 @@ where
     );
 }
 
-fn listing_filters_orders_and_limits<S: ActivityStore>(mut store: S)
+/// [`ActivityStore::recent_events`] orders to the full precision of the times, newest first, filters by
+/// integration and stops at the limit.
+pub fn listing_filters_orders_and_limits<S: ActivityStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -235,7 +268,9 @@ fn slack_event(source_id: &str, seconds: i64, user: &str, target: Object) -> Eve
     event
 }
 
-fn names_are_resolved_once_and_survive_later_events<S: ActivityStore>(mut store: S)
+/// [`ActivityStore::untitled_objects`] lists the objects named by id only, by kind and integration, paged by
+/// key; [`store_names`] names them in place, and later events without a title keep the name.
+pub fn names_are_resolved_once_and_survive_later_events<S: ActivityStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -333,7 +368,8 @@ where
     assert_eq!(actor.image_url, None, "the payload's copy, whole");
 }
 
-fn listing_filters_by_service_actor_and_time<S: ActivityStore>(mut store: S)
+/// [`ActivityStore::recent_events`] filters by service, actor and an inclusive time range.
+pub fn listing_filters_by_service_actor_and_time<S: ActivityStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -472,7 +508,9 @@ impl<T: ActivityTransaction> ActivityTransaction for FailingTransaction<'_, T> {
     }
 }
 
-fn a_failure_midway_leaves_no_partial_event<S: ActivityStore>(store: S)
+/// A transaction that fails midway (injected at `insert_blocks`) leaves nothing of its event, not even its new
+/// objects; the events before it stay.
+pub fn a_failure_midway_leaves_no_partial_event<S: ActivityStore>(store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -504,7 +542,8 @@ where
     assert_eq!(events_of(&store.inner)[0].event.blocks.len(), 4);
 }
 
-fn rederiving_replaces_events_in_place_and_never_duplicates<S: ActivityStore>(mut store: S)
+/// [`rederive`] replaces stored events in place and stores new ones once; again, it changes nothing.
+pub fn rederiving_replaces_events_in_place_and_never_duplicates<S: ActivityStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -547,7 +586,8 @@ where
     assert_eq!(events_of(&store), after);
 }
 
-fn a_batch_is_stored_in_one_transaction_with_its_duplicates_counted<S: ActivityStore>(mut store: S)
+/// [`ingest_batch`] stores a batch of conversions together, counting each one's duplicates.
+pub fn a_batch_is_stored_in_one_transaction_with_its_duplicates_counted<S: ActivityStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -580,7 +620,9 @@ where
     assert_eq!(two.event.blocks.len(), 2);
 }
 
-fn the_inbox_keeps_deliveries_and_their_outcomes<S: InboxStore>(mut store: S)
+/// The inbox keeps deliveries byte for byte, hands out the due ones oldest first, records outcomes and retries,
+/// lists newest first, appends and records in batches, and prunes only what is done.
+pub fn the_inbox_keeps_deliveries_and_their_outcomes<S: InboxStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -700,7 +742,8 @@ fn github(id: &str, random: u8) -> Integration {
     Integration::initialize(&GithubPlugin::new(), id, "user-1", &[random; 32])
 }
 
-fn integrations_are_created_found_and_updated<S: IntegrationStore>(mut store: S)
+/// Integration records are created once per id, found, updated whole, and listed in creation order.
+pub fn integrations_are_created_found_and_updated<S: IntegrationStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -720,7 +763,7 @@ where
     authorized.expiry = Some(at(3_600, 5_000));
     authorized.refresh_expiry = Some(at(86_400, 0));
     authorized.configuration = Some(
-        spark_integrations::Plugin::configuration_schema(&GithubPlugin::new())
+        crate::Plugin::configuration_schema(&GithubPlugin::new())
             .validate(&json!({"repositories": ["octocat/Hello-World"], "events": ["PushEvent"]}))
             .expect("valid configuration"),
     );
@@ -750,7 +793,7 @@ where
 
 /// A record read before another instance refreshed the tokens, saved back with a new configuration: the
 /// configuration lands, the fresh tokens stay.
-fn saving_details_keeps_the_stored_tokens<S: IntegrationStore>(mut store: S)
+pub fn saving_details_keeps_the_stored_tokens<S: IntegrationStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -772,7 +815,7 @@ where
     edited.display_name = "Work GitHub".to_owned();
     edited.account_id = Some("octocat".to_owned());
     edited.configuration = Some(
-        spark_integrations::Plugin::configuration_schema(&GithubPlugin::new())
+        crate::Plugin::configuration_schema(&GithubPlugin::new())
             .validate(&json!({"repositories": ["octocat/Hello-World"], "events": ["PushEvent"]}))
             .expect("valid configuration"),
     );
@@ -799,7 +842,7 @@ where
 }
 
 /// The OAuth `state` ledger: each state is accepted once; entries are forgotten only once expired.
-fn oauth_states_are_accepted_once<S: StateLedger>(mut store: S)
+pub fn oauth_states_are_accepted_once<S: StateLedger>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -823,7 +866,8 @@ where
     );
 }
 
-fn integrations_are_routed_by_their_secret<S: IntegrationStore>(mut store: S)
+/// An integration is found by its service and routing secret, and by nothing else.
+pub fn integrations_are_routed_by_their_secret<S: IntegrationStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -848,7 +892,8 @@ where
     assert_eq!(store.find_by_routing_secret("github", &unknown).expect("lookup"), None);
 }
 
-fn the_scheduler_records_failures_and_goes_on<S: IntegrationStore>(mut store: S)
+/// The poll state records successes and failures, and the scheduler's due list follows it, earliest first.
+pub fn the_scheduler_records_failures_and_goes_on<S: IntegrationStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -911,7 +956,9 @@ where
     assert_eq!(store.poll_state("b").expect("state").last_error, None);
 }
 
-fn token_versions_and_refresh_leases<S: IntegrationStore>(mut store: S)
+/// Tokens carry a version that a new authorization moves; a refresh lease goes to one holder until it expires,
+/// and tokens are replaced only over the version they were read at.
+pub fn token_versions_and_refresh_leases<S: IntegrationStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -1001,7 +1048,8 @@ where
     assert!(!store.replace_tokens("nope", 0, &stored).expect("replace"));
 }
 
-fn poll_leases_hand_each_integration_to_one_scheduler<S: IntegrationStore>(mut store: S)
+/// Poll leases hand each due integration to one scheduler until it records its poll or the lease expires.
+pub fn poll_leases_hand_each_integration_to_one_scheduler<S: IntegrationStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -1061,7 +1109,7 @@ where
 }
 
 /// "Poll now": the lease on one integration, due or not, unless a poll holds it; schedulers skip it meanwhile.
-fn a_poll_on_demand_takes_the_lease_of_one_integration<S: IntegrationStore>(mut store: S)
+pub fn a_poll_on_demand_takes_the_lease_of_one_integration<S: IntegrationStore>(mut store: S)
 where
     S::Error: fmt::Debug,
 {
@@ -1119,320 +1167,103 @@ where
     );
 }
 
-macro_rules! storage_suite {
-    ($module:ident, $make:expr) => {
-        mod $module {
-            #[test]
-            fn stores_an_event_with_its_objects_and_blocks_exactly() {
-                super::stores_an_event_with_its_objects_and_blocks_exactly($make);
-            }
-
-            #[test]
-            fn a_redelivery_stores_nothing_twice() {
-                super::a_redelivery_stores_nothing_twice($make);
-            }
-
-            #[test]
-            fn overlapping_pages_are_deduplicated() {
-                super::overlapping_pages_are_deduplicated($make);
-            }
-
-            #[test]
-            fn a_changed_object_is_updated_by_key() {
-                super::a_changed_object_is_updated_by_key($make);
-            }
-
-            #[test]
-            fn listing_filters_orders_and_limits() {
-                super::listing_filters_orders_and_limits($make);
-            }
-
-            #[test]
-            fn rederiving_replaces_events_in_place_and_never_duplicates() {
-                super::rederiving_replaces_events_in_place_and_never_duplicates($make);
-            }
-
-            #[test]
-            fn a_batch_is_stored_in_one_transaction_with_its_duplicates_counted() {
-                super::a_batch_is_stored_in_one_transaction_with_its_duplicates_counted($make);
-            }
-
-            #[test]
-            fn the_inbox_keeps_deliveries_and_their_outcomes() {
-                super::the_inbox_keeps_deliveries_and_their_outcomes($make);
-            }
-
-            #[test]
-            fn names_are_resolved_once_and_survive_later_events() {
-                super::names_are_resolved_once_and_survive_later_events($make);
-            }
-
-            #[test]
-            fn listing_filters_by_service_actor_and_time() {
-                super::listing_filters_by_service_actor_and_time($make);
-            }
-
-            #[test]
-            fn a_failure_midway_leaves_no_partial_event() {
-                super::a_failure_midway_leaves_no_partial_event($make);
-            }
-
-            #[test]
-            fn integrations_are_created_found_and_updated() {
-                super::integrations_are_created_found_and_updated($make);
-            }
-
-            #[test]
-            fn saving_details_keeps_the_stored_tokens() {
-                super::saving_details_keeps_the_stored_tokens($make);
-            }
-
-            #[test]
-            fn oauth_states_are_accepted_once() {
-                super::oauth_states_are_accepted_once($make);
-            }
-
-            #[test]
-            fn a_poll_on_demand_takes_the_lease_of_one_integration() {
-                super::a_poll_on_demand_takes_the_lease_of_one_integration($make);
-            }
-
-            #[test]
-            fn integrations_are_routed_by_their_secret() {
-                super::integrations_are_routed_by_their_secret($make);
-            }
-
-            #[test]
-            fn the_scheduler_records_failures_and_goes_on() {
-                super::the_scheduler_records_failures_and_goes_on($make);
-            }
-
-            #[test]
-            fn token_versions_and_refresh_leases() {
-                super::token_versions_and_refresh_leases($make);
-            }
-
-            #[test]
-            fn poll_leases_hand_each_integration_to_one_scheduler() {
-                super::poll_leases_hand_each_integration_to_one_scheduler($make);
-            }
-        }
-    };
+/// An event at `time` whose objects and block carry the same time; `n` tells the events and their objects apart.
+fn event_at(n: usize, time: DateTime<Utc>) -> Event {
+    let mut actor = Object::new(format!("acme:user:{n}"), "user", "acme_user");
+    actor.time = Some(time);
+    let mut target = Object::new(format!("acme:task:{n}"), "task", "acme_task");
+    target.time = Some(time);
+    let mut event = Event::new(format!("time-{n}"), time, "acme", "task", "created", actor, target);
+    event.blocks.push(Block {
+        time: Some(time),
+        ..Block::default()
+    });
+    event
 }
 
-storage_suite!(memory, super::MemoryStore::new());
-
-#[cfg(feature = "sqlite")]
-storage_suite!(
-    sqlite,
-    spark_integrations::store::SqliteStore::open_in_memory().expect("in-memory SQLite")
-);
-
-#[cfg(feature = "postgres")]
-storage_suite!(
-    postgres,
-    match crate::postgres_support::store(module_path!()) {
-        Some(store) => store,
-        None => return,
-    }
-);
-
-#[cfg(feature = "postgres")]
-mod postgres_schema {
-    use super::*;
-    use crate::postgres_support::{connect, fresh_schema, store, terminate_connections};
-    use spark_integrations::store::postgres::NoTls;
-    use spark_integrations::store::{PostgresError, SCHEMA_VERSION};
-
-    #[test]
-    fn data_and_schema_version_survive_reconnecting() {
-        let Some(config) = fresh_schema("data_and_schema_version_survive_reconnecting") else {
-            return;
-        };
-        {
-            let mut store = connect(&config);
-            assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
-            ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
-        }
-        let mut store = connect(&config);
-        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
-        assert_eq!(
-            ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
-            report(0, 1, 0, 0)
-        );
-        assert_eq!(events_of(&store)[0].event, push("1", 0, 2));
-    }
-
-    #[test]
-    fn an_older_schema_is_migrated_keeping_its_data() {
-        let Some(config) = fresh_schema("an_older_schema_is_migrated_keeping_its_data") else {
-            return;
-        };
-        {
-            let mut store = connect(&config);
-            ingest(&mut store, "i1", &[push("1", 0, 1)]).expect("ingest");
-        }
-        // Turn the schema back into version 1: activity only.
-        let mut client = config.connect(NoTls).expect("connect");
-        client
-            .batch_execute("DROP TABLE integrations, oauth_states, inbox; UPDATE schema_version SET version = 1;")
-            .expect("downgrade");
-        let mut store = connect(&config);
-        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
-        assert_eq!(events_of(&store)[0].event, push("1", 0, 1));
-        store.create_integration(&github("g1", 1)).expect("the new table works");
-    }
-
-    #[test]
-    fn a_connection_closed_by_the_server_says_so() {
-        let Some(mut config) = fresh_schema("a_connection_closed_by_the_server_says_so") else {
-            return;
-        };
-        let name = format!("spark_closed_{}", std::process::id());
-        config.application_name(&name);
-        let store = connect(&config);
-        assert!(!store.is_closed());
-        assert_eq!(terminate_connections(&name), 1);
-        // The server's goodbye (an error) and the end of the connection may arrive apart: a call or two fail
-        // before the client knows.
-        let mut failed = 0;
-        while !store.is_closed() {
-            assert!(store.schema_version().is_err(), "a call on the dead connection fails");
-            failed += 1;
-            assert!(failed <= 2, "the client saw the connection end");
-        }
-        assert!(failed >= 1);
-    }
-
-    #[test]
-    fn a_database_from_a_newer_version_is_refused() {
-        let Some(config) = fresh_schema("a_database_from_a_newer_version_is_refused") else {
-            return;
-        };
-        drop(connect(&config));
-        let mut client = config.connect(NoTls).expect("connect");
-        client
-            .batch_execute("UPDATE schema_version SET version = 99")
-            .expect("set version");
-        let error = spark_integrations::store::PostgresStore::from_client(config.connect(NoTls).expect("connect"))
-            .expect_err("newer schema");
-        assert!(
-            matches!(
-                error,
-                PostgresError::UnsupportedVersion {
-                    found: 99,
-                    supported: SCHEMA_VERSION
-                }
-            ),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn instances_opening_at_once_migrate_once() {
-        let Some(config) = fresh_schema("instances_opening_at_once_migrate_once") else {
-            return;
-        };
-        let barrier = std::sync::Barrier::new(6);
-        std::thread::scope(|scope| {
-            for _ in 0..6 {
-                scope.spawn(|| {
-                    barrier.wait();
-                    // Without the advisory lock, all but one fail on `CREATE TABLE objects`.
-                    let store = connect(&config);
-                    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
-                });
-            }
-        });
-        let mut client = config.connect(NoTls).expect("connect");
-        let rows = client.query("SELECT version FROM schema_version", &[]).expect("query");
-        assert_eq!(rows.len(), 1, "one version row");
-    }
-
-    #[test]
-    fn sub_microsecond_digits_are_cut_and_nothing_else_changes() {
-        let Some(mut store) = store("sub_microsecond_digits_are_cut") else {
-            return;
-        };
-        let mut event = push("ns", 0, 1);
-        event.time = at(0, 123_456_789);
-        event.actor.time = Some(at(0, 999_999_999));
-        event.actor.metadata.insert("nul".to_owned(), json!("a\u{0}b"));
-        ingest(&mut store, "i1", std::slice::from_ref(&event)).expect("ingest");
-        let stored = events_of(&store).remove(0).event;
-        assert_eq!(stored.time, at(0, 123_456_000));
-        assert_eq!(stored.actor.time, Some(at(0, 999_999_000)));
-        assert_eq!(
-            stored.actor.metadata, event.actor.metadata,
-            "json keeps a NUL escape jsonb refuses"
-        );
-        // The stored copy of the actor counts as unchanged when the same object comes again.
-        let mut again = push("ns-2", 1, 0);
-        again.actor = event.actor.clone();
-        assert_eq!(ingest(&mut store, "i1", &[again]).expect("ingest"), report(1, 0, 0, 0));
-    }
+/// Times read back as they were written, on the event, its objects and its blocks, at both ends of the years the
+/// model accepts (the first instant of year 1, the last microsecond of year 9999) and in between, to the
+/// microsecond.
+pub fn times_round_trip_from_year_1_to_9999<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let times = [
+        // 0001-01-01T00:00:00Z.
+        (-62_135_596_800, 0),
+        // A microsecond before the Unix epoch, the epoch, and an ordinary time.
+        (-1, 999_999_000),
+        (0, 0),
+        (1_735_743_600, 123_456_000),
+        // 9999-12-31T23:59:59.999999Z.
+        (253_402_300_799, 999_999_000),
+    ];
+    let events: Vec<Event> = times
+        .iter()
+        .enumerate()
+        .map(|(n, &(seconds, nanos))| {
+            let time = DateTime::from_timestamp(seconds, nanos).expect("a time in chrono's range");
+            assert!(is_storable_time(&time), "{time} is a time the model accepts");
+            event_at(n, time)
+        })
+        .collect();
+    assert_eq!(
+        ingest(&mut store, "i1", &events).expect("ingest"),
+        report(times.len(), 0, 2 * times.len(), 0)
+    );
+    let stored = events_of(&store);
+    let newest_first: Vec<&Event> = events.iter().rev().collect();
+    assert_eq!(
+        stored.iter().map(|stored| &stored.event).collect::<Vec<_>>(),
+        newest_first,
+        "every time reads back as written, and orders the listing"
+    );
 }
 
-#[cfg(feature = "sqlite")]
-mod sqlite_file {
-    use super::*;
-    use spark_integrations::store::{SCHEMA_VERSION, SqliteError, SqliteStore, rusqlite};
+/// Runs every check of the [`ActivityStore`] contract, each on a store of its own from `make`.
+pub fn activity_store<S: ActivityStore>(mut make: impl FnMut() -> S)
+where
+    S::Error: fmt::Debug,
+{
+    stores_an_event_with_its_objects_and_blocks_exactly(make());
+    a_redelivery_stores_nothing_twice(make());
+    overlapping_pages_are_deduplicated(make());
+    a_changed_object_is_updated_by_key(make());
+    listing_filters_orders_and_limits(make());
+    listing_filters_by_service_actor_and_time(make());
+    times_round_trip_from_year_1_to_9999(make());
+    names_are_resolved_once_and_survive_later_events(make());
+    a_failure_midway_leaves_no_partial_event(make());
+    rederiving_replaces_events_in_place_and_never_duplicates(make());
+    a_batch_is_stored_in_one_transaction_with_its_duplicates_counted(make());
+}
 
-    fn temp_path(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("spark-store-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir.join("spark.sqlite3")
-    }
+/// Runs every check of the [`IntegrationStore`] contract, each on a store of its own from `make`.
+pub fn integration_store<S: IntegrationStore>(mut make: impl FnMut() -> S)
+where
+    S::Error: fmt::Debug,
+{
+    integrations_are_created_found_and_updated(make());
+    saving_details_keeps_the_stored_tokens(make());
+    integrations_are_routed_by_their_secret(make());
+    the_scheduler_records_failures_and_goes_on(make());
+    token_versions_and_refresh_leases(make());
+    poll_leases_hand_each_integration_to_one_scheduler(make());
+    a_poll_on_demand_takes_the_lease_of_one_integration(make());
+}
 
-    #[test]
-    fn data_and_schema_version_survive_reopening() {
-        let path = temp_path("reopen");
-        {
-            let mut store = SqliteStore::open(&path).expect("create");
-            assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
-            ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("ingest");
-        }
-        let mut store = SqliteStore::open(&path).expect("reopen");
-        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
-        assert_eq!(
-            ingest(&mut store, "i1", &[push("1", 0, 2)]).expect("redelivery"),
-            report(0, 1, 0, 0)
-        );
-        assert_eq!(events_of(&store)[0].event, push("1", 0, 2));
-        std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");
-    }
+/// Runs every check of the [`InboxStore`] contract on a store from `make`.
+pub fn inbox_store<S: InboxStore>(mut make: impl FnMut() -> S)
+where
+    S::Error: fmt::Debug,
+{
+    the_inbox_keeps_deliveries_and_their_outcomes(make());
+}
 
-    #[test]
-    fn an_older_schema_is_migrated_keeping_its_data() {
-        let path = temp_path("migrate");
-        {
-            let mut store = SqliteStore::open(&path).expect("create");
-            ingest(&mut store, "i1", &[push("1", 0, 1)]).expect("ingest");
-        }
-        {
-            // Turn the file back into a version 1 database: activity only.
-            let connection = rusqlite::Connection::open(&path).expect("open");
-            connection
-                .execute_batch(
-                    "DROP TABLE integrations; DROP TABLE oauth_states; DROP TABLE inbox_bodies; DROP TABLE inbox; PRAGMA user_version = 1;",
-                )
-                .expect("downgrade");
-        }
-        let mut store = SqliteStore::open(&path).expect("migrate");
-        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
-        assert_eq!(events_of(&store)[0].event, push("1", 0, 1));
-        store.create_integration(&github("g1", 1)).expect("the new table works");
-        std::fs::remove_dir_all(path.parent().expect("temp dir")).expect("clean up");
-    }
-
-    #[test]
-    fn a_database_from_a_newer_version_is_refused() {
-        let connection = rusqlite::Connection::open_in_memory().expect("open");
-        connection.pragma_update(None, "user_version", 99).expect("set version");
-        let error = SqliteStore::from_connection(connection).expect_err("newer schema");
-        assert!(
-            matches!(error, SqliteError::UnsupportedVersion { found: 99, .. }),
-            "{error}"
-        );
-    }
+/// Runs every check of the [`StateLedger`] contract on a store from `make`.
+pub fn state_ledger<S: StateLedger>(mut make: impl FnMut() -> S)
+where
+    S::Error: fmt::Debug,
+{
+    oauth_states_are_accepted_once(make());
 }

@@ -1,12 +1,9 @@
 //! Several instances on one database at the same moment, each on its own connection (a thread each): every event
 //! stored exactly once with its blocks, one token refresh for N callers, each due integration polled by one
-//! scheduler. Runs on Postgres (with the `postgres` feature and a server, see `postgres_support`) and on SQLite
+//! scheduler. Runs on Postgres (with the `postgres` feature and a server, see `spark_test_support::postgres`) and on SQLite
 //! with several connections to one file (with the `sqlite` feature).
 
 #![cfg(any(feature = "postgres", feature = "sqlite"))]
-
-#[cfg(feature = "postgres")]
-mod postgres_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -334,7 +331,7 @@ where
 
 #[cfg(feature = "postgres")]
 mod postgres {
-    use super::postgres_support::{connect, fresh_schema};
+    use spark_test_support::postgres::{connect, fresh_schema};
 
     const INSTANCES: usize = 4;
 
