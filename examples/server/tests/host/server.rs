@@ -3,26 +3,23 @@
 //! loopback port. One scenario walks every route, in the order a user meets them, on each database; another runs
 //! two hosts on one Postgres database and checks that each delivery, poll and token refresh happens once.
 
-// Tally, the fourth service the library's own tests define from outside, with its scripted fake.
-#[allow(dead_code, reason = "the library's test uses all of it; this one, what a host needs")]
-#[path = "../../../tests/plugin/tally.rs"]
-mod outside_plugin;
-mod server_support;
-
-use spark_host::{app, config, poller};
+use spark_host::poller;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
-use server_support::{
-    CLIENT_ID, CLIENT_SECRET, GITHUB_TOKEN, GITHUB_TOKEN_LIFETIME, REFUSED_CODE, REPOSITORY, SLACK_TOKEN, Shared,
-};
 use spark_integrations::store::IntegrationStore;
 use spark_test_support::postgres as postgres_support;
+
+use crate::outside_plugin;
+use crate::server_support::{
+    self, Answer, CLIENT_ID, CLIENT_SECRET, GITHUB_TOKEN, GITHUB_TOKEN_LIFETIME, Host, Providers, REFUSED_CODE,
+    REPOSITORY, SLACK_TOKEN, Setup, Shared,
+};
 
 const GITHUB_WEBHOOK_SECRET: &str = "github webhook secret for the test";
 const SLACK_SIGNING_SECRET: &str = "slack signing secret for the test";
@@ -31,37 +28,18 @@ const ADMIN_TOKEN: &str = "spk_the-administrator-token-of-the-test";
 /// Every host of a test signs OAuth states with this key, as instances behind one load balancer do.
 const STATE_KEY: &str = "the state key all test hosts share, 32+ bytes";
 
-/// A response, read whole.
-struct Answer {
-    status: u16,
-    headers: http::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-    }
-}
-
-/// The host and the fake providers, running on their own runtime; the test drives them with a blocking client.
+/// The host with the fake GitHub and Slack of `server_support`, and what the fake saw.
 struct Harness {
-    base: String,
-    fake: String,
-    state: Arc<app::AppState>,
+    host: Host,
     seen: Shared,
-    agent: ureq::Agent,
-    db_dir: PathBuf,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    /// Keeps the host and the fakes running until the harness is dropped.
-    _runtime: tokio::runtime::Runtime,
+}
+
+impl Deref for Harness {
+    type Target = Host;
+
+    fn deref(&self) -> &Host {
+        &self.host
+    }
 }
 
 impl Harness {
@@ -89,154 +67,53 @@ impl Harness {
         extra: &[&str],
         services: Vec<spark_host::services::Service>,
     ) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let db_dir = std::env::temp_dir().join(format!(
-            "spark-server-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&db_dir).unwrap();
-        let host_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let base = format!("http://{}", host_listener.local_addr().unwrap());
-        let (fake, seen) = match beside {
-            Some(other) => (other.fake.clone(), Arc::clone(&other.seen)),
+        let (providers, seen) = match beside {
+            Some(other) => (Providers::Running(other.fake_base.clone()), Arc::clone(&other.seen)),
             None => {
                 let seen = Shared::default();
-                let fake_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-                let fake = format!("http://{}", fake_listener.local_addr().unwrap());
-                let fake_router = server_support::router(Arc::clone(&seen));
-                runtime.spawn(async move { axum::serve(fake_listener, fake_router).await });
-                (fake, seen)
+                (Providers::Start(server_support::router(Arc::clone(&seen))), seen)
             }
         };
-        let db = postgres_url.map_or_else(
-            || db_dir.join("spark.sqlite3").to_str().unwrap().to_owned(),
-            str::to_owned,
-        );
-
-        let args = [
-            "--listen",
-            &host_listener.local_addr().unwrap().to_string(),
-            "--db",
-            &db,
-            "--github-client-id",
-            CLIENT_ID,
-            "--github-client-secret",
-            CLIENT_SECRET,
-            "--github-webhook-secret",
-            GITHUB_WEBHOOK_SECRET,
-            "--slack-client-id",
-            CLIENT_ID,
-            "--slack-client-secret",
-            CLIENT_SECRET,
-            "--slack-signing-secret",
-            SLACK_SIGNING_SECRET,
-            "--state-key",
-            STATE_KEY,
-            "--admin-token",
-            ADMIN_TOKEN,
-            "--github-web-url",
-            &format!("{fake}/github"),
-            "--github-api-url",
-            &format!("{fake}/github-api"),
-            "--slack-web-url",
-            &format!("{fake}/slack"),
-            "--slack-api-url",
-            &format!("{fake}/slack-api"),
-            // The scheduler stays out of the way: this test polls through the fetch route.
-            "--poll-every",
-            "3600",
-        ]
-        .map(String::from)
-        .into_iter()
-        .chain(extra.iter().map(|arg| (*arg).to_owned()));
-        let mut config = config::Config::parse(args, |_| None).unwrap();
-        config.services.extend(services);
-        let state = app::AppState::new(config).unwrap();
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let host_state = Arc::clone(&state);
-        runtime.spawn(async move {
-            app::serve(host_listener, host_state, async {
-                let _ = stopped.await;
-            })
-            .await
+        let setup = Setup {
+            providers,
+            postgres_url,
+            admin_token: ADMIN_TOKEN,
+            services,
+        };
+        let host = Host::start(setup, |fake| {
+            [
+                "--github-client-id",
+                CLIENT_ID,
+                "--github-client-secret",
+                CLIENT_SECRET,
+                "--github-webhook-secret",
+                GITHUB_WEBHOOK_SECRET,
+                "--slack-client-id",
+                CLIENT_ID,
+                "--slack-client-secret",
+                CLIENT_SECRET,
+                "--slack-signing-secret",
+                SLACK_SIGNING_SECRET,
+                "--state-key",
+                STATE_KEY,
+                "--github-web-url",
+                &format!("{fake}/github"),
+                "--github-api-url",
+                &format!("{fake}/github-api"),
+                "--slack-web-url",
+                &format!("{fake}/slack"),
+                "--slack-api-url",
+                &format!("{fake}/slack-api"),
+                // The scheduler stays out of the way: this test polls through the fetch route.
+                "--poll-every",
+                "3600",
+            ]
+            .map(String::from)
+            .into_iter()
+            .chain(extra.iter().map(|arg| (*arg).to_owned()))
+            .collect()
         });
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Self {
-            base,
-            fake,
-            state,
-            seen,
-            agent,
-            db_dir,
-            shutdown: Some(shutdown),
-            _runtime: runtime,
-        }
-    }
-
-    /// Sends `request`, signed in as the administrator when it goes to the host and carries no credentials.
-    fn send(&self, mut request: http::Request<Vec<u8>>) -> Answer {
-        let to_host = request.uri().to_string().starts_with(&self.base);
-        let headers = request.headers();
-        if to_host && !headers.contains_key("authorization") {
-            let bearer = format!("Bearer {ADMIN_TOKEN}");
-            request.headers_mut().insert("authorization", bearer.parse().unwrap());
-        }
-        self.send_raw(request)
-    }
-
-    /// Sends `request` as it is: no credentials added.
-    fn send_raw(&self, request: http::Request<Vec<u8>>) -> Answer {
-        let response = self.agent.run(request).unwrap();
-        let (parts, mut body) = response.into_parts();
-        Answer {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body: body.read_to_string().unwrap(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        }
-    }
-
-    fn get(&self, path: &str) -> Answer {
-        self.send(http::Request::get(self.url(path)).body(Vec::new()).unwrap())
-    }
-
-    fn get_with_cookie(&self, path: &str, cookie: &str) -> Answer {
-        self.send(
-            http::Request::get(self.url(path))
-                .header("cookie", cookie)
-                .body(Vec::new())
-                .unwrap(),
-        )
-    }
-
-    fn post(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> Answer {
-        let mut request = http::Request::post(self.url(path));
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        self.send(request.body(body.to_vec()).unwrap())
-    }
-
-    fn put_json(&self, path: &str, body: &Value) -> Answer {
-        let request = http::Request::put(self.url(path)).header("content-type", "application/json");
-        self.send(request.body(body.to_string().into_bytes()).unwrap())
+        Self { host, seen }
     }
 
     fn token_requests(&self, service: &str) -> usize {
@@ -277,7 +154,10 @@ impl Harness {
             assert!(cookie.contains(attribute), "cookie lacks {attribute}: {cookie}");
         }
         let location = start.header("location").to_owned();
-        assert!(location.starts_with(&format!("{}/{service}/", self.fake)), "{location}");
+        assert!(
+            location.starts_with(&format!("{}/{service}/", self.fake_base)),
+            "{location}"
+        );
         assert!(location.contains("code_challenge_method=S256"), "{location}");
         let approved = self.get(&location);
         assert_eq!(approved.status, 302, "{}", approved.body);
@@ -288,15 +168,6 @@ impl Harness {
         );
         let cookie = cookie.split(';').next().unwrap().to_owned();
         (callback, cookie)
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        let _ = std::fs::remove_dir_all(&self.db_dir);
     }
 }
 

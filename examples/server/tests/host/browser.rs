@@ -14,9 +14,9 @@
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -26,11 +26,12 @@ use axum::routing::get;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use spark_host::enrich::{Enrichment, enrich_all};
-use spark_host::{app, config};
 use spark_integrations::convert::{Conversion, ConvertContext, Payload};
 use spark_integrations::model::{Block, Event, Object};
 use spark_integrations::store::{IntegrationStore, ingest, ingest_conversion};
 use spark_integrations::{AccessToken, Integration};
+
+use crate::server_support::{self, Providers, Setup};
 
 const ADMIN_TOKEN: &str = "spk_the-administrator-token-of-the-browser-test";
 const SLACK_TOKEN: &str = "xoxb-browser-test";
@@ -71,80 +72,43 @@ async fn conversations_info(
 
 /// The host with stored events, and the fake Slack it names them with.
 struct Host {
-    base: String,
-    state: Arc<app::AppState>,
+    host: server_support::Host,
     asked: Asked,
-    db_dir: PathBuf,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _runtime: tokio::runtime::Runtime,
 }
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        let _ = std::fs::remove_dir_all(&self.db_dir);
+impl Deref for Host {
+    type Target = server_support::Host;
+
+    fn deref(&self) -> &server_support::Host {
+        &self.host
     }
 }
 
 impl Host {
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let db_dir = std::env::temp_dir().join(format!(
-            "spark-browser-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&db_dir).unwrap();
         let asked = Asked::default();
-        let fake_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let fake = format!("http://{}", fake_listener.local_addr().unwrap());
         let fake_router = Router::new()
             .route("/slack-api/users.info", get(users_info))
             .route("/slack-api/conversations.info", get(conversations_info))
             .with_state(Arc::clone(&asked));
-        runtime.spawn(async move { axum::serve(fake_listener, fake_router).await });
-
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let args = [
-            "--listen",
-            &listener.local_addr().unwrap().to_string(),
-            "--db",
-            db_dir.join("spark.sqlite3").to_str().unwrap(),
-            "--admin-token",
-            ADMIN_TOKEN,
-            "--slack-api-url",
-            &format!("{fake}/slack-api"),
-            // The background tasks stay out of the way: the test runs a naming pass itself.
-            "--poll-every",
-            "3600",
-        ]
-        .map(String::from);
-        let config = config::Config::parse(args, |_| None).unwrap();
-        let state = app::AppState::new(config).unwrap();
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let host_state = Arc::clone(&state);
-        runtime.spawn(async move {
-            app::serve(listener, host_state, async {
-                let _ = stopped.await;
-            })
-            .await
+        let setup = Setup {
+            providers: Providers::Start(fake_router),
+            postgres_url: None,
+            admin_token: ADMIN_TOKEN,
+            services: Vec::new(),
+        };
+        let host = server_support::Host::start(setup, |fake| {
+            [
+                "--slack-api-url",
+                &format!("{fake}/slack-api"),
+                // The background tasks stay out of the way: the test runs a naming pass itself.
+                "--poll-every",
+                "3600",
+            ]
+            .map(String::from)
+            .to_vec()
         });
-        Self {
-            base,
-            state,
-            asked,
-            db_dir,
-            shutdown: Some(shutdown),
-            _runtime: runtime,
-        }
+        Self { host, asked }
     }
 
     /// An active integration of `service` for the administrator, with a token.

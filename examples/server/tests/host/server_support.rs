@@ -1,8 +1,11 @@
-//! For `tests/server.rs`: a scripted fake GitHub and Slack on a loopback port (OAuth pages, token endpoints that
-//! check PKCE, GitHub's rotating refresh tokens, the account lookups, and a paginated Events API with `ETag`s), and
-//! an independent signer (`ring`).
+//! For the host's tests: the host started in-process with a fake of its providers on another loopback port
+//! ([`Host`]), driven with a blocking client ([`Answer`]); a scripted fake GitHub and Slack (OAuth pages, token
+//! endpoints that check PKCE, GitHub's rotating refresh tokens, the account lookups, and a paginated Events API with
+//! `ETag`s); fixtures, and an independent signer (`ring`).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -14,6 +17,9 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use spark_host::app;
+use spark_host::config::Config;
+use spark_host::services::Service;
 
 pub(crate) const GITHUB_TOKEN: &str = "gho_fake_access_token";
 /// How long the fake's GitHub access tokens live, as GitHub App user tokens do.
@@ -261,4 +267,183 @@ pub(crate) fn slack_signature(secret: &str, timestamp: i64, body: &[u8]) -> Stri
     let mut message = format!("v0:{timestamp}:").into_bytes();
     message.extend_from_slice(body);
     format!("v0={}", hex::encode(ring::hmac::sign(&key, &message)))
+}
+
+/// A response, read whole.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+}
+
+impl Answer {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+    }
+
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The providers a [`Host`] talks to.
+pub(crate) enum Providers {
+    /// A fake to serve on a loopback port of the host's runtime.
+    Start(Router),
+    /// A fake already running at this base URL (another host's, to run beside it).
+    Running(String),
+}
+
+/// How to start a [`Host`].
+pub(crate) struct Setup<'a> {
+    /// The providers.
+    pub(crate) providers: Providers,
+    /// The Postgres database to run on; a SQLite file in a temporary directory when `None`.
+    pub(crate) postgres_url: Option<&'a str>,
+    /// The `--admin-token`, which [`Host::send`] signs in with.
+    pub(crate) admin_token: &'a str,
+    /// Services offered beside the compiled-in ones, as a program embedding the host would add its own.
+    pub(crate) services: Vec<Service>,
+}
+
+/// The host and the fake providers, running on a runtime of their own; the test drives them with a blocking client.
+/// Dropping it stops the host and removes its temporary directory.
+pub(crate) struct Host {
+    pub(crate) base: String,
+    pub(crate) fake_base: String,
+    pub(crate) state: Arc<app::AppState>,
+    admin_token: String,
+    agent: ureq::Agent,
+    db_dir: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Keeps the host and the fakes running until the harness is dropped.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Host {
+    /// Starts the fake (unless it runs already), then the host with `--listen`, `--db`, `--admin-token` and
+    /// `args(fake base URL)`.
+    pub(crate) fn start(setup: Setup<'_>, args: impl FnOnce(&str) -> Vec<String>) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let db_dir = std::env::temp_dir().join(format!(
+            "spark-host-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&db_dir).unwrap();
+        let fake_base = match setup.providers {
+            Providers::Running(base) => base,
+            Providers::Start(router) => {
+                let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+                let base = format!("http://{}", listener.local_addr().unwrap());
+                runtime.spawn(async move { axum::serve(listener, router).await });
+                base
+            }
+        };
+        let host_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let listen = host_listener.local_addr().unwrap().to_string();
+        let db = setup.postgres_url.map_or_else(
+            || db_dir.join("spark.sqlite3").to_str().unwrap().to_owned(),
+            str::to_owned,
+        );
+        let flags = ["--listen", &listen, "--db", &db, "--admin-token", setup.admin_token]
+            .map(String::from)
+            .into_iter()
+            .chain(args(&fake_base));
+        let mut config = Config::parse(flags, |_| None).unwrap();
+        config.services.extend(setup.services);
+        let state = app::AppState::new(config).unwrap();
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let host_state = Arc::clone(&state);
+        runtime.spawn(async move {
+            app::serve(host_listener, host_state, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Self {
+            base: format!("http://{listen}"),
+            fake_base,
+            state,
+            admin_token: setup.admin_token.to_owned(),
+            agent,
+            db_dir,
+            shutdown: Some(shutdown),
+            _runtime: runtime,
+        }
+    }
+
+    /// Sends `request`, signed in as the administrator when it goes to the host and carries no credentials.
+    pub(crate) fn send(&self, mut request: http::Request<Vec<u8>>) -> Answer {
+        let to_host = request.uri().to_string().starts_with(&self.base);
+        if to_host && !request.headers().contains_key("authorization") {
+            let bearer = format!("Bearer {}", self.admin_token);
+            request.headers_mut().insert("authorization", bearer.parse().unwrap());
+        }
+        self.send_raw(request)
+    }
+
+    /// Sends `request` as it is: no credentials added.
+    pub(crate) fn send_raw(&self, request: http::Request<Vec<u8>>) -> Answer {
+        let response = self.agent.run(request).unwrap();
+        let (parts, mut body) = response.into_parts();
+        Answer {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.read_to_string().unwrap(),
+        }
+    }
+
+    /// `path` on the host, or `path` itself when it is a whole URL.
+    pub(crate) fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub(crate) fn get(&self, path: &str) -> Answer {
+        self.send(http::Request::get(self.url(path)).body(Vec::new()).unwrap())
+    }
+
+    pub(crate) fn get_with_cookie(&self, path: &str, cookie: &str) -> Answer {
+        let request = http::Request::get(self.url(path)).header("cookie", cookie);
+        self.send(request.body(Vec::new()).unwrap())
+    }
+
+    pub(crate) fn post(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> Answer {
+        let mut request = http::Request::post(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.send(request.body(body.to_vec()).unwrap())
+    }
+
+    pub(crate) fn put_json(&self, path: &str, body: &Value) -> Answer {
+        let request = http::Request::put(self.url(path)).header("content-type", "application/json");
+        self.send(request.body(body.to_string().into_bytes()).unwrap())
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.db_dir);
+    }
 }

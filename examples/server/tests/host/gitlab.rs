@@ -10,8 +10,7 @@
 //! delivered twice.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -23,8 +22,9 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
-use spark_host::{app, config};
 use spark_integrations::store::IntegrationStore;
+
+use crate::server_support::{Answer, Host, Providers, Setup, fixture};
 
 const CLIENT_ID: &str = "gitlab-application-id";
 const CLIENT_SECRET: &str = "gloas-gitlab-application-secret";
@@ -48,11 +48,6 @@ const USERNAME: &str = "jsmith";
 
 fn signing_token() -> String {
     format!("whsec_{}", STANDARD.encode(SIGNING_KEY))
-}
-
-/// A fixture file's text.
-fn fixture(path: &str) -> String {
-    std::fs::read_to_string(format!("{}/../../fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -305,164 +300,58 @@ fn item(name: &str, id: Option<i64>) -> Value {
 // ---------------------------------------------------------------------------------------------------------------
 // The host.
 
-/// A response, read whole.
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-    }
-}
-
 /// The host, configured for GitLab at the fake, and the fake; both on a runtime of their own. The test drives them
 /// with a blocking client.
 struct Harness {
-    base: String,
-    fake_base: String,
-    state: Arc<app::AppState>,
+    host: Host,
     fake: Shared,
-    agent: ureq::Agent,
-    db_dir: PathBuf,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _runtime: tokio::runtime::Runtime,
+}
+
+impl Deref for Harness {
+    type Target = Host;
+
+    fn deref(&self) -> &Host {
+        &self.host
+    }
 }
 
 impl Harness {
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let db_dir = std::env::temp_dir().join(format!(
-            "spark-gitlab-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&db_dir).unwrap();
-
         let fake = Shared::default();
-        let fake_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let fake_base = format!("http://{}", fake_listener.local_addr().unwrap());
-        let router = fake_router(Arc::clone(&fake));
-        runtime.spawn(async move { axum::serve(fake_listener, router).await });
-
-        let host_listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let listen = host_listener.local_addr().unwrap().to_string();
-        let base = format!("http://{listen}");
-        let db = db_dir.join("spark.sqlite3");
-        let args = [
-            "--listen",
-            &listen,
-            "--db",
-            db.to_str().unwrap(),
-            "--state-key",
-            STATE_KEY,
-            "--admin-token",
-            ADMIN_TOKEN,
-            // The scheduler stays out of the way: the test polls through the fetch route.
-            "--poll-every",
-            "3600",
-            "--gitlab-url",
-            &fake_base,
-            "--gitlab-client-id",
-            CLIENT_ID,
-            "--gitlab-client-secret",
-            CLIENT_SECRET,
-            "--gitlab-webhook-token",
-            WEBHOOK_TOKEN,
-            "--gitlab-signing-token",
-            &signing_token(),
-        ]
-        .map(String::from);
-        let config = config::Config::parse(args, |_| None).unwrap();
-        let state = app::AppState::new(config).unwrap();
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let host_state = Arc::clone(&state);
-        runtime.spawn(async move {
-            app::serve(host_listener, host_state, async {
-                let _ = stopped.await;
-            })
-            .await
+        let setup = Setup {
+            providers: Providers::Start(fake_router(Arc::clone(&fake))),
+            postgres_url: None,
+            admin_token: ADMIN_TOKEN,
+            services: Vec::new(),
+        };
+        let host = Host::start(setup, |fake_base| {
+            [
+                "--state-key",
+                STATE_KEY,
+                // The scheduler stays out of the way: the test polls through the fetch route.
+                "--poll-every",
+                "3600",
+                "--gitlab-url",
+                fake_base,
+                "--gitlab-client-id",
+                CLIENT_ID,
+                "--gitlab-client-secret",
+                CLIENT_SECRET,
+                "--gitlab-webhook-token",
+                WEBHOOK_TOKEN,
+                "--gitlab-signing-token",
+                &signing_token(),
+            ]
+            .map(String::from)
+            .to_vec()
         });
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Self {
-            base,
-            fake_base,
-            state,
-            fake,
-            agent,
-            db_dir,
-            shutdown: Some(shutdown),
-            _runtime: runtime,
-        }
+        Self { host, fake }
     }
 
     /// Moves the host's clock and the fake's together.
     fn advance(&self, seconds: i64) {
         self.state.clock.advance(seconds);
         self.fake.lock().unwrap().offset += seconds;
-    }
-
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        }
-    }
-
-    /// Sends `request`, signed in as the administrator when it goes to the host and carries no credentials.
-    fn send(&self, mut request: http::Request<Vec<u8>>) -> Answer {
-        if request.uri().to_string().starts_with(&self.base) && !request.headers().contains_key("authorization") {
-            let bearer = format!("Bearer {ADMIN_TOKEN}");
-            request.headers_mut().insert("authorization", bearer.parse().unwrap());
-        }
-        let response = self.agent.run(request).unwrap();
-        let (parts, mut body) = response.into_parts();
-        Answer {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body: body.read_to_string().unwrap(),
-        }
-    }
-
-    fn get(&self, path: &str) -> Answer {
-        self.send(http::Request::get(self.url(path)).body(Vec::new()).unwrap())
-    }
-
-    fn get_with_cookie(&self, path: &str, cookie: &str) -> Answer {
-        let request = http::Request::get(self.url(path)).header("cookie", cookie);
-        self.send(request.body(Vec::new()).unwrap())
-    }
-
-    fn post(&self, path: &str, headers: &[(&str, String)], body: &[u8]) -> Answer {
-        let mut request = http::Request::post(self.url(path));
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        self.send(request.body(body.to_vec()).unwrap())
-    }
-
-    fn put_json(&self, path: &str, body: &Value) -> Answer {
-        let request = http::Request::put(self.url(path)).header("content-type", "application/json");
-        self.send(request.body(body.to_string().into_bytes()).unwrap())
     }
 
     fn gitlab_integration(&self) -> Value {
@@ -523,15 +412,6 @@ impl Harness {
     fn stored_refresh_token(&self, id: &str) -> String {
         let integration = self.state.db.read().find_integration(id).unwrap().unwrap();
         integration.refresh_token.unwrap().expose_secret().to_owned()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        let _ = std::fs::remove_dir_all(&self.db_dir);
     }
 }
 
