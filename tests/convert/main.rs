@@ -1,6 +1,6 @@
-//! Converters (`src/convert.rs`, `src/providers/*/convert*`) and the enricher (`src/enrich.rs`): every recorded
-//! fixture snapshotted, webhook and Events API paths compared, properties on arbitrary input, Slack names looked up.
-//! One test binary; each module below is one former test file.
+//! Converters (`src/convert.rs` and each provider's in `src/providers/`) and the enricher (`src/enrich.rs`, Slack's
+//! in `src/providers/slack/enrich.rs`): every recorded fixture snapshotted, webhook and Events API paths compared,
+//! properties on arbitrary input, Slack names looked up. One test binary, one module per concern.
 
 mod github_common;
 mod gitlab_common;
