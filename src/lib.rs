@@ -159,6 +159,7 @@
 //! | [`enrich`] | naming objects that payloads identify by id only: the enricher's round of lookups and its outcome |
 //! | [`plugin`] | the `Plugin` contract over all of the above, the `Registry`, configuration `Schema`s and their validation |
 //! | [`store`] | storage traits, idempotent [`store::ingest`], an in-memory store, SQLite (feature `sqlite`) and Postgres (feature `postgres`) |
+//! | `testing` | the storage contract as a test suite to run on your own stores (feature `testing`) |
 //! | [`schedule`] | the scheduler step: which integrations are due for a poll, recording each result |
 //! | [`providers`] | GitHub, Slack and GitLab: plugins built on the same public contract another crate's would use |
 //!
@@ -181,6 +182,9 @@ pub mod providers;
 pub mod schedule;
 mod secret;
 pub mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 pub mod webhook;
 
 pub use convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};

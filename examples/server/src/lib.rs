@@ -1,5 +1,5 @@
 //! The example integration host, as a library: the binary `spark-host` (`src/main.rs`) parses its flags and serves
-//! [`app::router`]; the end-to-end tests (`tests/server.rs`) run the same router in-process.
+//! [`app::router`]; the end-to-end tests (`tests/host/`) run the same router in-process.
 //!
 //! Everything here is I/O the library leaves to its host: axum serves, ureq calls out, SQLite or PostgreSQL stores,
 //! the clock and the operating system's random source are read here.

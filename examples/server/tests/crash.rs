@@ -2,10 +2,6 @@
 //! database: every delivery it acknowledged (2xx) is stored exactly once. Runs the real `spark-host` binary, on SQLite
 //! and on Postgres.
 
-#[allow(dead_code, reason = "this test uses the part that gives a schema as a URL")]
-#[path = "../../../tests/postgres_support/mod.rs"]
-mod postgres_support;
-
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +12,7 @@ use std::time::{Duration, Instant};
 use hmac::{KeyInit, Mac};
 use serde_json::Value;
 use sha2::Digest as _;
+use spark_test_support::postgres as postgres_support;
 
 const SECRET: &str = "the webhook secret of the crash test";
 const ADMIN_TOKEN: &str = "spk_the-crash-test-administrator";

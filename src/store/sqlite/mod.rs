@@ -10,7 +10,7 @@
 //! forward when a store is opened.
 //!
 //! Several connections to one file work (leases and refresh claims are taken in `IMMEDIATE` transactions); set
-//! `PRAGMA journal_mode = WAL` on them so that writers wait less, as `tests/multi_instance.rs` does.
+//! `PRAGMA journal_mode = WAL` on them so that writers wait less, as `tests/store/multi_instance.rs` does.
 
 mod inbox;
 mod integrations;

@@ -1,0 +1,19 @@
+//! Converters (`src/convert.rs` and each provider's in `src/providers/`) and the enricher (`src/enrich.rs`, Slack's
+//! in `src/providers/slack/enrich.rs`): every recorded fixture snapshotted, webhook and Events API paths compared,
+//! properties on arbitrary input, Slack names looked up. One test binary, one module per concern.
+
+mod github_common;
+mod gitlab_common;
+mod slack_support;
+
+mod github;
+mod github_errors;
+mod github_pairs;
+mod github_props;
+mod gitlab;
+mod gitlab_pairs;
+mod gitlab_props;
+mod properties;
+mod slack;
+mod slack_enrich;
+mod slack_properties;
