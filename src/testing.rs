@@ -33,77 +33,19 @@ use std::fmt;
 
 use crate::convert::Conversion;
 use crate::model::{Block, Event, Object, is_storable_time};
-use crate::oauth::{StateId, StateLedger, TokenSet, UserToken};
+use crate::oauth::{StateId, StateLedger, UserToken};
 use crate::plugin::Registry;
 use crate::providers::github::GithubPlugin;
 use crate::providers::slack::SlackPlugin;
 use crate::schedule::{self, PollFailure, PollSuccess};
 use crate::store::{
     ActivityStore, ActivityTransaction, EventListing, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus,
-    InboxStore, IngestReport, IntegrationStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim, StoredEvent,
-    UntitledQuery, ingest, ingest_batch, rederive, store_names,
+    InboxStore, IntegrationStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim, StoredEvent, UntitledQuery,
+    ingest, ingest_batch, rederive, store_names,
 };
-use crate::{AccessToken, Integration, RefreshToken, RoutingSecret};
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use crate::{AccessToken, Integration, RoutingSecret};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-
-/// Tokens with an access token, a refresh token and an expiry, as a GitHub authorization gives.
-fn tokens(access: &str, refresh: &str, expiry: Option<DateTime<Utc>>) -> TokenSet {
-    let mut tokens = TokenSet::new(AccessToken::new(access));
-    tokens.refresh_token = Some(RefreshToken::new(refresh));
-    tokens.expires_at = expiry;
-    tokens
-}
-
-fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_735_743_600 + seconds, nanos)
-        .single()
-        .expect("valid time")
-}
-
-fn user(id: u32, login: &str) -> Object {
-    let mut object = Object::new(format!("github:user:{id}"), "user", "github_user");
-    object.title = Some(login.to_owned());
-    object.metadata.insert("id".to_owned(), json!(id));
-    object
-}
-
-fn repository(id: u32, name: &str) -> Object {
-    let mut object = Object::new(format!("github:repository:{id}"), "repository", "github_repository");
-    object.title = Some(name.to_owned());
-    object.url = Some(format!("https://github.com/{name}"));
-    object
-}
-
-/// A push with `commits` blocks, at `seconds` past the base time (with microseconds, to check precision).
-fn push(source_id: &str, seconds: i64, commits: usize) -> Event {
-    let mut event = Event::builder()
-        .source_id(source_id)
-        .time(at(seconds, 123_456_000))
-        .service("github")
-        .domain("repository")
-        .action("push")
-        .actor(user(583_231, "octocat"))
-        .target(repository(1_296_269, "octocat/Hello-World"))
-        .value(i64::try_from(commits).expect("small"), "commits")
-        .build()
-        .expect("a complete event");
-    event.event_metadata.insert("ref".to_owned(), json!("refs/heads/main"));
-    event
-        .actor_metadata
-        .insert("display_login".to_owned(), json!("octocat"));
-    event.embeddings = Some(vec![0.25, -1.5]);
-    event.blocks = (0..commits)
-        .map(|index| {
-            Block::new()
-                .with_time(at(seconds, 0))
-                .with_title(format!("Commit {index}"))
-                .with_content(format!("message {index}\n\nwith a body"))
-                .with_url(format!("https://github.com/octocat/Hello-World/commit/{index:040}"))
-        })
-        .collect();
-    event
-}
 
 fn events_of<S: ActivityStore>(store: &S) -> Vec<StoredEvent>
 where
@@ -115,15 +57,97 @@ where
         .events
 }
 
-fn report(inserted: usize, duplicates: usize, objects_created: usize, objects_updated: usize) -> IngestReport {
-    IngestReport {
-        inserted,
-        duplicates,
-        objects_created,
-        objects_updated,
-        ..IngestReport::default()
+/// The sample data the checks store, for tests of your own beside the suite (migrations, damaged rows): times,
+/// GitHub objects and pushes, tokens, integration records and the reports `ingest` gives for them.
+pub mod sample {
+    use chrono::{DateTime, TimeZone, Utc};
+    use serde_json::json;
+
+    use crate::model::{Block, Event, Object};
+    use crate::oauth::TokenSet;
+    use crate::providers::github::GithubPlugin;
+    use crate::store::IngestReport;
+    use crate::{AccessToken, Integration, RefreshToken};
+
+    /// `seconds` and `nanos` past 2025-01-01T15:00:00Z.
+    pub fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_735_743_600 + seconds, nanos)
+            .single()
+            .expect("valid time")
+    }
+
+    /// A GitHub user object with its login and id.
+    pub fn user(id: u32, login: &str) -> Object {
+        let mut object = Object::new(format!("github:user:{id}"), "user", "github_user");
+        object.title = Some(login.to_owned());
+        object.metadata.insert("id".to_owned(), json!(id));
+        object
+    }
+
+    /// A GitHub repository object with its name and URL.
+    pub fn repository(id: u32, name: &str) -> Object {
+        let mut object = Object::new(format!("github:repository:{id}"), "repository", "github_repository");
+        object.title = Some(name.to_owned());
+        object.url = Some(format!("https://github.com/{name}"));
+        object
+    }
+
+    /// A push with `commits` blocks, at `seconds` past the base time (with microseconds, to check precision).
+    pub fn push(source_id: &str, seconds: i64, commits: usize) -> Event {
+        let mut event = Event::builder()
+            .source_id(source_id)
+            .time(at(seconds, 123_456_000))
+            .service("github")
+            .domain("repository")
+            .action("push")
+            .actor(user(583_231, "octocat"))
+            .target(repository(1_296_269, "octocat/Hello-World"))
+            .value(i64::try_from(commits).expect("small"), "commits")
+            .build()
+            .expect("a complete event");
+        event.event_metadata.insert("ref".to_owned(), json!("refs/heads/main"));
+        event
+            .actor_metadata
+            .insert("display_login".to_owned(), json!("octocat"));
+        event.embeddings = Some(vec![0.25, -1.5]);
+        event.blocks = (0..commits)
+            .map(|index| {
+                Block::new()
+                    .with_time(at(seconds, 0))
+                    .with_title(format!("Commit {index}"))
+                    .with_content(format!("message {index}\n\nwith a body"))
+                    .with_url(format!("https://github.com/octocat/Hello-World/commit/{index:040}"))
+            })
+            .collect();
+        event
+    }
+
+    /// Tokens with an access token, a refresh token and an expiry, as a GitHub authorization gives.
+    pub fn tokens(access: &str, refresh: &str, expiry: Option<DateTime<Utc>>) -> TokenSet {
+        let mut tokens = TokenSet::new(AccessToken::new(access));
+        tokens.refresh_token = Some(RefreshToken::new(refresh));
+        tokens.expires_at = expiry;
+        tokens
+    }
+
+    /// The report of an ingest that stored `inserted` events, found `duplicates` and created or updated objects.
+    pub fn report(inserted: usize, duplicates: usize, objects_created: usize, objects_updated: usize) -> IngestReport {
+        IngestReport {
+            inserted,
+            duplicates,
+            objects_created,
+            objects_updated,
+            ..IngestReport::default()
+        }
+    }
+
+    /// A new GitHub integration record `id` of `user-1`, its routing secret made of `random`.
+    pub fn github(id: &str, random: u8) -> Integration {
+        Integration::initialize(&GithubPlugin::new(), id, "user-1", &[random; 32])
     }
 }
+
+use sample::{at, github, push, report, tokens, user};
 
 /// An ingested event reads back exactly as it was written: its objects, metadata, embeddings and blocks in order.
 pub fn stores_an_event_with_its_objects_and_blocks_exactly<S: ActivityStore>(mut store: S)
@@ -748,10 +772,6 @@ where
     assert_eq!(store.prune_inbox(at(31, 0)).expect("prune"), 3);
     assert!(store.inbox_entry(a).expect("entry").is_none());
     assert!(store.inbox_entry(b).expect("entry").is_some(), "failed ones stay");
-}
-
-fn github(id: &str, random: u8) -> Integration {
-    Integration::initialize(&GithubPlugin::new(), id, "user-1", &[random; 32])
 }
 
 /// Integration records are created once per id, found, updated whole, and listed in creation order.

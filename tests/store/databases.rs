@@ -4,66 +4,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
-use spark_integrations::Integration;
-use spark_integrations::model::{Block, Event, Object};
-use spark_integrations::oauth::TokenSet;
-use spark_integrations::providers::github::GithubPlugin;
-use spark_integrations::store::{
-    ActivityStore, EventListing, EventQuery, IngestReport, IntegrationStore, StoredEvent, ingest,
-};
-use spark_integrations::{AccessToken, RefreshToken};
-
-fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_735_743_600 + seconds, nanos)
-        .single()
-        .expect("valid time")
-}
-
-fn user(id: u32, login: &str) -> Object {
-    let mut object = Object::new(format!("github:user:{id}"), "user", "github_user");
-    object.title = Some(login.to_owned());
-    object.metadata.insert("id".to_owned(), json!(id));
-    object
-}
-
-fn repository(id: u32, name: &str) -> Object {
-    let mut object = Object::new(format!("github:repository:{id}"), "repository", "github_repository");
-    object.title = Some(name.to_owned());
-    object.url = Some(format!("https://github.com/{name}"));
-    object
-}
-
-/// A push with `commits` blocks, at `seconds` past the base time (with microseconds, to check precision).
-fn push(source_id: &str, seconds: i64, commits: usize) -> Event {
-    let mut event = Event::builder()
-        .source_id(source_id)
-        .time(at(seconds, 123_456_000))
-        .service("github")
-        .domain("repository")
-        .action("push")
-        .actor(user(583_231, "octocat"))
-        .target(repository(1_296_269, "octocat/Hello-World"))
-        .value(i64::try_from(commits).expect("small"), "commits")
-        .build()
-        .expect("a complete event");
-    event.event_metadata.insert("ref".to_owned(), json!("refs/heads/main"));
-    event
-        .actor_metadata
-        .insert("display_login".to_owned(), json!("octocat"));
-    event.embeddings = Some(vec![0.25, -1.5]);
-    event.blocks = (0..commits)
-        .map(|index| {
-            Block::new()
-                .with_time(at(seconds, 0))
-                .with_title(format!("Commit {index}"))
-                .with_content(format!("message {index}\n\nwith a body"))
-                .with_url(format!("https://github.com/octocat/Hello-World/commit/{index:040}"))
-        })
-        .collect();
-    event
-}
+use spark_integrations::store::{ActivityStore, EventListing, EventQuery, IntegrationStore, StoredEvent, ingest};
+use spark_integrations::testing::sample::{at, github, push, report, tokens};
 
 fn events_of<S: ActivityStore>(store: &S) -> Vec<StoredEvent>
 where
@@ -82,27 +25,6 @@ fn skipped_rows(listing: &EventListing) -> Vec<(Option<&str>, Option<&str>)> {
         .iter()
         .map(|row| (row.integration_id.as_deref(), row.source_id.as_deref()))
         .collect()
-}
-
-/// Tokens with an access token, a refresh token and an expiry, as a GitHub authorization gives.
-fn tokens(access: &str, refresh: &str, expiry: Option<DateTime<Utc>>) -> TokenSet {
-    let mut tokens = TokenSet::new(AccessToken::new(access));
-    tokens.refresh_token = Some(RefreshToken::new(refresh));
-    tokens.expires_at = expiry;
-    tokens
-}
-
-fn report(inserted: usize, duplicates: usize, objects_created: usize, objects_updated: usize) -> IngestReport {
-    let mut report = IngestReport::default();
-    report.inserted = inserted;
-    report.duplicates = duplicates;
-    report.objects_created = objects_created;
-    report.objects_updated = objects_updated;
-    report
-}
-
-fn github(id: &str, random: u8) -> Integration {
-    Integration::initialize(&GithubPlugin::new(), id, "user-1", &[random; 32])
 }
 
 #[cfg(feature = "postgres")]
