@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::json_tree::{paths, replace, tree};
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -27,49 +28,7 @@ fn json_value() -> impl Strategy<Value = Value> {
         ".{0,12}".prop_map(Value::from),
         Just(Value::from("2025-01-01T00:00:00Z")),
     ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
-        ]
-    })
-}
-
-/// Every leaf and inner node path of `value`, as lists of keys / indexes.
-fn paths(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
-    out.push(prefix.clone());
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                prefix.push(key.clone());
-                paths(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                prefix.push(index.to_string());
-                paths(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn replace(value: &mut Value, path: &[String], with: Value) {
-    let mut node = value;
-    for step in path {
-        node = match node {
-            Value::Object(map) => map.get_mut(step).expect("path from this value"),
-            Value::Array(items) => items
-                .get_mut(step.parse::<usize>().expect("an index"))
-                .expect("path from this value"),
-            _ => unreachable!("paths only descend into containers"),
-        };
-    }
-    *node = with;
+    tree(leaf)
 }
 
 /// `(webhook event or None for Events API, body)` of every JSON fixture, read once.
@@ -121,8 +80,7 @@ proptest! {
     ) {
         let all = fixtures();
         let (event, mut body) = all[pick.index(all.len())].clone();
-        let mut found = Vec::new();
-        paths(&body, &mut Vec::new(), &mut found);
+        let found = paths(&body);
         let path = found[place.index(found.len())].clone();
         replace(&mut body, &path, with);
         let bytes = body.to_string().into_bytes();

@@ -4,6 +4,7 @@
 
 mod github_common;
 mod gitlab_common;
+mod json_tree;
 mod slack_support;
 
 mod github;
