@@ -580,6 +580,57 @@ where
     assert_eq!(two.event.blocks.len(), 2);
 }
 
+/// Batches as a webhook host forms them: pushes without embeddings (the form stores may write in a few statements),
+/// with redeliveries, objects renamed, named by id only and new, and the same source for two integrations.
+fn a_batch_stores_what_event_by_event_stores<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let plain = |source_id: &str, seconds: i64, commits: usize| {
+        let mut event = push(source_id, seconds, commits);
+        event.embeddings = None;
+        event
+    };
+    let renamed = |source_id: &str, seconds: i64| {
+        let mut event = plain(source_id, seconds, 1);
+        event.actor.title = Some("octocat-renamed".to_owned());
+        event
+    };
+    let by_id = |source_id: &str, seconds: i64| {
+        let mut event = plain(source_id, seconds, 0);
+        event.actor.title = None;
+        event.actor.metadata.clear();
+        event.target = repository(7, "octocat/Spoon-Knife");
+        event
+    };
+    let batches = [
+        vec![
+            ("i1", Conversion::Converted(vec![plain("1", 0, 1)])),
+            (
+                "i1",
+                Conversion::Converted(vec![plain("2", 5, 2), renamed("3", 5), plain("2", 5, 2)]),
+            ),
+            ("i2", Conversion::Converted(vec![plain("2", 5, 2)])),
+            ("i1", Conversion::Converted(Vec::new())),
+            ("i1", Conversion::Converted(vec![by_id("4", 5), plain("5", 5, 3)])),
+        ],
+        vec![
+            ("i1", Conversion::Converted(vec![plain("5", 5, 3), by_id("6", 7)])),
+            ("i2", Conversion::Converted(vec![renamed("1", 8), plain("1", 8, 0)])),
+        ],
+    ];
+    let mut reference = MemoryStore::new();
+    ingest(&mut store, "i1", &[plain("1", 0, 1)]).expect("ingest");
+    ingest(&mut reference, "i1", &[plain("1", 0, 1)]).expect("ingest");
+    for batch in &batches {
+        let batch: Vec<(&str, &Conversion)> = batch.iter().map(|(id, conversion)| (*id, conversion)).collect();
+        let reports = ingest_batch(&mut store, &batch).expect("batch");
+        let expected = ingest_batch(&mut reference, &batch).expect("batch");
+        assert_eq!(reports, expected);
+        assert_eq!(events_of(&store), events_of(&reference));
+    }
+}
+
 fn the_inbox_keeps_deliveries_and_their_outcomes<S: InboxStore>(mut store: S)
 where
     S::Error: fmt::Debug,
@@ -677,18 +728,61 @@ where
     // In batches: all appended in one commit, ids in order; outcomes recorded together.
     let batch = [
         InboxDelivery::new("i3", "github", at(40, 0), body(b'c')),
-        InboxDelivery::new("i3", "github", at(41, 0), body(b'd')),
+        InboxDelivery::new("i3", "github", at(41, 0), body(b'd'))
+            .with_event("push")
+            .with_delivery_id("d-2"),
+        InboxDelivery::new("i4", "gitlab", at(39, 0), body(b'e')).polled(),
     ];
     let ids = store.append_deliveries(&batch).expect("append batch");
-    assert_eq!(ids.len(), 2);
+    assert_eq!(ids.len(), 3);
     let due = store.due_deliveries(at(50, 0), 10).expect("due");
     assert_eq!(due.iter().map(|record| record.id).collect::<Vec<_>>(), ids);
+    for (id, delivery) in ids.iter().zip(&batch) {
+        let entry = store.inbox_entry(*id).expect("entry").expect("kept");
+        assert_eq!(
+            (
+                &entry.delivery.integration_id,
+                entry.delivery.received_at,
+                entry.delivery.origin
+            ),
+            (&delivery.integration_id, delivery.received_at, delivery.origin)
+        );
+        assert_eq!(
+            (entry.delivery.event, entry.delivery.delivery_id, entry.body),
+            (
+                delivery.event.clone(),
+                delivery.delivery_id.clone(),
+                Some(delivery.body.clone())
+            ),
+            "each id is its own delivery's"
+        );
+    }
+    assert!(store.append_deliveries(&[]).expect("append nothing").is_empty());
     let outcomes: Vec<RecordedOutcome> = ids
         .iter()
-        .map(|id| RecordedOutcome::new(*id, InboxStatus::Done, json!({"inserted": 1}), None))
+        .zip([InboxStatus::Done, InboxStatus::Failed, InboxStatus::Done])
+        .map(|(id, status)| RecordedOutcome::new(*id, status, json!({"inserted": 1, "id": id}), None))
         .collect();
     store.record_outcomes(&outcomes, at(20, 0)).expect("record batch");
     assert!(store.due_deliveries(at(50, 0), 10).expect("due").is_empty());
+    for outcome in &outcomes {
+        let entry = store.inbox_entry(outcome.id).expect("entry").expect("kept");
+        assert_eq!(
+            (entry.status, entry.attempts, entry.outcome.as_ref(), entry.updated_at),
+            (outcome.status, 1, Some(&outcome.outcome), at(20, 0))
+        );
+    }
+    // The same delivery twice in one batch of outcomes: two attempts, the last outcome kept.
+    let twice = [
+        RecordedOutcome::new(ids[1], InboxStatus::Pending, json!({"error": "busy"}), Some(at(60, 0))),
+        RecordedOutcome::new(ids[1], InboxStatus::Failed, json!({"error": "bad"}), None),
+    ];
+    store.record_outcomes(&twice, at(21, 0)).expect("record twice");
+    let entry = store.inbox_entry(ids[1]).expect("entry").expect("kept");
+    assert_eq!(
+        (entry.status, entry.attempts, entry.outcome, entry.next_attempt_at),
+        (InboxStatus::Failed, 3, Some(json!({"error": "bad"})), None)
+    );
 
     // Retention removes done deliveries only.
     assert_eq!(store.prune_inbox(at(31, 0)).expect("prune"), 3);
@@ -1155,6 +1249,11 @@ macro_rules! storage_suite {
             #[test]
             fn a_batch_is_stored_in_one_transaction_with_its_duplicates_counted() {
                 super::a_batch_is_stored_in_one_transaction_with_its_duplicates_counted($make);
+            }
+
+            #[test]
+            fn a_batch_stores_what_event_by_event_stores() {
+                super::a_batch_stores_what_event_by_event_stores($make);
             }
 
             #[test]

@@ -101,6 +101,18 @@ pub trait ActivityStore {
     ///
     /// When the store cannot be read.
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, Self::Error>;
+
+    /// What [`ingest_batch`] does: stores the events of several conversions in one transaction, one report per
+    /// conversion, all or nothing. The provided implementation goes event by event through
+    /// [`begin`](Self::begin) and the [`ActivityTransaction`] calls; a store may override it to do the same in a
+    /// few statements for the whole batch, with the same outcome (the same rows, the same reports).
+    ///
+    /// # Errors
+    ///
+    /// The store's error; nothing of the batch is stored then.
+    fn ingest_conversions(&mut self, conversions: &[(&str, &Conversion)]) -> Result<Vec<IngestReport>, Self::Error> {
+        ingest_event_by_event(self, conversions)
+    }
 }
 
 /// The operations of one transaction. Dropping it without [`commit`](Self::commit) must undo everything it did.
@@ -469,6 +481,15 @@ pub fn ingest_conversion<S: ActivityStore>(
 ///
 /// The store's error; nothing of the batch is stored then.
 pub fn ingest_batch<S: ActivityStore>(
+    store: &mut S,
+    conversions: &[(&str, &Conversion)],
+) -> Result<Vec<IngestReport>, S::Error> {
+    store.ingest_conversions(conversions)
+}
+
+/// [`ingest_batch`] through one transaction's calls, event by event: what [`ActivityStore::ingest_conversions`] does
+/// unless a store overrides it.
+pub(crate) fn ingest_event_by_event<S: ActivityStore + ?Sized>(
     store: &mut S,
     conversions: &[(&str, &Conversion)],
 ) -> Result<Vec<IngestReport>, S::Error> {

@@ -5,12 +5,13 @@
 //! store directly.
 
 use chrono::{DateTime, Duration, Utc};
+use spark_integrations::convert::Conversion;
 use spark_integrations::model::{Block, Event, Object};
 use spark_integrations::oauth::{StateId, StateLedger};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore,
-    IntegrationStore, ObjectChange, PollState, PostgresError, PostgresStore, PostgresTransaction, RefreshClaim,
-    SqliteError, SqliteStore, SqliteTransaction, StoredEvent, UntitledQuery,
+    IngestReport, IntegrationStore, ObjectChange, PollState, PostgresError, PostgresStore, PostgresTransaction,
+    RefreshClaim, SqliteError, SqliteStore, SqliteTransaction, StoredEvent, UntitledQuery,
 };
 use spark_integrations::{Integration, RoutingSecret};
 
@@ -187,6 +188,10 @@ impl ActivityStore for Store {
 
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, StoreError> {
         forward!(self, store => store.untitled_objects(query))
+    }
+
+    fn ingest_conversions(&mut self, conversions: &[(&str, &Conversion)]) -> Result<Vec<IngestReport>, StoreError> {
+        forward!(self, store => store.ingest_conversions(conversions))
     }
 }
 

@@ -1,5 +1,7 @@
 //! [`InboxStore`] on PostgreSQL: kept deliveries in the `inbox` table.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use postgres::types::{Json, ToSql};
 use postgres::{GenericClient, Row, Statement};
@@ -17,6 +19,30 @@ const APPEND: &str =
 const RECORD: &str = "UPDATE inbox SET status = $2, attempts = attempts + 1, outcome = $3, next_attempt_at = $4,
                           updated_at = $5
                       WHERE id = $1";
+
+/// [`APPEND`] for many deliveries at once: answers their ids in the order of the arrays.
+const APPEND_MANY: &str = "WITH ids AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('inbox', 'id')) AS id, n
+        FROM generate_series(1, cardinality($1::TEXT[])) AS n
+    ),
+    kept AS (
+        INSERT INTO inbox (id, integration_id, service, event, delivery_id, received_at, body, status, updated_at,
+                           origin)
+        OVERRIDING SYSTEM VALUE
+        SELECT ids.id, d.integration_id, d.service, d.event, d.delivery_id, d.received_at, d.body, 'pending',
+               d.received_at, d.origin
+        FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TIMESTAMPTZ[], $6::BYTEA[], $7::TEXT[])
+             WITH ORDINALITY AS d (integration_id, service, event, delivery_id, received_at, body, origin, n)
+        JOIN ids USING (n)
+    )
+    SELECT id FROM ids ORDER BY n";
+
+/// [`RECORD`] for many deliveries at once, each id once.
+const RECORD_MANY: &str = "UPDATE inbox SET status = o.status, attempts = attempts + 1, outcome = o.outcome,
+                               next_attempt_at = o.next_attempt_at, updated_at = $5
+                           FROM unnest($1::BIGINT[], $2::TEXT[], $3::JSON[], $4::TIMESTAMPTZ[])
+                                AS o (id, status, outcome, next_attempt_at)
+                           WHERE inbox.id = o.id";
 
 fn append(
     client: &mut impl GenericClient,
@@ -87,15 +113,39 @@ impl InboxStore for PostgresStore {
     }
 
     fn append_deliveries(&mut self, deliveries: &[InboxDelivery]) -> Result<Vec<i64>, PostgresError> {
-        let inner = self.inner_mut();
-        let statement = inner.statements.get(&mut inner.client, APPEND)?;
-        let mut transaction = inner.client.transaction()?;
-        let ids = deliveries
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let integration_ids: Vec<&str> = deliveries
             .iter()
-            .map(|delivery| append(&mut transaction, &statement, delivery))
-            .collect::<Result<_, _>>()?;
-        transaction.commit()?;
-        Ok(ids)
+            .map(|delivery| delivery.integration_id.as_str())
+            .collect();
+        let services: Vec<&str> = deliveries.iter().map(|delivery| delivery.service.as_str()).collect();
+        let events: Vec<Option<&str>> = deliveries.iter().map(|delivery| delivery.event.as_deref()).collect();
+        let delivery_ids: Vec<Option<&str>> = deliveries
+            .iter()
+            .map(|delivery| delivery.delivery_id.as_deref())
+            .collect();
+        let received: Vec<DateTime<Utc>> = deliveries.iter().map(|delivery| delivery.received_at).collect();
+        let bodies: Vec<&[u8]> = deliveries.iter().map(|delivery| delivery.body.as_slice()).collect();
+        let origins: Vec<&str> = deliveries.iter().map(|delivery| delivery.origin.as_str()).collect();
+        let inner = self.inner_mut();
+        // One statement (so one commit, without a transaction around it) for the whole batch. The ids are drawn
+        // first, by position, so that each delivery's id is known whatever order the rows are written in.
+        let statement = inner.statements.get(&mut inner.client, APPEND_MANY)?;
+        let rows = inner.client.query(
+            &statement,
+            &[
+                &integration_ids,
+                &services,
+                &events,
+                &delivery_ids,
+                &received,
+                &bodies,
+                &origins,
+            ],
+        )?;
+        rows.iter().map(|row| column(row, 0)).collect()
     }
 
     fn record_outcome(
@@ -116,7 +166,20 @@ impl InboxStore for PostgresStore {
     }
 
     fn record_outcomes(&mut self, outcomes: &[RecordedOutcome], now: DateTime<Utc>) -> Result<(), PostgresError> {
+        let ids: Vec<i64> = outcomes.iter().map(|outcome| outcome.id).collect();
+        let distinct: HashSet<i64> = ids.iter().copied().collect();
         let inner = self.inner_mut();
+        if distinct.len() == ids.len() {
+            // One statement for them all; each id once, so each row is updated once, as one by one.
+            let statuses: Vec<&str> = outcomes.iter().map(|outcome| outcome.status.as_str()).collect();
+            let values: Vec<Json<&Value>> = outcomes.iter().map(|outcome| Json(&outcome.outcome)).collect();
+            let next: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|outcome| outcome.next_attempt_at).collect();
+            let statement = inner.statements.get(&mut inner.client, RECORD_MANY)?;
+            inner
+                .client
+                .execute(&statement, &[&ids, &statuses, &values, &next, &now])?;
+            return Ok(());
+        }
         let statement = inner.statements.get(&mut inner.client, RECORD)?;
         let mut transaction = inner.client.transaction()?;
         for outcome in outcomes {
