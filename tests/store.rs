@@ -631,6 +631,100 @@ where
     }
 }
 
+/// A group of new deliveries kept, stored and recorded in one commit: what keeping, storing and recording them one
+/// step after the other gives.
+fn a_group_is_kept_stored_and_recorded_at_once<S: InboxStore + ActivityStore>(mut store: S)
+where
+    <S as InboxStore>::Error: fmt::Debug,
+    <S as ActivityStore>::Error: fmt::Debug,
+{
+    let plain = |source_id: &str, seconds: i64, commits: usize| {
+        let mut event = push(source_id, seconds, commits);
+        event.embeddings = None;
+        event
+    };
+    let deliveries = [
+        InboxDelivery::new("i1", "github", at(1, 0), b"one".to_vec()).with_delivery_id("d-1"),
+        InboxDelivery::new("i1", "github", at(2, 0), b"broken".to_vec()),
+        InboxDelivery::new("i2", "github", at(3, 0), b"two".to_vec()),
+        InboxDelivery::new("i1", "github", at(4, 0), b"one again".to_vec()).with_delivery_id("d-1"),
+    ];
+    let (one, two) = (
+        Conversion::Converted(vec![plain("1", 0, 2)]),
+        Conversion::Converted(vec![plain("1", 0, 2), plain("2", 1, 1)]),
+    );
+    let conversions = [Some(&one), None, Some(&two), Some(&one)];
+    let mut asked = Vec::new();
+    let mut outcome = |index: usize, id: i64, report: Option<&IngestReport>| {
+        asked.push((index, id));
+        match report {
+            Some(report) => RecordedOutcome::new(
+                id,
+                InboxStatus::Done,
+                json!({"inserted": report.inserted, "duplicates": report.duplicates}),
+                None,
+            ),
+            None => RecordedOutcome::new(id, InboxStatus::Failed, json!({"error": "broken"}), None),
+        }
+    };
+    let Some((ids, reports)) = store
+        .keep_and_ingest(&deliveries, &conversions, &mut outcome, at(10, 0))
+        .expect("kept")
+    else {
+        assert!(
+            store.list_inbox(&InboxQuery::new(10)).expect("list").is_empty(),
+            "a store that cannot do it at once does nothing"
+        );
+        return;
+    };
+    assert_eq!(ids.len(), 4);
+    assert_eq!(asked, ids.iter().copied().enumerate().collect::<Vec<_>>());
+    let mut reference = MemoryStore::new();
+    let expected = ingest_batch(&mut reference, &[("i1", &one), ("i2", &two), ("i1", &one)]).expect("batch");
+    assert_eq!(reports, [Some(expected[0]), None, Some(expected[1]), Some(expected[2])]);
+    assert_eq!(events_of(&store), events_of(&reference));
+    let kept: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let entry = store.inbox_entry(*id).expect("entry").expect("kept");
+            (entry.status, entry.attempts, entry.outcome, entry.body)
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (
+                InboxStatus::Done,
+                1,
+                Some(json!({"inserted": 1, "duplicates": 0})),
+                Some(b"one".to_vec())
+            ),
+            (
+                InboxStatus::Failed,
+                1,
+                Some(json!({"error": "broken"})),
+                Some(b"broken".to_vec())
+            ),
+            (
+                InboxStatus::Done,
+                1,
+                Some(json!({"inserted": 2, "duplicates": 0})),
+                Some(b"two".to_vec())
+            ),
+            (
+                InboxStatus::Done,
+                1,
+                Some(json!({"inserted": 0, "duplicates": 1})),
+                Some(b"one again".to_vec())
+            ),
+        ]
+    );
+    assert!(
+        store.due_deliveries(at(20, 0), 10).expect("due").is_empty(),
+        "none left pending"
+    );
+}
+
 fn the_inbox_keeps_deliveries_and_their_outcomes<S: InboxStore>(mut store: S)
 where
     S::Error: fmt::Debug,
@@ -1254,6 +1348,11 @@ macro_rules! storage_suite {
             #[test]
             fn a_batch_stores_what_event_by_event_stores() {
                 super::a_batch_stores_what_event_by_event_stores($make);
+            }
+
+            #[test]
+            fn a_group_is_kept_stored_and_recorded_at_once() {
+                super::a_group_is_kept_stored_and_recorded_at_once($make);
             }
 
             #[test]

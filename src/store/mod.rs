@@ -52,7 +52,9 @@ use crate::model::{Block, Event, Object};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use ::postgres;
-pub use inbox::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
+pub use inbox::{
+    InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, KeptAndIngested, RecordedOutcome,
+};
 pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
 pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 #[cfg(feature = "postgres")]
@@ -494,12 +496,22 @@ pub(crate) fn ingest_event_by_event<S: ActivityStore + ?Sized>(
     conversions: &[(&str, &Conversion)],
 ) -> Result<Vec<IngestReport>, S::Error> {
     let mut transaction = store.begin()?;
+    let reports = ingest_within(&mut transaction, conversions)?;
+    transaction.commit()?;
+    Ok(reports)
+}
+
+/// Stores the events of `conversions` through `transaction`, event by event, without committing.
+pub(crate) fn ingest_within<T: ActivityTransaction>(
+    transaction: &mut T,
+    conversions: &[(&str, &Conversion)],
+) -> Result<Vec<IngestReport>, T::Error> {
     let mut reports = Vec::with_capacity(conversions.len());
     for (integration_id, conversion) in conversions {
         let mut report = IngestReport::default();
         if let Conversion::Converted(events) = conversion {
             for event in events {
-                let objects = upsert_objects(&mut transaction, integration_id, event)?;
+                let objects = upsert_objects(transaction, integration_id, event)?;
                 match transaction.insert_event(integration_id, event)? {
                     Some(id) => {
                         transaction.insert_blocks(id, &event.blocks)?;
@@ -513,8 +525,44 @@ pub(crate) fn ingest_event_by_event<S: ActivityStore + ?Sized>(
         }
         reports.push(report);
     }
-    transaction.commit()?;
     Ok(reports)
+}
+
+/// The conversions of `deliveries` that have one, paired with their integrations, for [`ingest_batch`]: what a
+/// store's [`InboxStore::keep_and_ingest`] stores.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn to_store<'a>(
+    deliveries: &'a [InboxDelivery],
+    conversions: &[Option<&'a Conversion>],
+) -> Vec<(&'a str, &'a Conversion)> {
+    deliveries
+        .iter()
+        .zip(conversions)
+        .filter_map(|(delivery, conversion)| Some((delivery.integration_id.as_str(), (*conversion)?)))
+        .collect()
+}
+
+/// The reports of [`to_store`]'s conversions, back in the places of their deliveries; the outcome of each delivery
+/// kept as `ids[i]`, as `outcome` gives it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn outcomes_of(
+    ids: &[i64],
+    conversions: &[Option<&Conversion>],
+    reports: Vec<IngestReport>,
+    outcome: &mut dyn FnMut(usize, i64, Option<&IngestReport>) -> RecordedOutcome,
+) -> (Vec<Option<IngestReport>>, Vec<RecordedOutcome>) {
+    let mut reports = reports.into_iter();
+    let placed: Vec<Option<IngestReport>> = conversions
+        .iter()
+        .map(|conversion| conversion.and_then(|_| reports.next()))
+        .collect();
+    let outcomes = ids
+        .iter()
+        .zip(&placed)
+        .enumerate()
+        .map(|(index, (id, report))| outcome(index, *id, report.as_ref()))
+        .collect();
+    (placed, outcomes)
 }
 
 /// Stores the events of `conversion` again, replacing those already stored for the same source in place (same id;

@@ -41,6 +41,8 @@ pub struct AppState {
     pub signing_secrets: BTreeMap<String, Vec<WebhookSecret>>,
     /// New webhook deliveries, kept and stored in groups that share their commits.
     pub batcher: crate::inbox::Batcher,
+    /// The webhook URLs found known lately, so that their deliveries skip a lookup of their own.
+    pub known_routes: crate::routing::KnownRoutes,
     pub clock: Clock,
     /// This process's id among the instances sharing the database: it holds poll and refresh leases by it.
     pub instance: String,
@@ -101,6 +103,7 @@ impl AppState {
             oauth,
             signing_secrets,
             batcher: crate::inbox::Batcher::default(),
+            known_routes: crate::routing::KnownRoutes::default(),
             clock: Clock::default(),
             instance,
         }))

@@ -10,8 +10,9 @@ use spark_integrations::model::{Block, Event, Object};
 use spark_integrations::oauth::{StateId, StateLedger};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus, InboxStore,
-    IngestReport, IntegrationStore, ObjectChange, PollState, PostgresError, PostgresStore, PostgresTransaction,
-    RefreshClaim, SqliteError, SqliteStore, SqliteTransaction, StoredEvent, UntitledQuery,
+    IngestReport, IntegrationStore, KeptAndIngested, ObjectChange, PollState, PostgresError, PostgresStore,
+    PostgresTransaction, RecordedOutcome, RefreshClaim, SqliteError, SqliteStore, SqliteTransaction, StoredEvent,
+    UntitledQuery,
 };
 use spark_integrations::{Integration, RoutingSecret};
 
@@ -247,6 +248,16 @@ impl InboxStore for Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         forward!(self, store => store.record_outcome(id, status, outcome, next_attempt_at, now))
+    }
+
+    fn keep_and_ingest(
+        &mut self,
+        deliveries: &[InboxDelivery],
+        conversions: &[Option<&Conversion>],
+        outcome: &mut dyn FnMut(usize, i64, Option<&IngestReport>) -> RecordedOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeptAndIngested>, StoreError> {
+        forward!(self, store => store.keep_and_ingest(deliveries, conversions, outcome, now))
     }
 
     fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, StoreError> {

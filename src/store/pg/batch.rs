@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use postgres::types::Json;
 
 use super::activity::{read_object, to_micros};
-use super::{PostgresError, PostgresStore, column};
+use super::{PostgresError, PostgresStore, Statements, column};
 use crate::convert::Conversion;
 use crate::model::{Event, Metadata, Object};
 use crate::store::{IngestReport, ObjectChange, keep_name};
@@ -43,6 +43,19 @@ pub(super) fn ingest(
     store: &mut PostgresStore,
     conversions: &[(&str, &Conversion)],
 ) -> Result<Vec<IngestReport>, PostgresError> {
+    let inner = store.inner_mut();
+    let mut transaction = inner.client.transaction()?;
+    let reports = ingest_within(&mut transaction, &mut inner.statements, conversions)?;
+    transaction.commit()?;
+    Ok(reports)
+}
+
+/// Stores the batch inside `transaction`, without committing.
+pub(super) fn ingest_within(
+    transaction: &mut postgres::Transaction<'_>,
+    statements: &mut Statements,
+    conversions: &[(&str, &Conversion)],
+) -> Result<Vec<IngestReport>, PostgresError> {
     let events: Vec<(usize, &str, &Event)> = conversions
         .iter()
         .enumerate()
@@ -58,10 +71,6 @@ pub(super) fn ingest(
     if events.is_empty() {
         return Ok(reports);
     }
-    let inner = store.inner_mut();
-    let statements = &mut inner.statements;
-    let mut transaction = inner.client.transaction()?;
-
     // The stored copies of every object the batch names, in one query.
     let named: BTreeSet<(&str, &str)> = events
         .iter()
@@ -74,11 +83,12 @@ pub(super) fn ingest(
         .collect();
     let (integration_ids, keys): (Vec<&str>, Vec<&str>) = named.iter().copied().unzip();
     let statement = statements.get(
-        &mut transaction,
+        transaction,
         "SELECT o.id, o.key, o.concept, o.type, o.title, o.content, o.metadata, o.url, o.image_url, o.time,
                 o.embeddings, o.integration_id
          FROM objects o JOIN unnest($1::TEXT[], $2::TEXT[]) AS k (integration_id, key)
-           ON o.integration_id = k.integration_id AND o.key = k.key",
+           ON o.integration_id = k.integration_id AND o.key = k.key
+         WHERE o.integration_id = ANY ($1) AND o.key = ANY ($2)",
     )?;
     let mut current: HashMap<Key, Object> = HashMap::with_capacity(named.len());
     let mut ids: HashMap<Key, i64> = HashMap::with_capacity(named.len());
@@ -119,7 +129,7 @@ pub(super) fn ingest(
         }
         object_counts.push(counts);
     }
-    write_objects(&mut transaction, statements, &changed, &current, &mut ids)?;
+    write_objects(transaction, statements, &changed, &current, &mut ids)?;
 
     // The first copy of each event in the batch is inserted (if nobody stored it before); later copies are
     // duplicates of it.
@@ -135,9 +145,8 @@ pub(super) fn ingest(
     let rank: HashMap<usize, i32> = candidates.iter().copied().zip(1..).collect();
     candidates.sort_unstable_by_key(|index| (events[*index].1, events[*index].2.source_id.as_str()));
     let ranks: Vec<i32> = candidates.iter().map(|index| rank[index]).collect();
-    let inserted = insert_events(&mut transaction, statements, &events, &candidates, &ranks, &ids)?;
-    insert_blocks(&mut transaction, statements, &events, &candidates, &inserted)?;
-    transaction.commit()?;
+    let inserted = insert_events(transaction, statements, &events, &candidates, &ranks, &ids)?;
+    insert_blocks(transaction, statements, &events, &candidates, &inserted)?;
 
     for (index, ((conversion, integration_id, event), counts)) in events.iter().zip(object_counts).enumerate() {
         let report = &mut reports[*conversion];
@@ -158,7 +167,7 @@ pub(super) fn ingest(
 /// Writes the `changed` objects (their copies in `current`) in key order, and records their ids in `ids`.
 fn write_objects(
     transaction: &mut postgres::Transaction<'_>,
-    statements: &mut super::Statements,
+    statements: &mut Statements,
     changed: &BTreeSet<Key>,
     current: &HashMap<Key, Object>,
     ids: &mut HashMap<Key, i64>,
@@ -225,7 +234,7 @@ fn write_objects(
 /// answers the ids of those inserted, by (integration, source id).
 fn insert_events(
     transaction: &mut postgres::Transaction<'_>,
-    statements: &mut super::Statements,
+    statements: &mut Statements,
     events: &[(usize, &str, &Event)],
     candidates: &[usize],
     ranks: &[i32],
@@ -316,7 +325,7 @@ fn insert_events(
 /// Inserts the blocks of the `inserted` events among `candidates`, each event's from position 0.
 fn insert_blocks(
     transaction: &mut postgres::Transaction<'_>,
-    statements: &mut super::Statements,
+    statements: &mut Statements,
     events: &[(usize, &str, &Event)],
     candidates: &[usize],
     inserted: &HashMap<Key, i64>,

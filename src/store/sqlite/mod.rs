@@ -366,6 +366,13 @@ impl SqliteStore {
     }
 }
 
+impl SqliteTransaction<'_> {
+    /// The connection, inside this transaction.
+    fn connection(&self) -> &Connection {
+        &self.transaction
+    }
+}
+
 impl ActivityTransaction for SqliteTransaction<'_> {
     type Error = SqliteError;
     type EventId = i64;
