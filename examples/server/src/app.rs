@@ -237,6 +237,10 @@ pub async fn serve(
     let poller = tokio::spawn(crate::poller::run(Arc::clone(&state)));
     let inbox = tokio::spawn(crate::inbox::run(Arc::clone(&state)));
     let names = tokio::spawn(crate::enrich::run(Arc::clone(&state)));
+    let checkpoints = state
+        .db
+        .is_sqlite()
+        .then(|| tokio::spawn(checkpoint(Arc::clone(&state))));
     // The group writer: a thread of its own, since the database is blocking.
     state.batcher.open();
     // SQLite has one writer: one group at a time. PostgreSQL takes writers side by side: a group's round trips
@@ -287,6 +291,9 @@ pub async fn serve(
     poller.abort();
     inbox.abort();
     names.abort();
+    if let Some(checkpoints) = checkpoints {
+        checkpoints.abort();
+    }
     graceful.shutdown().await;
     // The requests have finished, their deliveries written: the writer can go.
     stop_writer.batcher.stop();
@@ -295,6 +302,22 @@ pub async fn serve(
         note("a group writer failed");
     }
     Ok(())
+}
+
+/// Copies the SQLite write-ahead log into the database ten times a second, beside the writer (see
+/// [`Db::checkpoint`]). Runs until aborted.
+async fn checkpoint(state: Arc<AppState>) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(100));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let state = Arc::clone(&state);
+        match tokio::task::spawn_blocking(move || state.db.checkpoint()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => note(&format!("checkpointing the database: {error}")),
+            Err(error) => note(&format!("the checkpoint task failed: {error}")),
+        }
+    }
 }
 
 /// `N` bytes from the operating system's secure random source.

@@ -197,6 +197,8 @@ struct Job {
     delivery: InboxDelivery,
     /// The URL it came to, checked again against its integration before it is kept.
     route: Route,
+    /// What it converted to ahead, with the configuration it was converted with (used if that is still the one).
+    ahead: Option<(Option<Configuration>, Result<Conversion, Processed>)>,
     reply: oneshot::Sender<Result<(i64, Processed), NotKept>>,
 }
 
@@ -212,15 +214,33 @@ pub enum NotKept {
 /// The most deliveries written as one group.
 pub const MAX_GROUP: usize = 128;
 
+/// The largest body [`Batcher::submit`] converts on its caller's thread (an async worker): larger ones are
+/// converted by the group writer.
+const CONVERT_AHEAD_LEN: usize = 256 * 1024;
+
 impl Batcher {
     /// Keeps `delivery`, which came to the webhook URL `route`, converts it with its integration's current
     /// configuration and stores the result, sharing the commits with the deliveries arriving beside it; answers its
     /// inbox id and what processing gave.
     ///
+    /// A body of usual size is converted here, on the caller's thread, with `configuration` (the integration's as
+    /// last seen), so that the group writer's one thread only stores; the writer converts it again if the
+    /// integration's configuration is no longer that one.
+    ///
     /// # Errors
     ///
     /// [`NotKept`] when it was not kept: nothing of it is stored.
-    pub async fn submit(&self, delivery: InboxDelivery, route: Route) -> Result<(i64, Processed), NotKept> {
+    pub async fn submit(
+        &self,
+        state: &AppState,
+        delivery: InboxDelivery,
+        route: Route,
+        configuration: Option<Configuration>,
+    ) -> Result<(i64, Processed), NotKept> {
+        let ahead = (delivery.body.len() <= CONVERT_AHEAD_LEN).then(|| {
+            let converted = convert(state, &delivery, &delivery.body, configuration.as_ref());
+            (configuration, converted)
+        });
         let (reply, answer) = oneshot::channel();
         {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -228,7 +248,12 @@ impl Batcher {
                 drop(queue);
                 return Err(NotKept::Unavailable);
             }
-            queue.jobs.push(Job { delivery, route, reply });
+            queue.jobs.push(Job {
+                delivery,
+                route,
+                ahead,
+                reply,
+            });
         }
         self.ready.notify_one();
         answer.await.unwrap_or(Err(NotKept::Unavailable))
@@ -303,12 +328,15 @@ fn write_group(state: &AppState, jobs: Vec<Job>) {
             let _ = job.reply.send(Err(NotKept::UnknownRoute));
             continue;
         };
-        converted.push(convert(
-            state,
-            &job.delivery,
-            &job.delivery.body,
-            integration.configuration.as_ref(),
-        ));
+        converted.push(match job.ahead {
+            Some((configuration, conversion)) if configuration == integration.configuration => conversion,
+            _ => convert(
+                state,
+                &job.delivery,
+                &job.delivery.body,
+                integration.configuration.as_ref(),
+            ),
+        });
         deliveries.push(job.delivery);
         replies.push(job.reply);
     }

@@ -56,8 +56,8 @@ pub async fn deliver(
     // The routing secret first, before a byte of the body is read: a URL found known lately is taken from memory
     // (the group writer checks it again before keeping anything), an unknown one costs one indexed lookup.
     let route = Route::new(&service, &routing_secret(&secret));
-    let integration_id = match state.known_routes.get(&route) {
-        Some(integration_id) => integration_id,
+    let (integration_id, configuration) = match state.known_routes.get(&route) {
+        Some(known) => known,
         None => {
             let lookup = Arc::clone(&state);
             let (looked_up_service, looked_up_secret) = (service.clone(), secret.clone());
@@ -72,8 +72,10 @@ pub async fn deliver(
             let Some(integration) = known else {
                 return Ok(close(StatusCode::NOT_FOUND, "unknown webhook URL"));
             };
-            state.known_routes.remember(route.clone(), &integration.id);
-            integration.id
+            state
+                .known_routes
+                .remember(route.clone(), &integration.id, integration.configuration.as_ref());
+            (integration.id, integration.configuration)
         }
     };
     // Refuse by the announced length before reading anything; then read with the same cap (chunked bodies), within
@@ -140,7 +142,7 @@ pub async fn deliver(
     };
     // Kept durably (with the deliveries arriving beside it, in one commit) before anything is answered: from here on,
     // a crash loses nothing the provider was told is safe. Then converted and stored from the kept copy.
-    let (id, processed) = match state.batcher.submit(kept, route).await {
+    let (id, processed) = match state.batcher.submit(&state, kept, route, configuration).await {
         Ok(kept) => kept,
         Err(NotKept::UnknownRoute) => return Ok(close(StatusCode::NOT_FOUND, "unknown webhook URL")),
         Err(NotKept::Unavailable) => return Ok(unavailable()),
