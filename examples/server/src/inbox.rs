@@ -174,10 +174,10 @@ fn outcome_of(id: i64, processed: &Processed, attempts: u32, now: DateTime<Utc>)
     }
 }
 
-/// New deliveries, kept and stored in groups: each group pays one commit to keep its deliveries, one to store their
-/// events and one to record the outcomes, however many deliveries it holds (group commit). A group is whatever
-/// queued while the previous one was written, at most [`MAX_GROUP`]: under light load a group is one delivery and
-/// waits for nobody; under heavy load the commits are shared.
+/// New deliveries, kept and stored in groups: each group pays one commit that keeps its deliveries, stores their
+/// events and records their outcomes ([`InboxStore::keep_and_ingest`]), however many deliveries it holds (group
+/// commit). A group is whatever queued while the previous one was written, at most [`MAX_GROUP`]: under light load a
+/// group is one delivery and waits for nobody; under heavy load the commits are shared.
 #[derive(Debug, Default)]
 pub struct Batcher {
     queue: Mutex<Queue>,
@@ -293,11 +293,8 @@ impl Batcher {
     }
 }
 
-/// Keeps, converts, stores and records one group of deliveries, on one connection.
-///
-/// Only keeping the deliveries must be durable before they are acknowledged: their events and outcomes can be
-/// derived again from the kept copies (pending ones are processed again at start, idempotently). So on PostgreSQL
-/// the group pays one flush to disk, for keeping it; storing and recording commit without waiting for theirs.
+/// Keeps, converts, stores and records one group of deliveries, on one connection, in one commit (one flush to disk
+/// on PostgreSQL), or in three when the store cannot or the group fails (see [`write_group_in_steps`]).
 fn write_group(state: &AppState, jobs: Vec<Job>) {
     // Each integration of the group read once, now: whether the URL a delivery came to still routes to it (the
     // handler may have answered from memory), and the configuration to convert with.
@@ -380,6 +377,10 @@ fn write_group(state: &AppState, jobs: Vec<Job>) {
 
 /// [`write_group`] in three commits: keeps the deliveries, stores their events (one by one when storing them
 /// together fails), records the outcomes.
+///
+/// Only keeping the deliveries must be durable before they are acknowledged: their events and outcomes can be
+/// derived again from the kept copies (pending ones are processed again at start, idempotently). So on PostgreSQL
+/// this pays one flush to disk, for keeping them; storing and recording commit without waiting for theirs.
 fn write_group_in_steps(
     state: &AppState,
     store: &mut Store,

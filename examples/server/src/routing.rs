@@ -52,7 +52,7 @@ struct Known {
 }
 
 impl KnownRoutes {
-    /// The integration `route` led to when it was last found, if that was less than [`REMEMBERED_FOR`] ago, and its
+    /// The integration `route` led to when it was last found, if that was less than a minute ago, and its
     /// configuration then (to convert with ahead of the group writer, which checks it is still the one).
     pub fn get(&self, route: &Route) -> Option<(String, Option<Configuration>)> {
         let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);

@@ -140,8 +140,8 @@ pub async fn deliver(
         Ok(kept) => kept,
         Err(answer) => return Ok(answer),
     };
-    // Kept durably (with the deliveries arriving beside it, in one commit) before anything is answered: from here on,
-    // a crash loses nothing the provider was told is safe. Then converted and stored from the kept copy.
+    // Kept durably, with its events and outcome (and the deliveries arriving beside it, in one commit), before
+    // anything is answered: from here on, a crash loses nothing the provider was told is safe.
     let (id, processed) = match state.batcher.submit(&state, kept, route, configuration).await {
         Ok(kept) => kept,
         Err(NotKept::UnknownRoute) => return Ok(close(StatusCode::NOT_FOUND, "unknown webhook URL")),
