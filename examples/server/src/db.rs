@@ -84,15 +84,6 @@ impl Db {
         })
     }
 
-    /// How many connections can write at once: SQLite's one writer, or all but one of PostgreSQL's (one is left for
-    /// reads).
-    pub fn writers(&self) -> usize {
-        match &self.writer {
-            Some(_) => 1,
-            None => self.connections.len().saturating_sub(1).max(1),
-        }
-    }
-
     /// A connection to write with. Hold it only for the writes themselves, never across an HTTP call.
     pub fn write(&self) -> MutexGuard<'_, Store> {
         match &self.writer {
