@@ -351,8 +351,9 @@ pub trait InboxStore {
     /// one commit (one flush to disk) instead of three.
     ///
     /// `conversions[i]` is what delivery `i` converted to (`None`: nothing to store, its conversion failed);
-    /// `outcome(i, id, report)` gives the outcome to record for delivery `i`, kept as `id`, from what storing its
-    /// events gave (`None` for a delivery without conversion). Answers the ids and the reports, in order.
+    /// `outcome(i, id, report)` gives the outcome to record for delivery `i`, kept as `id` (the outcome's id), from
+    /// what storing its events gave (`None` for a delivery without conversion); it is called once for each delivery,
+    /// in order, before the commit. Answers the ids and the reports, in order.
     ///
     /// All or nothing: when the store fails, nothing of it is kept; the host then keeps the deliveries alone and
     /// stores them one by one, to find the one that fails. Answers `Ok(None)`, having done nothing, when the store

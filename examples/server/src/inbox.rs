@@ -344,23 +344,22 @@ fn write_group(state: &AppState, jobs: Vec<Job>) {
     // One commit for the group where the store can: kept, stored and recorded together.
     let now = state.clock.now();
     let conversions: Vec<Option<&Conversion>> = converted.iter().map(|conversion| conversion.as_ref().ok()).collect();
+    // What each delivery gave, in order, as the store asks for its outcome.
+    let mut processed = Vec::with_capacity(deliveries.len());
     let mut outcome = |index: usize, id: i64, report: Option<&IngestReport>| {
-        let processed = match (&converted[index], report) {
+        let done = match (&converted[index], report) {
             (Ok(conversion), Some(report)) => stored_as(*report, conversion),
-            (Err(processed), _) => processed.clone(),
+            (Err(failed), _) => failed.clone(),
             (Ok(_), None) => Processed::Retry("not stored".to_owned()),
         };
-        outcome_of(id, &processed, 0, now)
+        let recorded = outcome_of(id, &done, 0, now);
+        processed.push(done);
+        recorded
     };
     match store.keep_and_ingest(&deliveries, &conversions, &mut outcome, now) {
-        Ok(Some((ids, reports))) => {
+        Ok(Some((ids, _))) => {
             drop(store);
-            for (((reply, id), report), conversion) in replies.into_iter().zip(ids).zip(reports).zip(converted) {
-                let processed = match (conversion, report) {
-                    (Ok(conversion), Some(report)) => stored_as(report, &conversion),
-                    (Err(processed), _) => processed,
-                    (Ok(_), None) => Processed::Retry("not stored".to_owned()),
-                };
+            for ((reply, id), processed) in replies.into_iter().zip(ids).zip(processed) {
                 let _ = reply.send(Ok((id, processed)));
             }
             return;
