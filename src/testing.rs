@@ -40,8 +40,8 @@ use crate::providers::slack::SlackPlugin;
 use crate::schedule::{self, PollFailure, PollSuccess};
 use crate::store::{
     ActivityStore, ActivityTransaction, EventListing, EventQuery, InboxDelivery, InboxOrigin, InboxQuery, InboxStatus,
-    InboxStore, IntegrationStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim, StoredEvent, UntitledQuery,
-    ingest, ingest_batch, rederive, store_names,
+    InboxStore, IngestReport, IntegrationStore, MemoryStore, ObjectChange, PollState, RecordedOutcome, RefreshClaim,
+    StoredEvent, UntitledQuery, ingest, ingest_batch, rederive, store_names,
 };
 use crate::{AccessToken, Integration, RoutingSecret};
 use chrono::{DateTime, Duration, Utc};
@@ -147,7 +147,7 @@ pub mod sample {
     }
 }
 
-use sample::{at, github, push, report, tokens, user};
+use sample::{at, github, push, report, repository, tokens, user};
 
 /// An ingested event reads back exactly as it was written: its objects, metadata, embeddings and blocks in order.
 pub fn stores_an_event_with_its_objects_and_blocks_exactly<S: ActivityStore>(mut store: S)
@@ -656,6 +656,152 @@ where
     assert_eq!(two.event.blocks.len(), 2);
 }
 
+/// Batches as a webhook host forms them: pushes without embeddings (the form stores may write in a few statements),
+/// with redeliveries, objects renamed, named by id only and new, and the same source for two integrations.
+pub fn a_batch_stores_what_event_by_event_stores<S: ActivityStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let plain = |source_id: &str, seconds: i64, commits: usize| {
+        let mut event = push(source_id, seconds, commits);
+        event.embeddings = None;
+        event
+    };
+    let renamed = |source_id: &str, seconds: i64| {
+        let mut event = plain(source_id, seconds, 1);
+        event.actor.title = Some("octocat-renamed".to_owned());
+        event
+    };
+    let by_id = |source_id: &str, seconds: i64| {
+        let mut event = plain(source_id, seconds, 0);
+        event.actor.title = None;
+        event.actor.metadata.clear();
+        event.target = repository(7, "octocat/Spoon-Knife");
+        event
+    };
+    let batches = [
+        vec![
+            ("i1", Conversion::Converted(vec![plain("1", 0, 1)])),
+            (
+                "i1",
+                Conversion::Converted(vec![plain("2", 5, 2), renamed("3", 5), plain("2", 5, 2)]),
+            ),
+            ("i2", Conversion::Converted(vec![plain("2", 5, 2)])),
+            ("i1", Conversion::Converted(Vec::new())),
+            ("i1", Conversion::Converted(vec![by_id("4", 5), plain("5", 5, 3)])),
+        ],
+        vec![
+            ("i1", Conversion::Converted(vec![plain("5", 5, 3), by_id("6", 7)])),
+            ("i2", Conversion::Converted(vec![renamed("1", 8), plain("1", 8, 0)])),
+        ],
+    ];
+    let mut reference = MemoryStore::new();
+    ingest(&mut store, "i1", &[plain("1", 0, 1)]).expect("ingest");
+    ingest(&mut reference, "i1", &[plain("1", 0, 1)]).expect("ingest");
+    for batch in &batches {
+        let batch: Vec<(&str, &Conversion)> = batch.iter().map(|(id, conversion)| (*id, conversion)).collect();
+        let reports = ingest_batch(&mut store, &batch).expect("batch");
+        let expected = ingest_batch(&mut reference, &batch).expect("batch");
+        assert_eq!(reports, expected);
+        assert_eq!(events_of(&store), events_of(&reference));
+    }
+}
+
+/// A group of new deliveries kept, stored and recorded in one commit ([`InboxStore::keep_and_ingest`]): what
+/// keeping, storing and recording them one step after the other gives; a store that cannot do it at once does
+/// nothing.
+pub fn a_group_is_kept_stored_and_recorded_at_once<S: InboxStore + ActivityStore>(mut store: S)
+where
+    <S as InboxStore>::Error: fmt::Debug,
+    <S as ActivityStore>::Error: fmt::Debug,
+{
+    let plain = |source_id: &str, seconds: i64, commits: usize| {
+        let mut event = push(source_id, seconds, commits);
+        event.embeddings = None;
+        event
+    };
+    let deliveries = [
+        InboxDelivery::new("i1", "github", at(1, 0), b"one".to_vec()).with_delivery_id("d-1"),
+        InboxDelivery::new("i1", "github", at(2, 0), b"broken".to_vec()),
+        InboxDelivery::new("i2", "github", at(3, 0), b"two".to_vec()),
+        InboxDelivery::new("i1", "github", at(4, 0), b"one again".to_vec()).with_delivery_id("d-1"),
+    ];
+    let (one, two) = (
+        Conversion::Converted(vec![plain("1", 0, 2)]),
+        Conversion::Converted(vec![plain("1", 0, 2), plain("2", 1, 1)]),
+    );
+    let conversions = [Some(&one), None, Some(&two), Some(&one)];
+    let mut asked = Vec::new();
+    let mut outcome = |index: usize, id: i64, report: Option<&IngestReport>| {
+        asked.push((index, id));
+        match report {
+            Some(report) => RecordedOutcome::new(
+                id,
+                InboxStatus::Done,
+                json!({"inserted": report.inserted, "duplicates": report.duplicates}),
+                None,
+            ),
+            None => RecordedOutcome::new(id, InboxStatus::Failed, json!({"error": "broken"}), None),
+        }
+    };
+    let Some((ids, reports)) = store
+        .keep_and_ingest(&deliveries, &conversions, &mut outcome, at(10, 0))
+        .expect("kept")
+    else {
+        assert!(
+            store.list_inbox(&InboxQuery::new(10)).expect("list").is_empty(),
+            "a store that cannot do it at once does nothing"
+        );
+        return;
+    };
+    assert_eq!(ids.len(), 4);
+    assert_eq!(asked, ids.iter().copied().enumerate().collect::<Vec<_>>());
+    let mut reference = MemoryStore::new();
+    let expected = ingest_batch(&mut reference, &[("i1", &one), ("i2", &two), ("i1", &one)]).expect("batch");
+    assert_eq!(reports, [Some(expected[0]), None, Some(expected[1]), Some(expected[2])]);
+    assert_eq!(events_of(&store), events_of(&reference));
+    let kept: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let entry = store.inbox_entry(*id).expect("entry").expect("kept");
+            (entry.status, entry.attempts, entry.outcome, entry.body)
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (
+                InboxStatus::Done,
+                1,
+                Some(json!({"inserted": 1, "duplicates": 0})),
+                Some(b"one".to_vec())
+            ),
+            (
+                InboxStatus::Failed,
+                1,
+                Some(json!({"error": "broken"})),
+                Some(b"broken".to_vec())
+            ),
+            (
+                InboxStatus::Done,
+                1,
+                Some(json!({"inserted": 2, "duplicates": 0})),
+                Some(b"two".to_vec())
+            ),
+            (
+                InboxStatus::Done,
+                1,
+                Some(json!({"inserted": 0, "duplicates": 1})),
+                Some(b"one again".to_vec())
+            ),
+        ]
+    );
+    assert!(
+        store.due_deliveries(at(20, 0), 10).expect("due").is_empty(),
+        "none left pending"
+    );
+}
+
 /// The inbox keeps deliveries byte for byte, hands out the due ones oldest first, records outcomes and retries,
 /// lists newest first, appends and records in batches, and prunes only what is done.
 pub fn the_inbox_keeps_deliveries_and_their_outcomes<S: InboxStore>(mut store: S)
@@ -755,18 +901,61 @@ where
     // In batches: all appended in one commit, ids in order; outcomes recorded together.
     let batch = [
         InboxDelivery::new("i3", "github", at(40, 0), body(b'c')),
-        InboxDelivery::new("i3", "github", at(41, 0), body(b'd')),
+        InboxDelivery::new("i3", "github", at(41, 0), body(b'd'))
+            .with_event("push")
+            .with_delivery_id("d-2"),
+        InboxDelivery::new("i4", "gitlab", at(39, 0), body(b'e')).polled(),
     ];
     let ids = store.append_deliveries(&batch).expect("append batch");
-    assert_eq!(ids.len(), 2);
+    assert_eq!(ids.len(), 3);
     let due = store.due_deliveries(at(50, 0), 10).expect("due");
     assert_eq!(due.iter().map(|record| record.id).collect::<Vec<_>>(), ids);
+    for (id, delivery) in ids.iter().zip(&batch) {
+        let entry = store.inbox_entry(*id).expect("entry").expect("kept");
+        assert_eq!(
+            (
+                &entry.delivery.integration_id,
+                entry.delivery.received_at,
+                entry.delivery.origin
+            ),
+            (&delivery.integration_id, delivery.received_at, delivery.origin)
+        );
+        assert_eq!(
+            (entry.delivery.event, entry.delivery.delivery_id, entry.body),
+            (
+                delivery.event.clone(),
+                delivery.delivery_id.clone(),
+                Some(delivery.body.clone())
+            ),
+            "each id is its own delivery's"
+        );
+    }
+    assert!(store.append_deliveries(&[]).expect("append nothing").is_empty());
     let outcomes: Vec<RecordedOutcome> = ids
         .iter()
-        .map(|id| RecordedOutcome::new(*id, InboxStatus::Done, json!({"inserted": 1}), None))
+        .zip([InboxStatus::Done, InboxStatus::Failed, InboxStatus::Done])
+        .map(|(id, status)| RecordedOutcome::new(*id, status, json!({"inserted": 1, "id": id}), None))
         .collect();
     store.record_outcomes(&outcomes, at(20, 0)).expect("record batch");
     assert!(store.due_deliveries(at(50, 0), 10).expect("due").is_empty());
+    for outcome in &outcomes {
+        let entry = store.inbox_entry(outcome.id).expect("entry").expect("kept");
+        assert_eq!(
+            (entry.status, entry.attempts, entry.outcome.as_ref(), entry.updated_at),
+            (outcome.status, 1, Some(&outcome.outcome), at(20, 0))
+        );
+    }
+    // The same delivery twice in one batch of outcomes: two attempts, the last outcome kept.
+    let twice = [
+        RecordedOutcome::new(ids[1], InboxStatus::Pending, json!({"error": "busy"}), Some(at(60, 0))),
+        RecordedOutcome::new(ids[1], InboxStatus::Failed, json!({"error": "bad"}), None),
+    ];
+    store.record_outcomes(&twice, at(21, 0)).expect("record twice");
+    let entry = store.inbox_entry(ids[1]).expect("entry").expect("kept");
+    assert_eq!(
+        (entry.status, entry.attempts, entry.outcome, entry.next_attempt_at),
+        (InboxStatus::Failed, 3, Some(json!({"error": "bad"})), None)
+    );
 
     // Retention removes done deliveries only.
     assert_eq!(store.prune_inbox(at(31, 0)).expect("prune"), 3);
@@ -1262,6 +1451,7 @@ where
     a_failure_midway_leaves_no_partial_event(make());
     rederiving_replaces_events_in_place_and_never_duplicates(make());
     a_batch_is_stored_in_one_transaction_with_its_duplicates_counted(make());
+    a_batch_stores_what_event_by_event_stores(make());
 }
 
 /// Runs every check of the [`IntegrationStore`] contract, each on a store of its own from `make`.
@@ -1278,12 +1468,15 @@ where
     a_poll_on_demand_takes_the_lease_of_one_integration(make());
 }
 
-/// Runs every check of the [`InboxStore`] contract on a store from `make`.
-pub fn inbox_store<S: InboxStore>(mut make: impl FnMut() -> S)
+/// Runs every check of the [`InboxStore`] contract, each on a store of its own from `make`: the inbox of a store
+/// that also stores activity, since [`InboxStore::keep_and_ingest`] keeps deliveries and stores their events at once.
+pub fn inbox_store<S: InboxStore + ActivityStore>(mut make: impl FnMut() -> S)
 where
-    S::Error: fmt::Debug,
+    <S as InboxStore>::Error: fmt::Debug,
+    <S as ActivityStore>::Error: fmt::Debug,
 {
     the_inbox_keeps_deliveries_and_their_outcomes(make());
+    a_group_is_kept_stored_and_recorded_at_once(make());
 }
 
 /// Runs every check of the [`StateLedger`] contract on a store from `make`.

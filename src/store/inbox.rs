@@ -6,6 +6,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::IngestReport;
+use crate::convert::Conversion;
+
 /// How a kept payload reached the host, which says how to convert it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -252,6 +255,10 @@ impl RecordedOutcome {
     }
 }
 
+/// What [`InboxStore::keep_and_ingest`] did: the deliveries' ids and what storing each one's events gave (`None`
+/// for a delivery without conversion), in order.
+pub type KeptAndIngested = (Vec<i64>, Vec<Option<IngestReport>>);
+
 /// The inbox: every verified delivery kept durably, as received, before the host acknowledges it; converted and
 /// ingested from there, retried, and re-derived when converters improve.
 ///
@@ -336,6 +343,35 @@ pub trait InboxStore {
             )?;
         }
         Ok(())
+    }
+
+    /// Keeps `deliveries` as [`append_deliveries`](Self::append_deliveries) does, stores the events they converted to
+    /// as [`ingest_batch`](super::ingest_batch) does, and records every delivery's outcome as
+    /// [`record_outcomes`](Self::record_outcomes) does, **in one commit**: a group of new deliveries costs a host
+    /// one commit (one flush to disk) instead of three.
+    ///
+    /// `conversions[i]` is what delivery `i` converted to (`None`: nothing to store, its conversion failed);
+    /// `outcome(i, id, report)` gives the outcome to record for delivery `i`, kept as `id` (the outcome's id), from
+    /// what storing its events gave (`None` for a delivery without conversion); it is called once for each delivery,
+    /// in order, before the commit. Answers the ids and the reports, in order.
+    ///
+    /// All or nothing: when the store fails, nothing of it is kept; the host then keeps the deliveries alone and
+    /// stores them one by one, to find the one that fails. Answers `Ok(None)`, having done nothing, when the store
+    /// cannot do it in one commit: the provided implementation always does, and so do the stores here for batches
+    /// they cannot store that way.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails: then nothing of it is kept.
+    fn keep_and_ingest(
+        &mut self,
+        deliveries: &[InboxDelivery],
+        conversions: &[Option<&Conversion>],
+        outcome: &mut dyn FnMut(usize, i64, Option<&IngestReport>) -> RecordedOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeptAndIngested>, Self::Error> {
+        let _ = (deliveries, conversions, outcome, now);
+        Ok(None)
     }
 
     /// Delivery `id`, with its body.

@@ -57,7 +57,9 @@ pub use ::postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use database::DatabaseError;
-pub use inbox::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
+pub use inbox::{
+    InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, KeptAndIngested, RecordedOutcome,
+};
 pub use integration::{IntegrationStore, PollState, RefreshClaim, routing_key};
 pub use memory::{MemoryError, MemoryStore, MemoryTransaction};
 #[cfg(feature = "postgres")]
@@ -110,6 +112,18 @@ pub trait ActivityStore {
     ///
     /// When the store cannot be read.
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, Self::Error>;
+
+    /// What [`ingest_batch`] does: stores the events of several conversions in one transaction, one report per
+    /// conversion, all or nothing. The provided implementation goes event by event through
+    /// [`begin`](Self::begin) and the [`ActivityTransaction`] calls; a store may override it to do the same in a
+    /// few statements for the whole batch, with the same outcome (the same rows, the same reports).
+    ///
+    /// # Errors
+    ///
+    /// The store's error; nothing of the batch is stored then.
+    fn ingest_conversions(&mut self, conversions: &[(&str, &Conversion)]) -> Result<Vec<IngestReport>, Self::Error> {
+        ingest_event_by_event(self, conversions)
+    }
 }
 
 /// The operations of one transaction. Dropping it without [`commit`](Self::commit) must undo everything it did.
@@ -536,13 +550,32 @@ pub fn ingest_batch<S: ActivityStore>(
     store: &mut S,
     conversions: &[(&str, &Conversion)],
 ) -> Result<Vec<IngestReport>, S::Error> {
+    store.ingest_conversions(conversions)
+}
+
+/// [`ingest_batch`] through one transaction's calls, event by event: what [`ActivityStore::ingest_conversions`] does
+/// unless a store overrides it.
+pub(crate) fn ingest_event_by_event<S: ActivityStore + ?Sized>(
+    store: &mut S,
+    conversions: &[(&str, &Conversion)],
+) -> Result<Vec<IngestReport>, S::Error> {
     let mut transaction = store.begin()?;
+    let reports = ingest_within(&mut transaction, conversions)?;
+    transaction.commit()?;
+    Ok(reports)
+}
+
+/// Stores the events of `conversions` through `transaction`, event by event, without committing.
+pub(crate) fn ingest_within<T: ActivityTransaction>(
+    transaction: &mut T,
+    conversions: &[(&str, &Conversion)],
+) -> Result<Vec<IngestReport>, T::Error> {
     let mut reports = Vec::with_capacity(conversions.len());
     for (integration_id, conversion) in conversions {
         let mut report = IngestReport::default();
         if let Conversion::Converted(events) = conversion {
             for event in events {
-                let objects = upsert_objects(&mut transaction, integration_id, event)?;
+                let objects = upsert_objects(transaction, integration_id, event)?;
                 match transaction.insert_event(integration_id, event)? {
                     Some(id) => {
                         transaction.insert_blocks(id, &event.blocks)?;
@@ -556,8 +589,44 @@ pub fn ingest_batch<S: ActivityStore>(
         }
         reports.push(report);
     }
-    transaction.commit()?;
     Ok(reports)
+}
+
+/// The conversions of `deliveries` that have one, paired with their integrations, for [`ingest_batch`]: what a
+/// store's [`InboxStore::keep_and_ingest`] stores.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn to_store<'a>(
+    deliveries: &'a [InboxDelivery],
+    conversions: &[Option<&'a Conversion>],
+) -> Vec<(&'a str, &'a Conversion)> {
+    deliveries
+        .iter()
+        .zip(conversions)
+        .filter_map(|(delivery, conversion)| Some((delivery.integration_id.as_str(), (*conversion)?)))
+        .collect()
+}
+
+/// The reports of [`to_store`]'s conversions, back in the places of their deliveries; the outcome of each delivery
+/// kept as `ids[i]`, as `outcome` gives it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn outcomes_of(
+    ids: &[i64],
+    conversions: &[Option<&Conversion>],
+    reports: Vec<IngestReport>,
+    outcome: &mut dyn FnMut(usize, i64, Option<&IngestReport>) -> RecordedOutcome,
+) -> (Vec<Option<IngestReport>>, Vec<RecordedOutcome>) {
+    let mut reports = reports.into_iter();
+    let placed: Vec<Option<IngestReport>> = conversions
+        .iter()
+        .map(|conversion| conversion.and_then(|_| reports.next()))
+        .collect();
+    let outcomes = ids
+        .iter()
+        .zip(&placed)
+        .enumerate()
+        .map(|(index, (id, report))| outcome(index, *id, report.as_ref()))
+        .collect();
+    (placed, outcomes)
 }
 
 /// Stores the events of `conversion` again, replacing those already stored for the same source in place (same id;

@@ -62,6 +62,16 @@ macro_rules! storage_suite {
             }
 
             #[test]
+            fn a_batch_stores_what_event_by_event_stores() {
+                testing::a_batch_stores_what_event_by_event_stores($make);
+            }
+
+            #[test]
+            fn a_group_is_kept_stored_and_recorded_at_once() {
+                testing::a_group_is_kept_stored_and_recorded_at_once($make);
+            }
+
+            #[test]
             fn names_are_resolved_once_and_survive_later_events() {
                 testing::names_are_resolved_once_and_survive_later_events($make);
             }

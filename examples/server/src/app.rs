@@ -41,6 +41,8 @@ pub struct AppState {
     pub signing_secrets: BTreeMap<String, Vec<WebhookSecret>>,
     /// New webhook deliveries, kept and stored in groups that share their commits.
     pub batcher: crate::inbox::Batcher,
+    /// The webhook URLs found known lately, so that their deliveries skip a lookup of their own.
+    pub known_routes: crate::routing::KnownRoutes,
     pub clock: Clock,
     /// This process's id among the instances sharing the database: it holds poll and refresh leases by it.
     pub instance: String,
@@ -101,6 +103,7 @@ impl AppState {
             oauth,
             signing_secrets,
             batcher: crate::inbox::Batcher::default(),
+            known_routes: crate::routing::KnownRoutes::default(),
             clock: Clock::default(),
             instance,
         }))
@@ -236,16 +239,19 @@ pub async fn serve(
     let poller = tokio::spawn(crate::poller::run(Arc::clone(&state)));
     let inbox = tokio::spawn(crate::inbox::run(Arc::clone(&state)));
     let names = tokio::spawn(crate::enrich::run(Arc::clone(&state)));
+    let checkpoints = state
+        .db
+        .is_sqlite()
+        .then(|| tokio::spawn(checkpoint(Arc::clone(&state))));
     // The group writer: a thread of its own, since the database is blocking.
     state.batcher.open();
-    // SQLite has one writer: one group at a time. PostgreSQL takes writers side by side: a group's round trips
-    // overlap another's.
-    let writers: Vec<_> = (0..state.db.writers())
-        .map(|_| {
-            let state = Arc::clone(&state);
-            std::thread::spawn(move || state.batcher.run(&state))
-        })
-        .collect();
+    // One, on either database: SQLite has one writer, and on PostgreSQL a group costs a handful of statements
+    // whatever its size, so writers side by side only made smaller groups that each paid them (three writers a host
+    // did about two thirds of one's throughput, for more CPU; see BENCHMARKS.md).
+    let writer = {
+        let state = Arc::clone(&state);
+        std::thread::spawn(move || state.batcher.run(&state))
+    };
     let stop_writer = Arc::clone(&state);
     let limit = Arc::new(tokio::sync::Semaphore::new(state.config.max_connections));
     let read_timeout = state.config.read_timeout;
@@ -286,14 +292,33 @@ pub async fn serve(
     poller.abort();
     inbox.abort();
     names.abort();
+    if let Some(checkpoints) = checkpoints {
+        checkpoints.abort();
+    }
     graceful.shutdown().await;
     // The requests have finished, their deliveries written: the writer can go.
     stop_writer.batcher.stop();
-    let joined = tokio::task::spawn_blocking(move || writers.into_iter().all(|writer| writer.join().is_ok()));
+    let joined = tokio::task::spawn_blocking(move || writer.join().is_ok());
     if !matches!(joined.await, Ok(true)) {
-        note("a group writer failed");
+        note("the group writer failed");
     }
     Ok(())
+}
+
+/// Copies the SQLite write-ahead log into the database ten times a second, beside the writer (see
+/// [`Db::checkpoint`]). Runs until aborted.
+async fn checkpoint(state: Arc<AppState>) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(100));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let state = Arc::clone(&state);
+        match tokio::task::spawn_blocking(move || state.db.checkpoint()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => note(&format!("checkpointing the database: {error}")),
+            Err(error) => note(&format!("the checkpoint task failed: {error}")),
+        }
+    }
 }
 
 /// `N` bytes from the operating system's secure random source.

@@ -24,6 +24,10 @@ use crate::store::{Store, StoreError};
 /// How many reader connections to keep beside the SQLite writer, and how many connections to open to PostgreSQL.
 const CONNECTIONS: usize = 4;
 
+/// How many pages the SQLite write-ahead log may hold before the writer copies it into the database itself (SQLite's
+/// default is 1,000, some 4 MB, which the writer would reach every few hundred deliveries).
+const WRITER_CHECKPOINT_PAGES: i64 = 16_000;
+
 /// The host's database.
 #[derive(Debug)]
 pub struct Db {
@@ -63,8 +67,14 @@ impl Db {
             let store = SqliteStore::from_connection(tuned(Connection::open(path)?)?)?;
             Ok(Mutex::new(Store::Sqlite(store)))
         };
-        // The writer first: it creates the file and runs the migrations.
+        // The writer first: it creates the file and runs the migrations. It copies the log into the database itself
+        // only when the log has grown past `WRITER_CHECKPOINT_PAGES`: [`Db::checkpoint`] does it on another thread.
         let writer = open()?;
+        if let Store::Sqlite(store) = &*writer.lock().unwrap_or_else(PoisonError::into_inner) {
+            store
+                .connection()
+                .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        }
         let connections = (0..CONNECTIONS).map(|_| open()).collect::<Result<_, _>>()?;
         Ok(Self {
             writer: Some(writer),
@@ -72,15 +82,6 @@ impl Db {
             next: AtomicUsize::new(0),
             postgres: None,
         })
-    }
-
-    /// How many connections can write at once: SQLite's one writer, or all but one of PostgreSQL's (one is left for
-    /// reads).
-    pub fn writers(&self) -> usize {
-        match &self.writer {
-            Some(_) => 1,
-            None => self.connections.len().saturating_sub(1).max(1),
-        }
     }
 
     /// A connection to write with. Hold it only for the writes themselves, never across an HTTP call.
@@ -95,6 +96,28 @@ impl Db {
     /// A connection to read with.
     pub fn read(&self) -> MutexGuard<'_, Store> {
         self.any()
+    }
+
+    /// Whether this is SQLite, whose write-ahead log [`checkpoint`](Self::checkpoint) copies into the database.
+    pub fn is_sqlite(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// SQLite: copies what the write-ahead log holds into the database file, as far as it can without waiting for
+    /// anyone (a passive checkpoint, on a reader connection), so that the writer seldom stops to do it between two
+    /// groups (it would hold up every delivery waiting for that group). Nothing to do on PostgreSQL. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(store) = &*self.read() {
+            store
+                .connection()
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(|error| StoreError::from(SqliteError::from(error)))?;
+        }
+        Ok(())
     }
 
     /// A free connection if there is one, else the next in turn.

@@ -2,24 +2,26 @@
 //! and ingested from the kept copy; failures are kept, transient ones retried with backoff, and kept deliveries can be
 //! derived again with the current converters.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use spark_integrations::Configuration;
 use spark_integrations::convert::{Conversion, ConvertContext, Payload};
 use spark_integrations::store::{
     InboxDelivery, InboxOrigin, InboxRecord, InboxStatus, InboxStore, IngestReport, IntegrationStore, RecordedOutcome,
-    ingest_batch, ingest_conversion, rederive,
+    ingest_batch, ingest_conversion, rederive, routing_key,
 };
+use spark_integrations::{Configuration, Integration};
 use tokio::sync::oneshot;
 
 use crate::app::AppState;
 use crate::db::note;
-use crate::store::StoreError;
+use crate::routing::Route;
+use crate::store::{Store, StoreError};
 
 /// What processing a kept delivery gave.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Processed {
     /// Converted and stored (or skipped with a reason).
     Stored {
@@ -172,10 +174,10 @@ fn outcome_of(id: i64, processed: &Processed, attempts: u32, now: DateTime<Utc>)
     }
 }
 
-/// New deliveries, kept and stored in groups: each group pays one commit to keep its deliveries, one to store their
-/// events and one to record the outcomes, however many deliveries it holds (group commit). A group is whatever
-/// queued while the previous one was written, at most [`MAX_GROUP`]: under light load a group is one delivery and
-/// waits for nobody; under heavy load the commits are shared.
+/// New deliveries, kept and stored in groups: each group pays one commit that keeps its deliveries, stores their
+/// events and records their outcomes ([`InboxStore::keep_and_ingest`]), however many deliveries it holds (group
+/// commit). A group is whatever queued while the previous one was written, at most [`MAX_GROUP`]: under light load a
+/// group is one delivery and waits for nobody; under heavy load the commits are shared.
 #[derive(Debug, Default)]
 pub struct Batcher {
     queue: Mutex<Queue>,
@@ -193,45 +195,68 @@ struct Queue {
 #[derive(Debug)]
 struct Job {
     delivery: InboxDelivery,
-    /// The integration's configuration, as the routing lookup read it a moment ago.
-    configuration: Option<Configuration>,
-    reply: oneshot::Sender<Result<(i64, Processed), Unavailable>>,
+    /// The URL it came to, checked again against its integration before it is kept.
+    route: Route,
+    /// What it converted to ahead, with the configuration it was converted with (used if that is still the one).
+    ahead: Option<(Option<Configuration>, Result<Conversion, Processed>)>,
+    reply: oneshot::Sender<Result<(i64, Processed), NotKept>>,
 }
 
-/// The delivery could not be kept: nothing of it was stored.
+/// Why a delivery was not kept: nothing of it was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unavailable;
+pub enum NotKept {
+    /// The store refused the write (or could not be read): the provider should send it again later.
+    Unavailable,
+    /// The URL it came to no longer routes to its integration (gone, or its routing secret changed).
+    UnknownRoute,
+}
 
 /// The most deliveries written as one group.
 pub const MAX_GROUP: usize = 128;
 
+/// The largest body [`Batcher::submit`] converts on its caller's thread (an async worker): larger ones are
+/// converted by the group writer.
+const CONVERT_AHEAD_LEN: usize = 256 * 1024;
+
 impl Batcher {
-    /// Keeps `delivery`, converts it and stores the result, sharing the commits with the deliveries arriving beside
-    /// it; answers its inbox id and what processing gave.
+    /// Keeps `delivery`, which came to the webhook URL `route`, converts it with its integration's current
+    /// configuration and stores the result, sharing the commits with the deliveries arriving beside it; answers its
+    /// inbox id and what processing gave.
+    ///
+    /// A body of usual size is converted here, on the caller's thread, with `configuration` (the integration's as
+    /// last seen), so that the group writer's one thread only stores; the writer converts it again if the
+    /// integration's configuration is no longer that one.
     ///
     /// # Errors
     ///
-    /// [`Unavailable`] when it could not be kept (the store refused the write): nothing of it is stored.
+    /// [`NotKept`] when it was not kept: nothing of it is stored.
     pub async fn submit(
         &self,
+        state: &AppState,
         delivery: InboxDelivery,
+        route: Route,
         configuration: Option<Configuration>,
-    ) -> Result<(i64, Processed), Unavailable> {
+    ) -> Result<(i64, Processed), NotKept> {
+        let ahead = (delivery.body.len() <= CONVERT_AHEAD_LEN).then(|| {
+            let converted = convert(state, &delivery, &delivery.body, configuration.as_ref());
+            (configuration, converted)
+        });
         let (reply, answer) = oneshot::channel();
         {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             if !queue.running {
                 drop(queue);
-                return Err(Unavailable);
+                return Err(NotKept::Unavailable);
             }
             queue.jobs.push(Job {
                 delivery,
-                configuration,
+                route,
+                ahead,
                 reply,
             });
         }
         self.ready.notify_one();
-        answer.await.unwrap_or(Err(Unavailable))
+        answer.await.unwrap_or(Err(NotKept::Unavailable))
     }
 
     /// Opens the queue: call it before [`run`](Self::run) is started on its thread, so that no delivery arriving
@@ -268,35 +293,107 @@ impl Batcher {
     }
 }
 
-/// Keeps, converts, stores and records one group of deliveries, on one connection.
-///
-/// Only keeping the deliveries must be durable before they are acknowledged: their events and outcomes can be
-/// derived again from the kept copies (pending ones are processed again at start, idempotently). So on PostgreSQL
-/// the group pays one flush to disk, for keeping it; storing and recording commit without waiting for theirs.
+/// Keeps, converts, stores and records one group of deliveries, on one connection, in one commit (one flush to disk
+/// on PostgreSQL), or in three when the store cannot or the group fails (see [`write_group_in_steps`]).
 fn write_group(state: &AppState, jobs: Vec<Job>) {
-    // Converted first, before the connection is taken, with the configuration the routing lookup read.
+    // Each integration of the group read once, now: whether the URL a delivery came to still routes to it (the
+    // handler may have answered from memory), and the configuration to convert with.
+    let integrations = match integrations_of(state, &jobs) {
+        Ok(integrations) => integrations,
+        Err(error) => {
+            note(&format!(
+                "reading the integrations of {} deliveries: {error}",
+                jobs.len()
+            ));
+            for job in jobs {
+                let _ = job.reply.send(Err(NotKept::Unavailable));
+            }
+            return;
+        }
+    };
+    // Converted before the connection to write with is taken.
     let mut deliveries = Vec::with_capacity(jobs.len());
     let mut converted = Vec::with_capacity(jobs.len());
     let mut replies = Vec::with_capacity(jobs.len());
     for job in jobs {
-        converted.push(convert(
-            state,
-            &job.delivery,
-            &job.delivery.body,
-            job.configuration.as_ref(),
-        ));
+        let integration = integrations
+            .get(&job.delivery.integration_id)
+            .and_then(Option::as_ref)
+            .filter(|integration| routes_to(integration, &job.route));
+        let Some(integration) = integration else {
+            state.known_routes.forget(&job.route);
+            let _ = job.reply.send(Err(NotKept::UnknownRoute));
+            continue;
+        };
+        converted.push(match job.ahead {
+            Some((configuration, conversion)) if configuration == integration.configuration => conversion,
+            _ => convert(
+                state,
+                &job.delivery,
+                &job.delivery.body,
+                integration.configuration.as_ref(),
+            ),
+        });
         deliveries.push(job.delivery);
         replies.push(job.reply);
     }
+    if deliveries.is_empty() {
+        return;
+    }
     let mut store = state.db.write();
+    // One commit for the group where the store can: kept, stored and recorded together.
+    let now = state.clock.now();
+    let conversions: Vec<Option<&Conversion>> = converted.iter().map(|conversion| conversion.as_ref().ok()).collect();
+    // What each delivery gave, in order, as the store asks for its outcome.
+    let mut processed = Vec::with_capacity(deliveries.len());
+    let mut outcome = |index: usize, id: i64, report: Option<&IngestReport>| {
+        let done = match (&converted[index], report) {
+            (Ok(conversion), Some(report)) => stored_as(*report, conversion),
+            (Err(failed), _) => failed.clone(),
+            (Ok(_), None) => Processed::Retry("not stored".to_owned()),
+        };
+        let recorded = outcome_of(id, &done, 0, now);
+        processed.push(done);
+        recorded
+    };
+    match store.keep_and_ingest(&deliveries, &conversions, &mut outcome, now) {
+        Ok(Some((ids, _))) => {
+            drop(store);
+            for ((reply, id), processed) in replies.into_iter().zip(ids).zip(processed) {
+                let _ = reply.send(Ok((id, processed)));
+            }
+            return;
+        }
+        Ok(None) => {}
+        // Nothing of the group was kept: kept alone below, then stored one by one if storing them together fails.
+        Err(error) => note(&format!(
+            "keeping and storing {} deliveries together: {error}",
+            deliveries.len()
+        )),
+    }
+    write_group_in_steps(state, &mut store, deliveries, converted, replies);
+}
+
+/// [`write_group`] in three commits: keeps the deliveries, stores their events (one by one when storing them
+/// together fails), records the outcomes.
+///
+/// Only keeping the deliveries must be durable before they are acknowledged: their events and outcomes can be
+/// derived again from the kept copies (pending ones are processed again at start, idempotently). So on PostgreSQL
+/// this pays one flush to disk, for keeping them; storing and recording commit without waiting for theirs.
+fn write_group_in_steps(
+    state: &AppState,
+    store: &mut Store,
+    deliveries: Vec<InboxDelivery>,
+    converted: Vec<Result<Conversion, Processed>>,
+    replies: Vec<oneshot::Sender<Result<(i64, Processed), NotKept>>>,
+) {
     let kept = store.append_deliveries(&deliveries);
     let ids = match kept {
         Ok(ids) => ids,
         Err(error) => {
-            drop(store);
             note(&format!("keeping {} deliveries: {error}", deliveries.len()));
             for reply in replies {
-                let _ = reply.send(Err(Unavailable));
+                let _ = reply.send(Err(NotKept::Unavailable));
             }
             return;
         }
@@ -309,13 +406,13 @@ fn write_group(state: &AppState, jobs: Vec<Job>) {
         .zip(&converted)
         .filter_map(|(delivery, conversion)| Some((delivery.integration_id.as_str(), conversion.as_ref().ok()?)))
         .collect();
-    let mut reports = match ingest_batch(&mut *store, &batch) {
+    let mut reports = match ingest_batch(store, &batch) {
         Ok(reports) => reports.into_iter().map(Ok).collect::<Vec<_>>(),
         // One of them (or the store) fails: store them one by one, so that the others are not held back by it.
         Err(_) => batch
             .iter()
             .map(|(integration, conversion)| {
-                ingest_conversion(&mut *store, integration, conversion).map_err(|error| error.to_string())
+                ingest_conversion(store, integration, conversion).map_err(|error| error.to_string())
             })
             .collect(),
     }
@@ -344,10 +441,31 @@ fn write_group(state: &AppState, jobs: Vec<Job>) {
     if let Err(error) = store.set_synchronous_commit(true) {
         note(&format!("restoring durable commits: {error}"));
     }
-    drop(store);
     for ((reply, id), processed) in replies.into_iter().zip(ids).zip(processed) {
         let _ = reply.send(Ok((id, processed)));
     }
+}
+
+/// The integrations the deliveries of `jobs` are for, as stored now (`None`: gone), each read once.
+fn integrations_of(state: &AppState, jobs: &[Job]) -> Result<HashMap<String, Option<Integration>>, StoreError> {
+    let store = state.db.read();
+    let mut integrations = HashMap::new();
+    for job in jobs {
+        let id = &job.delivery.integration_id;
+        if !integrations.contains_key(id) {
+            integrations.insert(id.clone(), store.find_integration(id)?);
+        }
+    }
+    Ok(integrations)
+}
+
+/// Whether the webhook URL `route` leads to `integration`.
+fn routes_to(integration: &Integration, route: &Route) -> bool {
+    integration.service == route.service
+        && integration
+            .routing_secret
+            .as_ref()
+            .is_some_and(|secret| routing_key(secret) == route.key)
 }
 
 /// Processes kept deliveries that are due, oldest first, until none is left (at start: before anything new) or

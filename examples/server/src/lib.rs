@@ -14,5 +14,6 @@ pub mod inbox;
 pub mod page;
 pub mod poller;
 pub mod routes;
+pub mod routing;
 pub mod services;
 pub mod store;

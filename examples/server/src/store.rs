@@ -5,12 +5,13 @@
 //! store directly.
 
 use chrono::{DateTime, Duration, Utc};
+use spark_integrations::convert::Conversion;
 use spark_integrations::model::{Block, Event, Object};
 use spark_integrations::oauth::{StateId, StateLedger, TokenSet};
 use spark_integrations::store::{
     ActivityStore, ActivityTransaction, EventListing, EventQuery, InboxDelivery, InboxQuery, InboxRecord, InboxStatus,
-    InboxStore, IntegrationStore, ObjectChange, PollState, PostgresError, PostgresStore, PostgresTransaction,
-    RefreshClaim, SqliteError, SqliteStore, SqliteTransaction, UntitledQuery,
+    InboxStore, IngestReport, IntegrationStore, KeptAndIngested, ObjectChange, PollState, PostgresError, PostgresStore,
+    PostgresTransaction, RecordedOutcome, RefreshClaim, SqliteError, SqliteStore, SqliteTransaction, UntitledQuery,
 };
 use spark_integrations::{Integration, RoutingSecret};
 
@@ -188,6 +189,10 @@ impl ActivityStore for Store {
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, StoreError> {
         forward!(self, store => store.untitled_objects(query))
     }
+
+    fn ingest_conversions(&mut self, conversions: &[(&str, &Conversion)]) -> Result<Vec<IngestReport>, StoreError> {
+        forward!(self, store => store.ingest_conversions(conversions))
+    }
 }
 
 /// Forwards `$call` to the transaction inside `$value`, converting the error.
@@ -242,6 +247,16 @@ impl InboxStore for Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         forward!(self, store => store.record_outcome(id, status, outcome, next_attempt_at, now))
+    }
+
+    fn keep_and_ingest(
+        &mut self,
+        deliveries: &[InboxDelivery],
+        conversions: &[Option<&Conversion>],
+        outcome: &mut dyn FnMut(usize, i64, Option<&IngestReport>) -> RecordedOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeptAndIngested>, StoreError> {
+        forward!(self, store => store.keep_and_ingest(deliveries, conversions, outcome, now))
     }
 
     fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, StoreError> {

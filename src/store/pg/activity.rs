@@ -7,10 +7,12 @@ use postgres::Row;
 use postgres::types::Json;
 
 use super::{PostgresError, PostgresStore, Statements, column};
+use crate::convert::Conversion;
 use crate::model::{Block, Event, Metadata, Object};
 use crate::store::database::ListingRows;
 use crate::store::{
-    ActivityStore, ActivityTransaction, EventListing, EventQuery, ObjectChange, StoredEvent, UntitledQuery, keep_name,
+    ActivityStore, ActivityTransaction, EventListing, EventQuery, IngestReport, ObjectChange, StoredEvent,
+    UntitledQuery, ingest_event_by_event, keep_name,
 };
 
 /// A transaction of [`PostgresStore`]; dropping it without `commit` rolls back.
@@ -102,6 +104,13 @@ impl ActivityStore for PostgresStore {
         }
         Ok(listing.finish())
     }
+    fn ingest_conversions(&mut self, conversions: &[(&str, &Conversion)]) -> Result<Vec<IngestReport>, PostgresError> {
+        if super::batch::has_embeddings(conversions) {
+            return ingest_event_by_event(self, conversions);
+        }
+        super::batch::ingest(self, conversions)
+    }
+
     fn untitled_objects(&self, query: &UntitledQuery) -> Result<Vec<Object>, PostgresError> {
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let mut inner = self.lock();
@@ -385,7 +394,7 @@ impl ActivityTransaction for PostgresTransaction<'_> {
 }
 
 /// `time` cut to the microseconds a `timestamptz` keeps.
-fn to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
     let nanos = time.timestamp_subsec_nanos();
     time.checked_sub_signed(chrono::Duration::nanoseconds(i64::from(nanos % 1_000)))
         .unwrap_or(time)
@@ -433,7 +442,7 @@ fn read_block(row: &Row) -> Result<Block, PostgresError> {
     })
 }
 
-fn read_object(row: &Row, first: usize) -> Result<Object, PostgresError> {
+pub(super) fn read_object(row: &Row, first: usize) -> Result<Object, PostgresError> {
     let mut object = Object::new(
         column::<String>(row, first)?,
         column::<String>(row, first + 1)?,

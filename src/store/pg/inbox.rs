@@ -1,12 +1,18 @@
 //! [`InboxStore`] on PostgreSQL: kept deliveries in the `inbox` table.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use postgres::types::{Json, ToSql};
 use postgres::{GenericClient, Row, Statement};
 use serde_json::Value;
 
-use super::{PostgresError, PostgresStore, column};
-use crate::store::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
+use super::{PostgresError, PostgresStore, Statements, batch, column};
+use crate::convert::Conversion;
+use crate::store::{
+    InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, IngestReport, KeptAndIngested,
+    RecordedOutcome, outcomes_of, to_store,
+};
 
 const APPEND: &str =
     "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, body, status, updated_at,
@@ -17,6 +23,41 @@ const APPEND: &str =
 const RECORD: &str = "UPDATE inbox SET status = $2, attempts = attempts + 1, outcome = $3, next_attempt_at = $4,
                           updated_at = $5
                       WHERE id = $1";
+
+/// [`APPEND`] for many deliveries at once: answers their ids in the order of the arrays.
+const APPEND_MANY: &str = "WITH ids AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('inbox', 'id')) AS id, n
+        FROM generate_series(1, cardinality($1::TEXT[])) AS n
+    ),
+    kept AS (
+        INSERT INTO inbox (id, integration_id, service, event, delivery_id, received_at, body, status, updated_at,
+                           origin)
+        OVERRIDING SYSTEM VALUE
+        SELECT ids.id, d.integration_id, d.service, d.event, d.delivery_id, d.received_at, d.body, 'pending',
+               d.received_at, d.origin
+        FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TIMESTAMPTZ[], $6::BYTEA[], $7::TEXT[])
+             WITH ORDINALITY AS d (integration_id, service, event, delivery_id, received_at, body, origin, n)
+        JOIN ids USING (n)
+    )
+    SELECT id FROM ids ORDER BY n";
+
+/// `$1` new inbox ids.
+const DRAW_IDS: &str = "SELECT nextval(pg_get_serial_sequence('inbox', 'id')) FROM generate_series(1, $1)";
+
+/// Deliveries kept with their ids drawn before and their outcomes recorded (one attempt), at once.
+const KEEP_RECORDED: &str = "INSERT INTO inbox (id, integration_id, service, event, delivery_id, received_at, body,
+                                                  origin, status, outcome, next_attempt_at, attempts, updated_at)
+    OVERRIDING SYSTEM VALUE
+    SELECT *, 1, $12::TIMESTAMPTZ FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TIMESTAMPTZ[],
+                                 $7::BYTEA[], $8::TEXT[], $9::TEXT[], $10::JSON[], $11::TIMESTAMPTZ[])";
+
+/// [`RECORD`] for many deliveries at once, each id once. (`id = ANY` lets the planner find the rows by the primary
+/// key whatever it thinks of the array's length; joined alone, it may read the whole table.)
+const RECORD_MANY: &str = "UPDATE inbox SET status = o.status, attempts = attempts + 1, outcome = o.outcome,
+                               next_attempt_at = o.next_attempt_at, updated_at = $5
+                           FROM unnest($1::BIGINT[], $2::TEXT[], $3::JSON[], $4::TIMESTAMPTZ[])
+                                AS o (id, status, outcome, next_attempt_at)
+                           WHERE inbox.id = o.id AND inbox.id = ANY ($1)";
 
 fn append(
     client: &mut impl GenericClient,
@@ -36,6 +77,80 @@ fn append(
         ],
     )?;
     column(&row, 0)
+}
+
+/// Keeps `deliveries` in one statement (so one commit, outside a transaction); answers their ids in order.
+fn append_many(
+    client: &mut impl GenericClient,
+    statements: &mut Statements,
+    deliveries: &[InboxDelivery],
+) -> Result<Vec<i64>, PostgresError> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let integration_ids: Vec<&str> = deliveries
+        .iter()
+        .map(|delivery| delivery.integration_id.as_str())
+        .collect();
+    let services: Vec<&str> = deliveries.iter().map(|delivery| delivery.service.as_str()).collect();
+    let events: Vec<Option<&str>> = deliveries.iter().map(|delivery| delivery.event.as_deref()).collect();
+    let delivery_ids: Vec<Option<&str>> = deliveries
+        .iter()
+        .map(|delivery| delivery.delivery_id.as_deref())
+        .collect();
+    let received: Vec<DateTime<Utc>> = deliveries.iter().map(|delivery| delivery.received_at).collect();
+    let bodies: Vec<&[u8]> = deliveries.iter().map(|delivery| delivery.body.as_slice()).collect();
+    let origins: Vec<&str> = deliveries.iter().map(|delivery| delivery.origin.as_str()).collect();
+    // One statement (so one commit, without a transaction around it) for the whole batch. The ids are drawn
+    // first, by position, so that each delivery's id is known whatever order the rows are written in.
+    let statement = statements.get(client, APPEND_MANY)?;
+    let rows = client.query(
+        &statement,
+        &[
+            &integration_ids,
+            &services,
+            &events,
+            &delivery_ids,
+            &received,
+            &bodies,
+            &origins,
+        ],
+    )?;
+    rows.iter().map(|row| column(row, 0)).collect()
+}
+
+/// Records `outcomes` in one statement when each id is there once, else one by one.
+fn record_many(
+    client: &mut impl GenericClient,
+    statements: &mut Statements,
+    outcomes: &[RecordedOutcome],
+    now: DateTime<Utc>,
+) -> Result<(), PostgresError> {
+    let ids: Vec<i64> = outcomes.iter().map(|outcome| outcome.id).collect();
+    let distinct: HashSet<i64> = ids.iter().copied().collect();
+    if distinct.len() == ids.len() {
+        // Each id once, so each row is updated once, as one by one.
+        let statuses: Vec<&str> = outcomes.iter().map(|outcome| outcome.status.as_str()).collect();
+        let values: Vec<Json<&Value>> = outcomes.iter().map(|outcome| Json(&outcome.outcome)).collect();
+        let next: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|outcome| outcome.next_attempt_at).collect();
+        let statement = statements.get(client, RECORD_MANY)?;
+        client.execute(&statement, &[&ids, &statuses, &values, &next, &now])?;
+        return Ok(());
+    }
+    let statement = statements.get(client, RECORD)?;
+    for outcome in outcomes {
+        client.execute(
+            &statement,
+            &[
+                &outcome.id,
+                &outcome.status.as_str(),
+                &Json(&outcome.outcome),
+                &outcome.next_attempt_at,
+                &now,
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 /// The columns [`read_record`] reads, the body last.
@@ -88,14 +203,69 @@ impl InboxStore for PostgresStore {
 
     fn append_deliveries(&mut self, deliveries: &[InboxDelivery]) -> Result<Vec<i64>, PostgresError> {
         let inner = self.inner_mut();
-        let statement = inner.statements.get(&mut inner.client, APPEND)?;
+        append_many(&mut inner.client, &mut inner.statements, deliveries)
+    }
+
+    fn keep_and_ingest(
+        &mut self,
+        deliveries: &[InboxDelivery],
+        conversions: &[Option<&Conversion>],
+        outcome: &mut dyn FnMut(usize, i64, Option<&IngestReport>) -> RecordedOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeptAndIngested>, PostgresError> {
+        let batch = to_store(deliveries, conversions);
+        if batch::has_embeddings(&batch) {
+            return Ok(None);
+        }
+        let inner = self.inner_mut();
         let mut transaction = inner.client.transaction()?;
-        let ids = deliveries
+        // The ids first, then the events, then each delivery written once, as it ends: no row written twice.
+        let statement = inner.statements.get(&mut transaction, DRAW_IDS)?;
+        let count = i32::try_from(deliveries.len()).unwrap_or(i32::MAX);
+        let mut ids = transaction
+            .query(&statement, &[&count])?
             .iter()
-            .map(|delivery| append(&mut transaction, &statement, delivery))
-            .collect::<Result<_, _>>()?;
+            .map(|row| column(row, 0))
+            .collect::<Result<Vec<i64>, _>>()?;
+        ids.sort_unstable();
+        let reports = batch::ingest_within(&mut transaction, &mut inner.statements, &batch)?;
+        let (reports, outcomes) = outcomes_of(&ids, conversions, reports, outcome);
+        let statuses: Vec<&str> = outcomes.iter().map(|outcome| outcome.status.as_str()).collect();
+        let values: Vec<Json<&Value>> = outcomes.iter().map(|outcome| Json(&outcome.outcome)).collect();
+        let next: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|outcome| outcome.next_attempt_at).collect();
+        let integration_ids: Vec<&str> = deliveries
+            .iter()
+            .map(|delivery| delivery.integration_id.as_str())
+            .collect();
+        let services: Vec<&str> = deliveries.iter().map(|delivery| delivery.service.as_str()).collect();
+        let events: Vec<Option<&str>> = deliveries.iter().map(|delivery| delivery.event.as_deref()).collect();
+        let delivery_ids: Vec<Option<&str>> = deliveries
+            .iter()
+            .map(|delivery| delivery.delivery_id.as_deref())
+            .collect();
+        let received: Vec<DateTime<Utc>> = deliveries.iter().map(|delivery| delivery.received_at).collect();
+        let bodies: Vec<&[u8]> = deliveries.iter().map(|delivery| delivery.body.as_slice()).collect();
+        let origins: Vec<&str> = deliveries.iter().map(|delivery| delivery.origin.as_str()).collect();
+        let statement = inner.statements.get(&mut transaction, KEEP_RECORDED)?;
+        transaction.execute(
+            &statement,
+            &[
+                &ids,
+                &integration_ids,
+                &services,
+                &events,
+                &delivery_ids,
+                &received,
+                &bodies,
+                &origins,
+                &statuses,
+                &values,
+                &next,
+                &now,
+            ],
+        )?;
         transaction.commit()?;
-        Ok(ids)
+        Ok(Some((ids, reports)))
     }
 
     fn record_outcome(
@@ -117,20 +287,8 @@ impl InboxStore for PostgresStore {
 
     fn record_outcomes(&mut self, outcomes: &[RecordedOutcome], now: DateTime<Utc>) -> Result<(), PostgresError> {
         let inner = self.inner_mut();
-        let statement = inner.statements.get(&mut inner.client, RECORD)?;
         let mut transaction = inner.client.transaction()?;
-        for outcome in outcomes {
-            transaction.execute(
-                &statement,
-                &[
-                    &outcome.id,
-                    &outcome.status.as_str(),
-                    &Json(&outcome.outcome),
-                    &outcome.next_attempt_at,
-                    &now,
-                ],
-            )?;
-        }
+        record_many(&mut transaction, &mut inner.statements, outcomes, now)?;
         Ok(transaction.commit()?)
     }
 

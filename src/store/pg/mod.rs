@@ -58,6 +58,7 @@
 //! ```
 
 mod activity;
+mod batch;
 mod inbox;
 mod integrations;
 

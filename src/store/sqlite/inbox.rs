@@ -5,7 +5,11 @@ use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
 use super::{SqliteError, SqliteStore, read_time, write_time};
-use crate::store::{InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore, RecordedOutcome};
+use crate::convert::Conversion;
+use crate::store::{
+    ActivityStore, ActivityTransaction, InboxDelivery, InboxOrigin, InboxQuery, InboxRecord, InboxStatus, InboxStore,
+    IngestReport, KeptAndIngested, RecordedOutcome, ingest_within, outcomes_of, to_store,
+};
 
 const APPEND: &str =
     "INSERT INTO inbox (integration_id, service, event, delivery_id, received_at, status, updated_at, origin)
@@ -137,6 +141,34 @@ impl InboxStore for SqliteStore {
             )?;
         }
         Ok(transaction.commit()?)
+    }
+
+    fn keep_and_ingest(
+        &mut self,
+        deliveries: &[InboxDelivery],
+        conversions: &[Option<&Conversion>],
+        outcome: &mut dyn FnMut(usize, i64, Option<&IngestReport>) -> RecordedOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeptAndIngested>, SqliteError> {
+        let mut transaction = self.begin()?;
+        let ids = deliveries
+            .iter()
+            .map(|delivery| append(transaction.connection(), delivery))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reports = ingest_within(&mut transaction, &to_store(deliveries, conversions))?;
+        let (reports, outcomes) = outcomes_of(&ids, conversions, reports, outcome);
+        for outcome in &outcomes {
+            record(
+                transaction.connection(),
+                outcome.id,
+                outcome.status,
+                &outcome.outcome,
+                outcome.next_attempt_at,
+                now,
+            )?;
+        }
+        transaction.commit()?;
+        Ok(Some((ids, reports)))
     }
 
     fn inbox_entry(&self, id: i64) -> Result<Option<InboxRecord>, SqliteError> {

@@ -15,6 +15,7 @@
 mod inbox;
 mod integrations;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -219,6 +220,8 @@ fn migrate(connection: &mut Connection) -> Result<(), SqliteError> {
 #[derive(Debug)]
 pub struct SqliteTransaction<'a> {
     transaction: Transaction<'a>,
+    /// The next block position of each event inserted (or replaced) in this transaction.
+    next_position: HashMap<i64, i64>,
 }
 
 impl ActivityStore for SqliteStore {
@@ -229,7 +232,10 @@ impl ActivityStore for SqliteStore {
         let transaction = self
             .connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        Ok(SqliteTransaction { transaction })
+        Ok(SqliteTransaction {
+            transaction,
+            next_position: HashMap::new(),
+        })
     }
 
     fn recent_events(&self, query: &EventQuery) -> Result<EventListing, SqliteError> {
@@ -305,6 +311,13 @@ impl SqliteStore {
     }
 }
 
+impl SqliteTransaction<'_> {
+    /// The connection, inside this transaction.
+    fn connection(&self) -> &Connection {
+        &self.transaction
+    }
+}
+
 impl ActivityTransaction for SqliteTransaction<'_> {
     type Error = SqliteError;
     type EventId = i64;
@@ -323,34 +336,11 @@ impl ActivityTransaction for SqliteTransaction<'_> {
             Some(stored) => keep_name(stored, object),
             None => object.clone(),
         };
-        let columns = ObjectColumns::of(object)?;
-        let existing: Option<i64> = self
-            .transaction
-            .prepare_cached(
-                "SELECT id FROM objects WHERE integration_id = ?1 AND key = ?2 AND concept = ?3 AND type = ?4
-                 AND title IS ?5 AND content IS ?6 AND metadata = ?7 AND url IS ?8 AND image_url IS ?9
-                 AND time IS ?10 AND embeddings IS ?11",
-            )?
-            .query_row(
-                params![
-                    integration_id,
-                    object.key,
-                    object.concept,
-                    object.kind,
-                    object.title,
-                    object.content,
-                    columns.metadata,
-                    object.url,
-                    object.image_url,
-                    columns.time,
-                    columns.embeddings
-                ],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if existing.is_some() {
+        // Compared as read back (times keep their nanoseconds here, embeddings and metadata round-trip JSON).
+        if stored.as_ref() == Some(object) {
             return Ok(ObjectChange::Unchanged);
         }
+        let columns = ObjectColumns::of(object)?;
         self.transaction
             .prepare_cached(
                 "INSERT INTO objects (integration_id, key, concept, type, title, content, metadata, url, image_url,
@@ -425,7 +415,9 @@ impl ActivityTransaction for SqliteTransaction<'_> {
                 message: format!("actor or target of event `{}` was not upserted first", event.source_id),
             });
         }
-        Ok(Some(self.transaction.last_insert_rowid()))
+        let id = self.transaction.last_insert_rowid();
+        self.next_position.insert(id, 0);
+        Ok(Some(id))
     }
 
     fn replace_event(&mut self, integration_id: &str, event: &Event) -> Result<Option<i64>, SqliteError> {
@@ -469,6 +461,7 @@ impl ActivityTransaction for SqliteTransaction<'_> {
         self.transaction
             .prepare_cached("DELETE FROM blocks WHERE event_id = ?1")?
             .execute([id])?;
+        self.next_position.insert(id, 0);
         Ok(Some(id))
     }
 
@@ -477,10 +470,17 @@ impl ActivityTransaction for SqliteTransaction<'_> {
             return Ok(());
         }
         // Blocks appended by an earlier call for the same event keep their places.
-        let first: i64 = self
-            .transaction
-            .prepare_cached("SELECT COALESCE(MAX(position) + 1, 0) FROM blocks WHERE event_id = ?1")?
-            .query_row([event], |row| row.get(0))?;
+        let first: i64 = match self.next_position.get(&event) {
+            Some(next) => *next,
+            None => self
+                .transaction
+                .prepare_cached("SELECT COALESCE(MAX(position) + 1, 0) FROM blocks WHERE event_id = ?1")?
+                .query_row([event], |row| row.get(0))?,
+        };
+        self.next_position.insert(
+            event,
+            first.saturating_add(i64::try_from(blocks.len()).unwrap_or(i64::MAX)),
+        );
         let mut statement = self.transaction.prepare_cached(
             "INSERT INTO blocks (event_id, position, time, title, content, url, media_url, value, value_multiplier,
                                  value_unit, embeddings)

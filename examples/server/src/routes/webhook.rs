@@ -22,7 +22,8 @@ use super::guard::close;
 use super::{ApiError, blocking};
 use crate::app::{AppState, MAX_WEBHOOK_BODY, routing_secret};
 use crate::db::note;
-use crate::inbox::Processed;
+use crate::inbox::{NotKept, Processed};
+use crate::routing::Route;
 
 /// The secrets a service's provider signs this host's deliveries with, as its entry in `services.rs` configured
 /// them.
@@ -52,19 +53,30 @@ pub async fn deliver(
     if !accepts_webhooks(&state, &service) {
         return Ok(close(StatusCode::NOT_FOUND, "no webhooks for this service"));
     }
-    // The routing secret first, before a byte of the body is read: an unknown one costs one indexed lookup.
-    let lookup = Arc::clone(&state);
-    let (looked_up_service, looked_up_secret) = (service.clone(), secret.clone());
-    let known = blocking(move || {
-        lookup
-            .db
-            .read()
-            .find_by_routing_secret(&looked_up_service, &routing_secret(&looked_up_secret))
-            .map_err(ApiError::internal)
-    })
-    .await?;
-    let Some(integration) = known else {
-        return Ok(close(StatusCode::NOT_FOUND, "unknown webhook URL"));
+    // The routing secret first, before a byte of the body is read: a URL found known lately is taken from memory
+    // (the group writer checks it again before keeping anything), an unknown one costs one indexed lookup.
+    let route = Route::new(&service, &routing_secret(&secret));
+    let (integration_id, configuration) = match state.known_routes.get(&route) {
+        Some(known) => known,
+        None => {
+            let lookup = Arc::clone(&state);
+            let (looked_up_service, looked_up_secret) = (service.clone(), secret.clone());
+            let known = blocking(move || {
+                lookup
+                    .db
+                    .read()
+                    .find_by_routing_secret(&looked_up_service, &routing_secret(&looked_up_secret))
+                    .map_err(ApiError::internal)
+            })
+            .await?;
+            let Some(integration) = known else {
+                return Ok(close(StatusCode::NOT_FOUND, "unknown webhook URL"));
+            };
+            state
+                .known_routes
+                .remember(route.clone(), &integration.id, integration.configuration.as_ref());
+            (integration.id, integration.configuration)
+        }
     };
     // Refuse by the announced length before reading anything; then read with the same cap (chunked bodies), within
     // the read timeout.
@@ -84,9 +96,7 @@ pub async fn deliver(
     };
 
     let verifying = Arc::clone(&state);
-    let integration_id = integration.id.clone();
-    // Converting the delivery needs the integration's configuration: read with it above, not read again.
-    let configuration = integration.configuration.clone();
+    let kept_for = integration_id.clone();
     let verify = move || {
         let state = verifying;
         let now = state.clock.now();
@@ -107,14 +117,14 @@ pub async fn deliver(
             }
             Ok(_) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported delivery")),
             Err(error) => {
-                note(&format!("webhook for {} refused: {error}", integration.id));
+                note(&format!("webhook for {kept_for} refused: {error}"));
                 return Err(ApiError::new(error.status(), error.to_string()));
             }
         };
         let Payload::Webhook { event, delivery_id, .. } = delivery.payload else {
             return Err(ApiError::internal("a verified delivery is a webhook payload"));
         };
-        let mut kept = InboxDelivery::new(&integration.id, &service, now, body.to_vec());
+        let mut kept = InboxDelivery::new(&kept_for, &service, now, body.to_vec());
         kept.event = event.map(str::to_owned);
         kept.delivery_id = delivery_id.map(str::to_owned);
         Ok(Ok(kept))
@@ -130,10 +140,12 @@ pub async fn deliver(
         Ok(kept) => kept,
         Err(answer) => return Ok(answer),
     };
-    // Kept durably (with the deliveries arriving beside it, in one commit) before anything is answered: from here on,
-    // a crash loses nothing the provider was told is safe. Then converted and stored from the kept copy.
-    let Ok((id, processed)) = state.batcher.submit(kept, configuration).await else {
-        return Ok(unavailable());
+    // Kept durably, with its events and outcome (and the deliveries arriving beside it, in one commit), before
+    // anything is answered: from here on, a crash loses nothing the provider was told is safe.
+    let (id, processed) = match state.batcher.submit(&state, kept, route, configuration).await {
+        Ok(kept) => kept,
+        Err(NotKept::UnknownRoute) => return Ok(close(StatusCode::NOT_FOUND, "unknown webhook URL")),
+        Err(NotKept::Unavailable) => return Ok(unavailable()),
     };
     Ok(match processed {
         Processed::Stored { report, skipped } => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
-use spark_integrations::store::IntegrationStore;
+use spark_integrations::store::{InboxQuery, InboxStore, IntegrationStore};
 use spark_test_support::postgres as postgres_support;
 
 use crate::outside_plugin;
@@ -1081,6 +1081,39 @@ fn stalled_requests_are_closed_and_unknown_webhooks_are_refused_unread() {
     let mut chunked = stall(&harness, &head);
     let (answer, _) = until_closed(&mut chunked, limit);
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}
+
+#[test]
+fn a_remembered_webhook_url_is_refused_once_its_integration_is_gone() {
+    let harness = Harness::start();
+    let github = harness.post("/api/integrations/github", &[], b"").json();
+    let id = github["id"].as_str().unwrap().to_owned();
+    let url = github["webhook_url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&harness.base)
+        .to_owned();
+    let push = server_support::fixture("github-webhooks/push.default.4.json");
+    let stored = github_delivery(&harness, &url, "delivery-1", push.as_bytes(), push.as_bytes());
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!(stored.json()["inserted"], 1, "{}", stored.body);
+
+    // Removed behind this host's back (as by another instance): the URL, remembered since the delivery above, leads
+    // nowhere from the next delivery on, and nothing of that delivery is kept.
+    match &*harness.state.db.write() {
+        spark_host::store::Store::Sqlite(store) => {
+            store
+                .connection()
+                .execute("DELETE FROM integrations WHERE id = ?1", [id.as_str()])
+                .unwrap();
+        }
+        spark_host::store::Store::Postgres(_) => unreachable!("the harness runs on SQLite"),
+    }
+    let again = push.replacen('{', "{\"test_delivery\":2,", 1);
+    let refused = github_delivery(&harness, &url, "delivery-2", again.as_bytes(), again.as_bytes());
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    let kept = harness.state.db.read().list_inbox(&InboxQuery::new(10)).unwrap();
+    assert_eq!(kept.len(), 1, "only the first delivery is kept: {kept:?}");
 }
 
 #[test]
