@@ -187,6 +187,7 @@ pub mod providers;
 pub mod schedule;
 mod secret;
 pub mod store;
+mod text;
 pub mod webhook;
 
 pub use convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};
