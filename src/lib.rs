@@ -11,8 +11,9 @@
 //! Three paths run through it, each a sequence of pure steps the host drives:
 //!
 //! - **Webhook**: the host receives `(service, routing secret, headers, raw body)`, finds the [`Integration`] by its
-//!   routing secret, and calls [`plugin::intake_for`] with the plugin and the provider's signing secret; it gets a
-//!   challenge to echo or payloads to convert, then [`store::ingest`]s the [`Conversion`].
+//!   routing secret, and calls [`plugin::intake_for`] with the plugin and the provider's signing secret, which checks
+//!   the signature and the headers; the plugin's converter then reads the body, once, into a [`Conversion`]: events
+//!   the host [`store::ingest`]s, or a challenge to echo.
 //! - **OAuth**: [`oauth::OAuthClient::start`] gives the authorize URL and a [`oauth::PendingAuth`] to keep in the
 //!   user's session; the callback gives the token request; its response gives tokens the host must store before
 //!   using them. The [`oauth`] module docs walk through the whole loop.
