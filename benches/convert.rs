@@ -10,6 +10,10 @@
 //! per round (`harness`); the table gives each variant's median time and throughput and the median of the per-round
 //! ratio converter / `Value`. Take ratios from the rounds: these virtual machines slow down 1.5-2x at random, which
 //! skews variants measured one after another.
+//!
+//! Two more variants give the push webhook's floor, what any conversion of it costs: `push_hash`, the SHA-256 of the
+//! body (its events' `source_id`), and `push_scan`, a validating scan of the body that builds nothing
+//! (`serde::de::IgnoredAny`). They are printed below the table as ratios to `push_value`, like the converter's.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -92,6 +96,19 @@ fn gharchive_convert(data: &Data, context: &ConvertContext) -> usize {
 #[inline(never)]
 fn push_value(data: &Data) -> usize {
     serde_json::from_slice::<serde_json::Value>(black_box(&data.push)).map_or(0, |value| value.is_object() as usize)
+}
+
+/// The SHA-256 of the push body: the converter hashes every webhook body for its events' `source_id`.
+#[inline(never)]
+fn push_hash(data: &Data) -> usize {
+    use sha2::Digest as _;
+    usize::from(sha2::Sha256::digest(black_box(&data.push))[0])
+}
+
+/// A validating scan of the push body that builds nothing: the least any reader of it does.
+#[inline(never)]
+fn push_scan(data: &Data) -> usize {
+    serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&data.push)).is_ok() as usize
 }
 
 #[inline(never)]
@@ -182,6 +199,14 @@ fn main() {
             Box::new(|| _ = black_box(repeat(PUSH_REPEAT, || push_convert(data, context)))),
         ),
         (
+            "push_hash",
+            Box::new(|| _ = black_box(repeat(PUSH_REPEAT, || push_hash(data)))),
+        ),
+        (
+            "push_scan",
+            Box::new(|| _ = black_box(repeat(PUSH_REPEAT, || push_scan(data)))),
+        ),
+        (
             "slack_value",
             Box::new(|| _ = black_box(repeat(SLACK_REPEAT, || slack_value(data)))),
         ),
@@ -250,6 +275,14 @@ fn main() {
             rounds.median_time_ratio(input.convert, input.value),
         );
     }
+    let push_us = |variant: &str| rounds.median_seconds(variant) / PUSH_REPEAT as f64 * 1e6;
+    println!(
+        "push floor: sha256 {:.2} us (ratio {:.3}), validating scan {:.2} us (ratio {:.3})",
+        push_us("push_hash"),
+        rounds.median_time_ratio("push_hash", "push_value"),
+        push_us("push_scan"),
+        rounds.median_time_ratio("push_scan", "push_value"),
+    );
 }
 
 /// Runs `run` `times` times, summing its results.

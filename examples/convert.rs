@@ -29,6 +29,7 @@
 //! `--received-at` is the time used for payloads that carry none of their own; it defaults to the current time.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
@@ -59,7 +60,7 @@ enum Source {
 }
 
 #[derive(Debug)]
-struct Options {
+pub(crate) struct Options {
     source: Source,
     event: Option<String>,
     delivery: Option<String>,
@@ -68,7 +69,7 @@ struct Options {
     paths: Vec<String>,
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut source = Source::Auto;
     let mut event = None;
     let mut delivery = None;
@@ -152,52 +153,51 @@ enum Outcome<'a> {
     Converted { events: &'a [Event] },
     Skipped { reason: String },
     Challenge { challenge: &'a str },
-    Error { error: String },
+    Error { error: Cow<'a, str> },
 }
 
 /// Just enough of a payload to recognise it and name its type.
 #[derive(Deserialize)]
 struct Peek<'a> {
     #[serde(borrow, rename = "type")]
-    kind: Option<std::borrow::Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     event: Option<PeekInner<'a>>,
     actor: Option<serde::de::IgnoredAny>,
     #[serde(borrow)]
-    object_kind: Option<std::borrow::Cow<'a, str>>,
+    object_kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    action_name: Option<std::borrow::Cow<'a, str>>,
+    action_name: Option<Cow<'a, str>>,
     event_name: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 struct PeekInner<'a> {
     #[serde(borrow, rename = "type")]
-    kind: Option<std::borrow::Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
 }
 
 const SLACK_ENVELOPES: &[&str] = &["event_callback", "url_verification", "app_rate_limited"];
 
-/// Decides which converter reads `body` and names the payload's type for the summary.
-fn recognise(options: &Options, body: &[u8]) -> Result<(Source, String), String> {
+/// Decides which converter reads `body` and names the payload's type for the summary (borrowed from the body or
+/// the options where it can be).
+fn recognise<'b>(options: &'b Options, body: &'b [u8]) -> Result<(Source, Cow<'b, str>), String> {
     if options.source == Source::GithubWebhook {
-        return Ok((Source::GithubWebhook, options.event.clone().unwrap_or_default()));
+        return Ok((
+            Source::GithubWebhook,
+            Cow::Borrowed(options.event.as_deref().unwrap_or_default()),
+        ));
     }
-    let peek: Peek<'_> = serde_json::from_slice(body).map_err(|error| format!("malformed JSON: {error}"))?;
+    let peek: Peek<'b> = serde_json::from_slice(body).map_err(|error| format!("malformed JSON: {error}"))?;
     let gitlab_webhook = || {
-        let kind = options
-            .event
-            .as_deref()
-            .or(peek.object_kind.as_deref())
-            .unwrap_or_default();
-        (Source::GitlabWebhook, kind.to_owned())
+        let kind = match (&options.event, &peek.object_kind) {
+            (Some(event), _) => Cow::Borrowed(event.as_str()),
+            (None, Some(kind)) => kind.clone(),
+            (None, None) => Cow::Borrowed(""),
+        };
+        (Source::GitlabWebhook, kind)
     };
-    let gitlab_events = || {
-        (
-            Source::GitlabEvents,
-            peek.action_name.as_deref().unwrap_or_default().to_owned(),
-        )
-    };
+    let gitlab_events = || (Source::GitlabEvents, peek.action_name.clone().unwrap_or_default());
     match options.source {
         Source::GitlabWebhook => return Ok(gitlab_webhook()),
         Source::GitlabEvents => return Ok(gitlab_events()),
@@ -208,14 +208,15 @@ fn recognise(options: &Options, body: &[u8]) -> Result<(Source, String), String>
     }
     let kind = peek.kind.as_deref().unwrap_or("");
     let slack_type = || match peek.event.as_ref().and_then(|event| event.kind.as_deref()) {
-        Some(inner) => format!("{kind}/{inner}"),
-        None => kind.to_owned(),
+        Some(inner) => Cow::Owned(format!("{kind}/{inner}")),
+        None => peek.kind.clone().unwrap_or_default(),
     };
+    let own_type = || peek.kind.clone().unwrap_or_default();
     match options.source {
         Source::Slack => Ok((Source::Slack, slack_type())),
-        Source::GithubEvents => Ok((Source::GithubEvents, kind.to_owned())),
+        Source::GithubEvents => Ok((Source::GithubEvents, own_type())),
         _ if SLACK_ENVELOPES.contains(&kind) => Ok((Source::Slack, slack_type())),
-        _ if peek.actor.is_some() && kind.ends_with("Event") => Ok((Source::GithubEvents, kind.to_owned())),
+        _ if peek.actor.is_some() && kind.ends_with("Event") => Ok((Source::GithubEvents, own_type())),
         _ if peek.event_name.is_some() => {
             Err("a GitLab webhook body without `object_kind`: pass --event NAME (the X-Gitlab-Event header)".to_owned())
         }
@@ -227,20 +228,20 @@ fn recognise(options: &Options, body: &[u8]) -> Result<(Source, String), String>
     }
 }
 
-struct Summary {
-    by_status: BTreeMap<&'static str, usize>,
+pub(crate) struct Summary {
+    pub(crate) by_status: BTreeMap<&'static str, usize>,
     by_type: BTreeMap<String, BTreeMap<&'static str, usize>>,
 }
 
 impl Summary {
     fn count(&mut self, kind: &str, status: &'static str) {
         *self.by_status.entry(status).or_default() += 1;
-        *self
-            .by_type
-            .entry(kind.to_owned())
-            .or_default()
-            .entry(status)
-            .or_default() += 1;
+        // The type's own entry, copying its name only the first time it is seen.
+        let by_status = match self.by_type.get_mut(kind) {
+            Some(by_status) => by_status,
+            None => self.by_type.entry(kind.to_owned()).or_default(),
+        };
+        *by_status.entry(status).or_default() += 1;
     }
 }
 
@@ -251,12 +252,12 @@ fn convert_one(
     out: &mut impl Write,
     summary: &mut Summary,
 ) -> io::Result<()> {
-    let recognised = recognise(options, body);
-    let kind = match &recognised {
-        Ok((_, kind)) if !kind.is_empty() => kind.clone(),
-        _ => "(unknown)".to_owned(),
+    let (recognised, kind) = match recognise(options, body) {
+        Ok((source, kind)) => (Ok(source), kind),
+        Err(error) => (Err(error), Cow::Borrowed("")),
     };
-    let converted = recognised.and_then(|(source, _)| {
+    let kind = if kind.is_empty() { "(unknown)" } else { &kind };
+    let converted = recognised.and_then(|source| {
         let payload = match source {
             Source::GithubWebhook | Source::GitlabWebhook => Payload::Webhook {
                 event: options.event.as_deref(),
@@ -279,12 +280,14 @@ fn convert_one(
         },
         Ok(Conversion::Challenge(challenge)) => Outcome::Challenge { challenge },
         Ok(other) => Outcome::Error {
-            error: format!("unexpected conversion: {other:?}"),
+            error: Cow::Owned(format!("unexpected conversion: {other:?}")),
         },
-        Err(error) => Outcome::Error { error: error.clone() },
+        Err(error) => Outcome::Error {
+            error: Cow::Borrowed(error),
+        },
     };
     summary.count(
-        &kind,
+        kind,
         match outcome {
             Outcome::Converted { .. } => "converted",
             Outcome::Skipped { .. } => "skipped",
@@ -296,8 +299,29 @@ fn convert_one(
     out.write_all(b"\n")
 }
 
-/// Splits one input into payloads with their `PATH:LINE` labels.
-fn payloads(path: &str, bytes: &[u8]) -> Vec<(String, std::ops::Range<usize>)> {
+/// Where a payload sits in its input, for its `PATH:LINE` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// Line `n` (from 1) of JSON Lines, or line 1 for a whole document: `PATH:n`.
+    Line(usize),
+    /// Element `n` (from 0) of a document that is an array: `PATH:1[n]`.
+    Element(usize),
+}
+
+/// Writes the label of the payload at `position` of `path` into `label`, reusing its buffer.
+fn write_label(label: &mut String, path: &str, position: Position) {
+    use std::fmt::Write as _;
+    label.clear();
+    label.push_str(path);
+    // Writing into a `String` cannot fail.
+    let _ = match position {
+        Position::Line(line) => write!(label, ":{line}"),
+        Position::Element(index) => write!(label, ":1[{index}]"),
+    };
+}
+
+/// Splits one input into payloads with their positions.
+fn payloads(path: &str, bytes: &[u8]) -> Vec<(Position, std::ops::Range<usize>)> {
     let whole_document =
         path.ends_with(".json") || (path == "-" && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok());
     if whole_document {
@@ -305,10 +329,10 @@ fn payloads(path: &str, bytes: &[u8]) -> Vec<(String, std::ops::Range<usize>)> {
             return elements
                 .into_iter()
                 .enumerate()
-                .map(|(index, range)| (format!("{path}:1[{index}]"), range))
+                .map(|(index, range)| (Position::Element(index), range))
                 .collect();
         }
-        return vec![(format!("{path}:1"), 0..bytes.len())];
+        return vec![(Position::Line(1), 0..bytes.len())];
     }
     let mut start = 0;
     let mut found = Vec::new();
@@ -316,7 +340,7 @@ fn payloads(path: &str, bytes: &[u8]) -> Vec<(String, std::ops::Range<usize>)> {
         let range = start..start + line.len();
         start = range.end + 1;
         if !line.iter().all(u8::is_ascii_whitespace) {
-            found.push((format!("{path}:{}", index + 1), range));
+            found.push((Position::Line(index + 1), range));
         }
     }
     found
@@ -338,13 +362,16 @@ fn array_elements(bytes: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
     )
 }
 
-fn run(options: &Options, out: &mut impl Write, stdin: &mut impl Read) -> io::Result<Summary> {
+pub(crate) fn run(options: &Options, out: &mut impl Write, stdin: &mut impl Read) -> io::Result<Summary> {
     let mut summary = Summary {
         by_status: BTreeMap::new(),
         by_type: BTreeMap::new(),
     };
+    // One buffer for the inputs and one for the labels, reused.
+    let mut bytes = Vec::new();
+    let mut label = String::new();
     for path in &options.paths {
-        let mut bytes = Vec::new();
+        bytes.clear();
         let read = if path == "-" {
             stdin.read_to_end(&mut bytes).map(drop)
         } else {
@@ -355,14 +382,15 @@ fn run(options: &Options, out: &mut impl Write, stdin: &mut impl Read) -> io::Re
         if let Err(error) = read {
             summary.count("(unreadable)", "error");
             let outcome = Outcome::Error {
-                error: format!("cannot read {path}: {error}"),
+                error: Cow::Owned(format!("cannot read {path}: {error}")),
             };
             serde_json::to_writer(&mut *out, &Line { input: path, outcome })?;
             out.write_all(b"\n")?;
             continue;
         }
-        for (input, range) in payloads(path, &bytes) {
-            convert_one(options, &input, &bytes[range], out, &mut summary)?;
+        for (position, range) in payloads(path, &bytes) {
+            write_label(&mut label, path, position);
+            convert_one(options, &label, &bytes[range], out, &mut summary)?;
         }
     }
     out.flush()?;
@@ -483,9 +511,13 @@ mod tests {
 
     #[test]
     fn json_lines_are_labelled_with_their_line_numbers_and_blank_lines_skipped() {
+        let mut label = String::new();
         let labels: Vec<String> = payloads("a.jsonl", b"{}\n\n{}\r\n{}")
             .into_iter()
-            .map(|(label, _)| label)
+            .map(|(position, _)| {
+                write_label(&mut label, "a.jsonl", position);
+                label.clone()
+            })
             .collect();
         assert_eq!(labels, ["a.jsonl:1", "a.jsonl:3", "a.jsonl:4"]);
         assert_eq!(

@@ -11,8 +11,9 @@
 //! Three paths run through it, each a sequence of pure steps the host drives:
 //!
 //! - **Webhook**: the host receives `(service, routing secret, headers, raw body)`, finds the [`Integration`] by its
-//!   routing secret, and calls [`plugin::intake_for`] with the plugin and the provider's signing secret; it gets a
-//!   challenge to echo or payloads to convert, then [`store::ingest`]s the [`Conversion`].
+//!   routing secret, and calls [`plugin::intake_for`] with the plugin and the provider's signing secret, which checks
+//!   the signature and the headers; the plugin's converter then reads the body, once, into a [`Conversion`]: events
+//!   the host [`store::ingest`]s, or a challenge to echo.
 //! - **OAuth**: [`oauth::OAuthClient::start`] gives the authorize URL and a [`oauth::PendingAuth`] to keep in the
 //!   user's session; the callback gives the token request; its response gives tokens the host must store before
 //!   using them. The [`oauth`] module docs walk through the whole loop.
@@ -70,8 +71,9 @@
 //! ```
 //! use chrono::{TimeZone, Utc};
 //! use http::HeaderMap;
-//! use spark_integrations::providers::slack::SlackPlugin;
+//! use spark_integrations::convert::{Conversion, ConvertContext, Converter};
 //! use spark_integrations::plugin::intake_for;
+//! use spark_integrations::providers::slack::{SlackConverter, SlackPlugin};
 //! use spark_integrations::webhook::{Intake, WebhookSecret};
 //!
 //! // A signed Slack `url_verification` request (from the slack-ruby-client test suite).
@@ -84,10 +86,15 @@
 //! let signing_secret = [WebhookSecret::new("ade6ca762ade4db0e7d31484cd616b9c")];
 //! let now = Utc.timestamp_opt(1_547_933_148 + 10, 0).unwrap();
 //!
-//! match intake_for(&SlackPlugin::new(), &signing_secret, &headers, body, now)? {
-//!     Intake::Challenge(challenge) => assert!(challenge.starts_with("P7sFXA4o")), // answer 200 with it
-//!     Intake::Convert(delivery) => { /* convert delivery.payload, ingest, unless dedupe_key was seen */ }
-//!     _ => {}
+//! let Intake::Convert(delivery) = intake_for(&SlackPlugin::new(), &signing_secret, &headers, body, now)? else {
+//!     unreachable!("every verified delivery is a payload to convert");
+//! };
+//! // The converter is the one reader of the body: store what it converts (a redelivery is reported as duplicates),
+//! // or answer a challenge with 200.
+//! let context = ConvertContext::new(now).with_integration("int_1");
+//! match SlackConverter.convert(delivery.payload, &context)? {
+//!     Conversion::Challenge(challenge) => assert!(challenge.starts_with("P7sFXA4o")), // answer 200 with it
+//!     _ => { /* store it: store::ingest_conversion(&mut store, "int_1", &conversion) */ }
 //! }
 //! // Ten minutes later the same request is a replay: 401.
 //! let later = now + chrono::Duration::minutes(10);
@@ -185,6 +192,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod text;
 pub mod webhook;
 
 pub use convert::{Conversion, ConvertContext, ConvertError, Converter, Payload, SkipReason};

@@ -68,15 +68,6 @@ pub enum WebhookError {
         /// The largest accepted distance, in seconds.
         tolerance_secs: u64,
     },
-    /// The body is signed correctly but lacks what the provider always sends with its declared type (Slack's
-    /// `event_id` on an `event_callback`, the `challenge` of a `url_verification`).
-    #[error("malformed body at `{path}`: {message}")]
-    MalformedBody {
-        /// Dotted path of the offending field (`.` for the body itself).
-        path: String,
-        /// What was wrong.
-        message: String,
-    },
     /// The plugin the delivery was addressed to does not accept webhooks.
     #[error("this service does not accept webhooks")]
     NotAccepted,
@@ -138,7 +129,6 @@ impl WebhookError {
                 HeaderRole::Credential => RefusalKind::Unauthenticated,
                 HeaderRole::Metadata => RefusalKind::Malformed,
             },
-            Self::MalformedBody { .. } => RefusalKind::Malformed,
             Self::NotAccepted => RefusalKind::NotAccepted,
             Self::NoSecret | Self::InvalidSecret { .. } => RefusalKind::Receiver,
         }

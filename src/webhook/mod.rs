@@ -5,13 +5,20 @@
 //! plugin's [`WebhookVerifier`] (or [`plugin::intake_for`](crate::plugin::intake_for) with the plugin) and the
 //! *provider's* signing secret(s):
 //!
-//! 1. [`intake`] runs the verifier. A [`WebhookError`] means: answer with [`WebhookError::status`] (401, 400 or
-//!    413; 500 when the host's own secrets are unusable) and stop.
-//! 2. [`Intake::Challenge`]: answer `200` with the challenge as the body (Slack `url_verification`). It is only
-//!    produced after the signature holds.
-//! 3. [`Intake::Convert`]: if the [`Delivery::dedupe_key`] was seen before for this integration, answer `200` and
-//!    stop (a redelivery is a success, not an error); otherwise convert [`Delivery::payload`], store the result,
-//!    remember the key and answer `2xx`.
+//! 1. [`intake`] runs the verifier, which checks the signature and reads the headers, never the body. A
+//!    [`WebhookError`] means: answer with [`WebhookError::status`] (401, 400 or 413; 500 when the host's own secrets
+//!    are unusable) and stop.
+//! 2. [`Intake::Convert`]: convert [`Delivery::payload`] with the plugin's [`Converter`](crate::convert::Converter),
+//!    the one reader of the body, and store the result (see [`store`](crate::store)). A
+//!    [`Conversion::Challenge`](crate::convert::Conversion::Challenge) (Slack's `url_verification`) is answered with
+//!    `200` and the challenge as the body, and nothing is stored.
+//!
+//! A redelivery needs no bookkeeping of its own: the converters derive each event's `source_id` from what stays
+//! the same across retries (GitHub: the SHA-256 of the body; Slack: the body's `event_id`; GitLab: the SHA-256 of
+//! the body), and the stores keep one event per integration and `source_id`, so storing a redelivery reports
+//! duplicates instead of inserting. Answer it with `2xx` like the first delivery. A converter for a Standard
+//! Webhooks provider can take the signed `webhook-id` ([`Payload::Webhook`]'s `delivery_id`) as its `source_id`.
+//! [`Delivery::retry_num`] says how many times the provider retried, for logging.
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -31,15 +38,12 @@
 //! let secrets = [WebhookSecret::new("It's a Secret to Everybody")];
 //! let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
 //!
-//! match intake(&GithubVerifier::new(), &secrets, &headers, body, now)? {
-//!     Intake::Convert(delivery) => {
-//!         assert_eq!(delivery.dedupe_key.as_deref(), Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
-//!         let Payload::Webhook { event, body, .. } = delivery.payload else { unreachable!() };
-//!         assert_eq!((event, body), (Some("ping"), &b"Hello, World!"[..]));
-//!     }
-//!     Intake::Challenge(_) => unreachable!("GitHub sends no challenges"),
-//!     _ => unreachable!(),
-//! }
+//! let Intake::Convert(delivery) = intake(&GithubVerifier::new(), &secrets, &headers, body, now)? else {
+//!     unreachable!("every verified delivery is a payload to convert");
+//! };
+//! let Payload::Webhook { event, delivery_id, body } = delivery.payload else { unreachable!() };
+//! assert_eq!((event, body), (Some("ping"), &b"Hello, World!"[..]));
+//! assert_eq!(delivery_id, Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -51,8 +55,6 @@ mod check;
 mod error;
 mod mac;
 mod standard;
-
-use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
@@ -101,9 +103,10 @@ pub trait WebhookVerifier: Send + Sync {
     ) -> Result<VerifiedDelivery<'a>, WebhookError>;
 }
 
-/// A delivery whose signature holds, with what the provider sent beside the body. Borrows from the request.
+/// A delivery whose signature holds, with what the provider's headers say about it. Borrows from the request.
 ///
-/// Built by [`WebhookVerifier`]s: start from [`VerifiedDelivery::new`] and fill in the fields the scheme provides.
+/// Built by [`WebhookVerifier`]s: start from [`VerifiedDelivery::new`] and fill in the fields the scheme's headers
+/// provide. Verifiers do not read the body: the converter does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifiedDelivery<'a> {
@@ -113,13 +116,8 @@ pub struct VerifiedDelivery<'a> {
     pub event: Option<&'a str>,
     /// The delivery id from the headers (GitHub's `X-GitHub-Delivery`, Standard Webhooks' `webhook-id`).
     pub delivery_id: Option<&'a str>,
-    /// What identifies this delivery across retries: the delivery id, or Slack's `event_id` from the body. `None`
-    /// only for bodies that describe no event (Slack's `app_rate_limited`, non-Events-API Slack bodies).
-    pub dedupe_key: Option<Cow<'a, str>>,
     /// How many times the provider retried this delivery before (Slack's `X-Slack-Retry-Num`), where it says so.
     pub retry_num: Option<u32>,
-    /// A challenge to echo instead of converting anything (Slack's `url_verification`).
-    pub challenge: Option<Cow<'a, str>>,
 }
 
 impl<'a> VerifiedDelivery<'a> {
@@ -129,44 +127,39 @@ impl<'a> VerifiedDelivery<'a> {
             body,
             event: None,
             delivery_id: None,
-            dedupe_key: None,
             retry_num: None,
-            challenge: None,
         }
     }
 }
 
-/// What to do with a verified webhook delivery: the outcome of [`intake`].
+/// What to do with a verified webhook delivery: the outcome of [`intake`]. Today always a payload to convert;
+/// `#[non_exhaustive]`, so match it with a fallback arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-#[must_use = "a delivery must be converted and stored, or a challenge answered"]
+#[must_use = "a delivery must be converted and stored (or its challenge answered)"]
 pub enum Intake<'a> {
-    /// Convert the payload (unless its dedupe key was seen before), store the result, answer `2xx`.
+    /// Convert the payload, then store the events (a redelivery is reported as duplicates) or answer the
+    /// [`Conversion::Challenge`](crate::convert::Conversion::Challenge); answer `2xx`.
     Convert(Delivery<'a>),
-    /// Answer `200` with this text as the body, and convert nothing (Slack's `url_verification`).
-    Challenge(Cow<'a, str>),
 }
 
-/// A verified payload to convert, with its dedupe key.
+/// A verified payload to convert, with what the headers said about its delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Delivery<'a> {
     /// The payload to hand to the provider's [`Converter`](crate::convert::Converter): always
     /// [`Payload::Webhook`].
     pub payload: Payload<'a>,
-    /// The key that is the same on every redelivery of this event: GitHub's `X-GitHub-Delivery`, Slack's
-    /// `event_id`, Standard Webhooks' `webhook-id`. Store it with the integration and skip a delivery whose key
-    /// was seen. `None` only for bodies that describe no event (Slack's `app_rate_limited`).
-    pub dedupe_key: Option<Cow<'a, str>>,
     /// How many times the provider retried this delivery before, where it says so (Slack's `X-Slack-Retry-Num`).
     pub retry_num: Option<u32>,
 }
 
-/// Verifies a webhook request and says what to do with it: convert a payload, answer a challenge, or refuse.
+/// Verifies a webhook request and says what to do with it: convert its payload, or refuse it.
 ///
 /// Call it once per request with the plugin's verifier, the provider's signing secret(s) for this integration
-/// (any one may match), the request headers, the raw body bytes (never re-serialized) and the current time. A
-/// challenge is only returned once the signature holds. See the [module documentation](self) for the full loop.
+/// (any one may match), the request headers, the raw body bytes (never re-serialized) and the current time. Only
+/// the signature and the headers are checked here; the body is read once, by the converter, after the signature
+/// holds. See the [module documentation](self) for the full loop.
 ///
 /// # Errors
 ///
@@ -179,16 +172,12 @@ pub fn intake<'a>(
     now: DateTime<Utc>,
 ) -> Result<Intake<'a>, WebhookError> {
     let delivery = verifier.verify(secrets, headers, body, now)?;
-    if let Some(challenge) = delivery.challenge {
-        return Ok(Intake::Challenge(challenge));
-    }
     Ok(Intake::Convert(Delivery {
         payload: Payload::Webhook {
             event: delivery.event,
             delivery_id: delivery.delivery_id,
             body: delivery.body,
         },
-        dedupe_key: delivery.dedupe_key,
         retry_num: delivery.retry_num,
     }))
 }

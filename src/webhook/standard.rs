@@ -3,7 +3,6 @@
 //! `webhook-signature` holds a space-separated list of `v1,<base64 HMAC-SHA256>` over `{webhook-id}.{webhook-timestamp}.{body}`,
 //! keyed with the base64-decoded part of a `whsec_...` secret. The timestamp must be within the tolerance of `now`.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -27,7 +26,7 @@ const SECRET_PREFIX: &str = "whsec_";
 ///
 /// Secrets are `whsec_<base64 key>` (the prefix is optional). The delivery passes when any `v1,` entry of
 /// `webhook-signature` matches under any secret; entries of other versions and undecodable entries are skipped,
-/// so `v1,<bad> v1,<good>` passes. The `webhook-id` is the dedupe key. The signature covers the id, the timestamp
+/// so `v1,<bad> v1,<good>` passes. The `webhook-id` is the delivery id. The signature covers the id, the timestamp
 /// and the body, so neither can be changed on a replay, and a stale timestamp is refused. Timestamps further than 300 s from `now`
 /// (configurable) are refused.
 ///
@@ -45,7 +44,7 @@ const SECRET_PREFIX: &str = "whsec_";
 /// let now = Utc.timestamp_opt(1649367553, 0).unwrap();
 ///
 /// let delivery = StandardWebhooksVerifier::new().verify(&secrets, &headers, body, now)?;
-/// assert_eq!(delivery.dedupe_key.as_deref(), Some("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"));
+/// assert_eq!(delivery.delivery_id, Some("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +142,6 @@ impl WebhookVerifier for StandardWebhooksVerifier {
 
         let mut delivery = VerifiedDelivery::new(body);
         delivery.delivery_id = Some(id);
-        delivery.dedupe_key = Some(Cow::Borrowed(id));
         Ok(delivery)
     }
 }

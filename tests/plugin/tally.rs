@@ -16,7 +16,6 @@
 //! [`signed_delivery`], for this crate's tests and the host's end-to-end test (which serves `answer` on a loopback
 //! port). Nothing here does I/O, reads the clock or uses an async runtime.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -305,7 +304,6 @@ impl WebhookVerifier for TallyVerifier {
         let mut delivery = VerifiedDelivery::new(body);
         delivery.event = Some(event);
         delivery.delivery_id = Some(delivery_id);
-        delivery.dedupe_key = Some(Cow::Borrowed(delivery_id));
         delivery.retry_num = retry_num;
         Ok(delivery)
     }

@@ -75,7 +75,7 @@ fn secrets(list: &[&str]) -> Vec<WebhookSecret> {
 fn verify(secrets: &[WebhookSecret], headers: &HeaderMap, body: &[u8]) -> Result<String, WebhookError> {
     GitlabVerifier::new()
         .verify(secrets, headers, body, now())
-        .map(|delivery| delivery.dedupe_key.expect("a dedupe key").into_owned())
+        .map(|delivery| delivery.delivery_id.expect("a delivery id").to_owned())
 }
 
 fn unauthenticated(result: Result<String, WebhookError>) -> WebhookError {
@@ -274,26 +274,26 @@ fn oversized_bodies_are_refused_first() {
 /// Intake through the plugin, conversion and storage: what the host does with one delivery.
 fn deliver(store: &mut MemoryStore, secrets: &[WebhookSecret], headers: &HeaderMap, body: &[u8]) -> (String, usize) {
     let plugin = GitlabPlugin::new();
-    let Intake::Convert(Delivery {
-        payload, dedupe_key, ..
-    }) = intake_for(&plugin, secrets, headers, body, now()).expect("authenticated")
+    let Intake::Convert(Delivery { payload, .. }) =
+        intake_for(&plugin, secrets, headers, body, now()).expect("authenticated")
     else {
         panic!("GitLab sends no challenges");
     };
-    assert!(matches!(
-        payload,
-        Payload::Webhook {
-            event: Some("Push Hook"),
-            ..
-        }
-    ));
+    let Payload::Webhook {
+        event: Some("Push Hook"),
+        delivery_id: Some(delivery_id),
+        ..
+    } = payload
+    else {
+        panic!("a push delivery with its id: {payload:?}");
+    };
     let conversion = plugin
         .converter()
         .expect("a converter")
         .convert(payload, &context())
         .expect("converted");
     let report = ingest_conversion(store, "int_1", &conversion).expect("stored");
-    (dedupe_key.expect("a key").into_owned(), report.inserted)
+    (delivery_id.to_owned(), report.inserted)
 }
 
 #[test]
@@ -303,7 +303,7 @@ fn a_body_replayed_under_a_new_delivery_id_is_stored_once() {
     let (first_key, inserted) = deliver(&mut store, &tokens, &token_headers(TOKEN, IDEMPOTENCY_KEY), BODY);
     assert_eq!(inserted, 1);
     // An attacker who captured the delivery (token included) resends it with a fresh Idempotency-Key: the intake
-    // cannot tell (the token covers neither), the dedupe key differs, but the content gives the same source id.
+    // cannot tell (the token covers neither), the delivery id differs, but the content gives the same source id.
     let (replay_key, inserted) = deliver(&mut store, &tokens, &token_headers(TOKEN, "a-new-delivery-id"), BODY);
     assert_ne!(replay_key, first_key);
     assert_eq!(inserted, 0, "stored once");

@@ -1,14 +1,13 @@
-//! The intake entry point: payloads to convert with their dedupe keys, Slack challenges only after the signature
-//! holds, and one-line wiring through `&dyn WebhookVerifier`.
+//! The intake entry point: payloads to convert with what the headers say, Slack challenges only after the
+//! signature holds (the converter reads them), and one-line wiring through `&dyn WebhookVerifier`.
 
 use crate::webhook_support;
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
-use spark_integrations::convert::Payload;
+use spark_integrations::ConvertError;
+use spark_integrations::convert::{Conversion, ConvertContext, Converter, Payload};
 use spark_integrations::providers::github::GithubVerifier;
-use spark_integrations::providers::slack::SlackVerifier;
+use spark_integrations::providers::slack::{SlackConverter, SlackVerifier};
 use spark_integrations::webhook::{
     Delivery, HeaderRole, Intake, StandardWebhooksVerifier, WebhookError, WebhookSecret, WebhookVerifier, intake,
 };
@@ -41,36 +40,32 @@ const SLACK_SECRET: &str = "ade6ca762ade4db0e7d31484cd616b9c";
 const SLACK_TS: &str = "1547933148";
 const SLACK_NOW: i64 = 1_547_933_148;
 
-/// Runs the Slack intake and renders the outcome as text: `challenge <text>` or `convert key=<dedupe key>
-/// retry=<retry num>`.
+/// Runs the Slack intake and renders the outcome as text: `convert retry=<retry num>`.
 fn slack_intake(headers: &http::HeaderMap, body: &[u8]) -> Result<String, WebhookError> {
     let secrets = [WebhookSecret::new(SLACK_SECRET)];
     intake(&SlackVerifier::new(), &secrets, headers, body, at(SLACK_NOW)).map(|outcome| match outcome {
-        Intake::Challenge(challenge) => format!("challenge {challenge}"),
-        Intake::Convert(delivery) => {
-            format!(
-                "convert key={:?} retry={:?}",
-                delivery.dedupe_key.as_deref(),
-                delivery.retry_num
-            )
-        }
+        Intake::Convert(delivery) => format!("convert retry={:?}", delivery.retry_num),
         other => panic!("an outcome this test does not know: {other:?}"),
     })
 }
 
+/// Converts a verified Slack body: the converter is the one reader of the body.
+fn slack_convert(body: &[u8]) -> Result<Conversion, ConvertError> {
+    let payload = Payload::Webhook {
+        event: None,
+        delivery_id: None,
+        body,
+    };
+    SlackConverter.convert(payload, &ConvertContext::new(at(SLACK_NOW)))
+}
+
 #[test]
-fn a_github_delivery_becomes_a_webhook_payload_keyed_by_its_delivery_id() {
+fn a_github_delivery_becomes_a_webhook_payload_with_its_delivery_id() {
     let body = br#"{"zen":"Design for failure.","hook_id":1}"#;
     let headers = github_headers("webhook secret", body);
     let secrets = [WebhookSecret::new("webhook secret")];
     let outcome = intake(&GithubVerifier::new(), &secrets, &headers, body, at(0)).expect("signed by the secret");
-    let Intake::Convert(Delivery {
-        payload,
-        dedupe_key,
-        retry_num,
-        ..
-    }) = outcome
-    else {
+    let Intake::Convert(Delivery { payload, retry_num, .. }) = outcome else {
         panic!("GitHub sends no challenges: {outcome:?}")
     };
     assert_eq!(
@@ -83,12 +78,11 @@ fn a_github_delivery_becomes_a_webhook_payload_keyed_by_its_delivery_id() {
     );
     // Borrowed from the request, not copied.
     assert!(std::ptr::eq(payload.body(), body.as_slice()));
-    assert_eq!(dedupe_key, Some(Cow::Borrowed(DELIVERY_ID)));
     assert_eq!(retry_num, None);
 }
 
 #[test]
-fn the_recorded_url_verification_yields_its_challenge() {
+fn the_recorded_url_verification_passes_and_converts_to_its_challenge() {
     let (request, headers) = recorded_url_verification();
     assert_eq!(request.body.as_bytes(), RECORDED_URL_VERIFICATION_BODY);
     let secrets = [WebhookSecret::new(request.signing_secret)];
@@ -100,9 +94,14 @@ fn the_recorded_url_verification_yields_its_challenge() {
         at(SLACK_NOW + 2),
     )
     .expect("the recorded request is signed");
+    let Intake::Convert(delivery) = outcome else {
+        panic!("an outcome this test does not know: {outcome:?}")
+    };
     assert_eq!(
-        outcome,
-        Intake::Challenge(Cow::Borrowed("P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF"))
+        SlackConverter.convert(delivery.payload, &ConvertContext::new(at(SLACK_NOW))),
+        Ok(Conversion::Challenge(
+            "P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF".to_owned()
+        ))
     );
 }
 
@@ -153,19 +152,18 @@ fn a_url_verification_with_a_bad_signature_yields_no_challenge() {
 }
 
 #[test]
-fn a_slack_event_callback_dedupes_on_event_id_and_reports_retries() {
+fn a_slack_event_callback_reports_retries_and_converts_to_its_event_id() {
     let body = br#"{"token":"x","team_id":"T061EG9R6","type":"event_callback","event_id":"Ev0PV52K21","event_time":1547933148,"event":{"type":"reaction_added"}}"#;
     let mut headers = slack_headers(SLACK_SECRET, SLACK_TS, body);
-    assert_eq!(
-        slack_intake(&headers, body),
-        Ok("convert key=Some(\"Ev0PV52K21\") retry=None".into())
-    );
+    assert_eq!(slack_intake(&headers, body), Ok("convert retry=None".into()));
+    // Slack's retries repeat the `event_id`: it is the events' source id, so a retry is a duplicate in the store.
+    let Ok(Conversion::Converted(events)) = slack_convert(body) else {
+        panic!("a reaction is activity")
+    };
+    assert_eq!(events[0].source_id, "Ev0PV52K21");
     headers.insert("X-Slack-Retry-Num", "2".parse().unwrap());
     headers.insert("X-Slack-Retry-Reason", "http_timeout".parse().unwrap());
-    assert_eq!(
-        slack_intake(&headers, body),
-        Ok("convert key=Some(\"Ev0PV52K21\") retry=Some(2)".into())
-    );
+    assert_eq!(slack_intake(&headers, body), Ok("convert retry=Some(2)".into()));
 
     let secrets = [WebhookSecret::new(SLACK_SECRET)];
     let Ok(Intake::Convert(delivery)) = intake(&SlackVerifier::new(), &secrets, &headers, body, at(SLACK_NOW)) else {
@@ -183,37 +181,34 @@ fn a_slack_event_callback_dedupes_on_event_id_and_reports_retries() {
 }
 
 #[test]
-fn a_slack_event_callback_without_event_id_is_rejected() {
+fn a_slack_event_callback_without_event_id_passes_and_fails_to_convert() {
     let body = br#"{"type":"event_callback","event":{"type":"message"}}"#;
     let headers = slack_headers(SLACK_SECRET, SLACK_TS, body);
-    let result = slack_intake(&headers, body);
+    assert_eq!(slack_intake(&headers, body), Ok("convert retry=None".into()));
     assert_eq!(
-        result,
-        Err(WebhookError::MalformedBody {
-            path: "event_id".into(),
-            message: "missing".into()
+        slack_convert(body),
+        Err(ConvertError::MissingField {
+            path: "event_id".into()
         })
     );
-    assert_eq!(result.unwrap_err().status(), http::StatusCode::BAD_REQUEST);
 }
 
 #[test]
-fn a_url_verification_without_challenge_is_rejected() {
+fn a_url_verification_without_challenge_passes_and_fails_to_convert() {
     let body = br#"{"type":"url_verification"}"#;
     let headers = slack_headers(SLACK_SECRET, SLACK_TS, body);
+    assert_eq!(slack_intake(&headers, body), Ok("convert retry=None".into()));
     assert_eq!(
-        slack_intake(&headers, body),
-        Err(WebhookError::MalformedBody {
-            path: "challenge".into(),
-            message: "missing".into()
+        slack_convert(body),
+        Err(ConvertError::MissingField {
+            path: "challenge".into()
         })
     );
 }
 
 #[test]
 fn a_signed_slack_body_that_is_not_an_events_api_object_is_left_to_the_converter() {
-    // Signed, so accepted; without an envelope there is no dedupe key and no challenge. The converter reports the
-    // JSON error with its position.
+    // Signed, so accepted: the verifier does not read the body. The converter reports what is wrong with it.
     for body in [
         br#"{"type":"#.as_slice(),
         br#"{"type":"event_callback","event_id":17}"#,
@@ -223,18 +218,19 @@ fn a_signed_slack_body_that_is_not_an_events_api_object_is_left_to_the_converter
         let headers = slack_headers(SLACK_SECRET, SLACK_TS, body);
         assert_eq!(
             slack_intake(&headers, body),
-            Ok("convert key=None retry=None".into()),
+            Ok("convert retry=None".into()),
             "{body:?}"
         );
+        assert!(slack_convert(body).is_err(), "{body:?}");
     }
 }
 
 #[test]
-fn slack_bodies_without_events_pass_without_a_dedupe_key() {
+fn slack_bodies_without_events_pass() {
     let rate_limited = br#"{"token":"x","type":"app_rate_limited","team_id":"T123456","minute_rate_limited":1518467820,"api_app_id":"A123456"}"#;
     for body in [rate_limited.as_slice(), SLACK_DOCS_BODY.as_bytes()] {
         let headers = slack_headers(SLACK_SECRET, SLACK_TS, body);
-        assert_eq!(slack_intake(&headers, body), Ok("convert key=None retry=None".into()));
+        assert_eq!(slack_intake(&headers, body), Ok("convert retry=None".into()));
     }
 }
 
@@ -258,7 +254,7 @@ fn a_malformed_slack_retry_num_is_rejected() {
 }
 
 #[test]
-fn a_standard_webhooks_delivery_is_keyed_by_webhook_id() {
+fn a_standard_webhooks_delivery_carries_its_webhook_id() {
     let body = br#"{"type":"invoice.paid"}"#;
     let key = b"0123456789abcdef0123456789abcdef";
     let headers = headers(&[
@@ -281,7 +277,6 @@ fn a_standard_webhooks_delivery_is_keyed_by_webhook_id() {
     let Intake::Convert(delivery) = outcome else {
         panic!("no challenges in Standard Webhooks")
     };
-    assert_eq!(delivery.dedupe_key.as_deref(), Some("msg_1"));
     assert_eq!(
         delivery.payload,
         Payload::Webhook {

@@ -106,7 +106,6 @@ fn github_docs_vector() {
     assert_eq!(delivery.body, GITHUB_DOCS_BODY.as_bytes());
     assert_eq!(delivery.event, Some("ping"));
     assert_eq!(delivery.delivery_id, Some(DELIVERY_ID));
-    assert_eq!(delivery.dedupe_key.as_deref(), Some(DELIVERY_ID));
     // The independent signer agrees with the documented value.
     assert_eq!(
         github_signature(GITHUB_DOCS_SECRET, GITHUB_DOCS_BODY.as_bytes()),
@@ -188,7 +187,6 @@ fn standard_webhooks_vector() {
         .verify(&secrets, &headers, body, at(1_649_367_553))
         .expect("the Standard Webhooks example verifies");
     assert_eq!(delivery.delivery_id, Some("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"));
-    assert_eq!(delivery.dedupe_key.as_deref(), Some("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk"));
     assert_eq!(delivery.event, None);
     // Same 300 s window as Slack.
     for (offset, accepted) in [(-300, true), (300, true), (-301, false), (301, false)] {

@@ -29,6 +29,8 @@ pub enum Processed {
         report: IngestReport,
         /// Why nothing was converted, when the payload was skipped.
         skipped: Option<String>,
+        /// The challenge to answer with, when the payload was one (Slack's `url_verification`): nothing is stored.
+        challenge: Option<String>,
     },
     /// The conversion failed: kept as failed, not retried by itself.
     Failed(String),
@@ -100,6 +102,10 @@ fn stored_as(report: IngestReport, conversion: &Conversion) -> Processed {
             Conversion::Skipped(reason) => Some(reason.to_string()),
             _ => None,
         },
+        challenge: match conversion {
+            Conversion::Challenge(challenge) => Some(challenge.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -153,7 +159,7 @@ fn convert(
 /// The record of what processing gave, for the inbox.
 fn outcome_of(id: i64, processed: &Processed, attempts: u32, now: DateTime<Utc>) -> RecordedOutcome {
     match processed {
-        Processed::Stored { report, skipped } => RecordedOutcome::new(
+        Processed::Stored { report, skipped, .. } => RecordedOutcome::new(
             id,
             InboxStatus::Done,
             json!({

@@ -89,10 +89,19 @@ impl Kind {
     /// Reads `body` as this kind's payload. On failure the body is read again with path tracking, and the error
     /// names the field as `prefix.path` (`payload.pull_request.id`; `prefix` may be empty).
     pub(crate) fn parse<'a>(self, body: &'a [u8], prefix: &str) -> Result<Activity<'a>, ConvertError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
-        let fast = self
-            .deserialize(&mut deserializer)
-            .and_then(|activity| deserializer.end().map(|()| activity));
+        // As `convert::from_slice`: UTF-8 checked once for the whole body, then read as text.
+        let fast = match std::str::from_utf8(body) {
+            Ok(text) => {
+                let mut deserializer = serde_json::Deserializer::from_str(text);
+                self.deserialize(&mut deserializer)
+                    .and_then(|activity| deserializer.end().map(|()| activity))
+            }
+            Err(_) => {
+                let mut deserializer = serde_json::Deserializer::from_slice(body);
+                self.deserialize(&mut deserializer)
+                    .and_then(|activity| deserializer.end().map(|()| activity))
+            }
+        };
         let fast_error = match fast {
             Ok(activity) => return Ok(activity),
             Err(error) => error,

@@ -9,6 +9,7 @@ use super::activity::Activity;
 use super::wire::{Comment, Issue, PullRequest, RefPayload, Repo, Str, User};
 use crate::convert::ConvertError;
 use crate::model::{Block, Event, Metadata, Object};
+use crate::text::{Decimal, concat};
 
 /// What both paths know besides the payload: who, where, which occurrence and when.
 pub(crate) struct Common<'a> {
@@ -33,14 +34,39 @@ fn count(value: u64) -> Value {
     Value::from(value)
 }
 
+/// The key of an object GitHub numbers: `github:{kind}:{id}`.
+fn numbered_key(kind: &str, id: u64) -> String {
+    concat(&[SERVICE, ":", kind, ":", Decimal::new(id).as_str()])
+}
+
 /// The key of a user: `github:user:{id}`.
 fn user_key(id: u64) -> String {
-    format!("{SERVICE}:user:{id}")
+    numbered_key("user", id)
 }
 
 /// The key of a repository: `github:repository:{id}`.
 fn repo_key(id: u64) -> String {
-    format!("{SERVICE}:repository:{id}")
+    numbered_key("repository", id)
+}
+
+/// `https://github.com/{path}`.
+fn github_url(path: &[&str]) -> String {
+    let mut url = String::with_capacity(GITHUB.len() + path.iter().map(|part| part.len()).sum::<usize>());
+    url.push_str(GITHUB);
+    for part in path {
+        url.push_str(part);
+    }
+    url
+}
+
+const GITHUB: &str = "https://github.com/";
+
+/// `{label} {id}`, or `label` alone without an id: a block's title.
+fn numbered_title(label: &str, id: Option<u64>) -> String {
+    match id {
+        Some(id) => concat(&[label, " ", Decimal::new(id).as_str()]),
+        None => label.to_owned(),
+    }
 }
 
 /// `github_id`: GitHub's numeric id of an object, in its metadata.
@@ -59,8 +85,8 @@ pub(crate) fn user_object(user: &User<'_>) -> Object {
         user.login
             .as_ref()
             .map(|login| match login.as_str().strip_suffix("[bot]") {
-                Some(app) => format!("https://github.com/apps/{app}"),
-                None => format!("https://github.com/{}", login.as_str()),
+                Some(app) => github_url(&["apps/", app]),
+                None => github_url(&[login.as_str()]),
             })
     });
     object.image_url = text(user.avatar_url.as_ref());
@@ -72,8 +98,9 @@ fn repo_full_name<'r>(repo: &'r Repo<'_>) -> Option<&'r str> {
     repo.full_name.as_ref().or(repo.name.as_ref()).map(Str::as_str)
 }
 
-fn repo_object(repo: &Repo<'_>) -> Object {
-    let mut object = Object::new(repo_key(repo.id), "repository", "github_repository");
+/// The repository as an object, under its `key` ([`repo_key`]).
+fn repo_object(repo: &Repo<'_>, key: String) -> Object {
+    let mut object = Object::new(key, "repository", "github_repository");
     github_id(&mut object, repo.id);
     let full_name = repo_full_name(repo);
     if let Some(name) = full_name {
@@ -81,13 +108,13 @@ fn repo_object(repo: &Repo<'_>) -> Object {
     }
     object.title = full_name.map(str::to_owned);
     object.content = text(repo.description.as_ref()).filter(|description| !description.is_empty());
-    object.url = text(repo.html_url.as_ref()).or_else(|| full_name.map(|name| format!("https://github.com/{name}")));
+    object.url = text(repo.html_url.as_ref()).or_else(|| full_name.map(|name| github_url(&[name])));
     object
 }
 
 fn pull_request_object(pr: &PullRequest<'_>) -> Object {
     let mut object = Object::new(
-        format!("{SERVICE}:pull_request:{}", pr.id),
+        numbered_key("pull_request", pr.id),
         "pull_request",
         "github_pull_request",
     );
@@ -112,7 +139,7 @@ fn pull_request_object(pr: &PullRequest<'_>) -> Object {
 }
 
 fn issue_object(issue: &Issue<'_>) -> Object {
-    let mut object = Object::new(format!("{SERVICE}:issue:{}", issue.id), "issue", "github_issue");
+    let mut object = Object::new(numbered_key("issue", issue.id), "issue", "github_issue");
     github_id(&mut object, issue.id);
     object.title = text(issue.title.as_ref());
     object.content = text(issue.body.as_ref());
@@ -149,7 +176,7 @@ fn with_comment(mut event: Event, comment: Option<&Comment<'_>>) -> Event {
 fn comment_block(id: Option<u64>, time: Option<DateTime<Utc>>, body: Option<&Str<'_>>, url: Option<&Str<'_>>) -> Block {
     Block {
         time,
-        title: Some(id.map_or_else(|| "Comment".to_owned(), |id| format!("Comment {id}"))),
+        title: Some(numbered_title("Comment", id)),
         content: text(body),
         url: text(url),
         ..counted_block(1, "comment")
@@ -198,15 +225,17 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
         repo,
         payload_path,
     } = common;
-    let repository = repo_object(&repo);
+    let repository_key = repo_key(repo.id);
+    // Built only where the repository is the target; otherwise only its key is named.
+    let repository = || repo_object(&repo, repository_key.clone());
     let full_name = repo_full_name(&repo);
     let actor = user_object(&actor);
     let event = |domain: &str, action: String, target: Object| {
-        Event::new(source_id.clone(), time, SERVICE, domain, action, actor.clone(), target)
+        Event::new(source_id, time, SERVICE, domain, action, actor, target)
     };
     let mut event = match activity {
         Activity::Push(push) => {
-            let mut event = event("repository", "push".to_owned(), repository.clone());
+            let mut event = event("repository", "push".to_owned(), repository());
             // `size` when GitHub sends it; else the number of `commits` (webhooks carry `commits` but no `size`);
             // the current Events API sends neither, and then there is no value rather than an invented 0.
             let value = push.size.or_else(|| {
@@ -224,11 +253,11 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                     let sha = commit.sha.as_ref().or(commit.id.as_ref()).map(Str::as_str);
                     Block {
                         time: commit.timestamp.0,
-                        title: sha.map(|sha| format!("Commit {}", short_sha(sha))),
+                        title: sha.map(|sha| concat(&["Commit ", short_sha(sha)])),
                         content: text(commit.message.as_ref()),
                         url: sha
                             .zip(full_name)
-                            .map(|(sha, name)| format!("https://github.com/{name}/commit/{sha}")),
+                            .map(|(sha, name)| github_url(&[name, "/commit/", sha])),
                         ..counted_block(1, "commit")
                     }
                 })
@@ -267,21 +296,21 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             with_comment(event, p.comment.as_ref())
         }
         Activity::Create(p) => {
-            let target = ref_target(&p, &repo, &repository, false, payload_path)?;
+            let target = ref_target(&p, &repo, repository, false, payload_path)?;
             let unit = ref_unit(&p, &target);
             let mut event = counted(event("repository", "created".to_owned(), target), 1, unit);
             ref_metadata(&mut event.event_metadata, &p);
             event
         }
         Activity::Delete(p) => {
-            let target = ref_target(&p, &repo, &repository, true, payload_path)?;
+            let target = ref_target(&p, &repo, repository, true, payload_path)?;
             let unit = ref_unit(&p, &target);
             let mut event = counted(event("repository", "deleted".to_owned(), target), 1, unit);
             ref_metadata(&mut event.event_metadata, &p);
             event
         }
         Activity::Fork(p) => {
-            let mut event = counted(event("repository", "forked".to_owned(), repository.clone()), 1, "fork");
+            let mut event = counted(event("repository", "forked".to_owned(), repository()), 1, "fork");
             if let Some(forkee) = &p.forkee {
                 if let Some(id) = forkee.id {
                     event.event_metadata.insert("fork".into(), repo_key(id).into());
@@ -294,23 +323,23 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             }
             event
         }
-        Activity::Watch(_) => counted(event("repository", "starred".to_owned(), repository.clone()), 1, "star"),
+        Activity::Watch(_) => counted(event("repository", "starred".to_owned(), repository()), 1, "star"),
         Activity::Star(p) => {
             let action = match p.action.as_ref().map(Str::as_str) {
                 Some("created") | None => "starred",
                 Some("deleted") => "unstarred",
                 Some(other) => other,
             };
-            counted(event("repository", action.to_owned(), repository.clone()), 1, "star")
+            counted(event("repository", action.to_owned(), repository()), 1, "star")
         }
         Activity::Public(_) => counted(
-            event("repository", "publicized".to_owned(), repository.clone()),
+            event("repository", "publicized".to_owned(), repository()),
             1,
             "repository",
         ),
         Activity::Release(p) => {
             let release = &p.release;
-            let mut target = Object::new(format!("{SERVICE}:release:{}", release.id), "release", "github_release");
+            let mut target = Object::new(numbered_key("release", release.id), "release", "github_release");
             github_id(&mut target, release.id);
             // An unnamed release shows its tag, as GitHub does.
             let name = release.name.as_ref().filter(|name| !name.as_str().is_empty());
@@ -361,11 +390,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                 }
                 event.blocks.push(Block {
                     time: review.submitted_at.0,
-                    title: Some(
-                        review
-                            .id
-                            .map_or_else(|| "Review".to_owned(), |id| format!("Review {id}")),
-                    ),
+                    title: Some(numbered_title("Review", review.id)),
                     content: text(review.body.as_ref()),
                     url: text(review.html_url.as_ref()),
                     ..counted_block(1, "review")
@@ -384,9 +409,10 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
         }
         Activity::CommitComment(p) => {
             let sha = p.comment.commit_id.as_str();
-            let mut target = Object::new(format!("{SERVICE}:commit:{}:{sha}", repo.id), "commit", "github_commit");
-            target.title = Some(format!("Commit {}", short_sha(sha)));
-            target.url = full_name.map(|name| format!("https://github.com/{name}/commit/{sha}"));
+            let key = concat(&[&numbered_key("commit", repo.id), ":", sha]);
+            let mut target = Object::new(key, "commit", "github_commit");
+            target.title = Some(concat(&["Commit ", short_sha(sha)]));
+            target.url = full_name.map(|name| github_url(&[name, "/commit/", sha]));
             target.metadata.insert("sha".into(), sha.into());
             let mut event = counted(
                 event("commit_comment", action_or(p.action.as_ref(), "created"), target),
@@ -409,7 +435,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             let (action, target) = match first.and_then(|page| page.page_name.as_ref().map(|name| (page, name))) {
                 Some((page, name)) => {
                     let mut target = Object::new(
-                        format!("{SERVICE}:wiki_page:{}:{}", repo.id, name.as_str()),
+                        concat(&[&numbered_key("wiki_page", repo.id), ":", name.as_str()]),
                         "wiki_page",
                         "github_wiki_page",
                     );
@@ -418,7 +444,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
                     target.url = text(page.html_url.as_ref());
                     (action_or(page.action.as_ref(), "edited"), target)
                 }
-                None => ("edited".to_owned(), repository.clone()),
+                None => ("edited".to_owned(), repository()),
             };
             let mut event = event("wiki", action, target);
             event.value = i64::try_from(pages.len()).ok();
@@ -443,8 +469,8 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             "member",
         ),
     };
-    if event.target.key != repository.key {
-        event.event_metadata.insert("repository".into(), repository.key.into());
+    if event.target.key != repository_key {
+        event.event_metadata.insert("repository".into(), repository_key.into());
         if let Some(name) = full_name {
             event.event_metadata.insert("repository_name".into(), name.into());
         }
@@ -492,14 +518,14 @@ fn ref_unit(payload: &RefPayload<'_>, target: &Object) -> &'static str {
 fn ref_target(
     payload: &RefPayload<'_>,
     repo: &Repo<'_>,
-    repository: &Object,
+    repository: impl FnOnce() -> Object,
     deleted: bool,
     payload_path: &str,
 ) -> Result<Object, ConvertError> {
     let ref_type = payload.ref_type.as_ref().map(Str::as_str);
     let Some(git_ref) = payload.git_ref.as_ref().map(Str::as_str) else {
         return match ref_type {
-            None | Some("repository") => Ok(repository.clone()),
+            None | Some("repository") => Ok(repository()),
             Some(_) => Err(ConvertError::MissingField {
                 path: if payload_path.is_empty() {
                     "ref".to_owned()
@@ -510,20 +536,20 @@ fn ref_target(
         };
     };
     let (full_ref, concept) = match ref_type {
-        Some("repository") => return Ok(repository.clone()),
+        Some("repository") => return Ok(repository()),
         _ if git_ref.starts_with("refs/") => (git_ref.to_owned(), "ref"),
-        Some("branch") => (format!("refs/heads/{git_ref}"), "branch"),
-        Some("tag") => (format!("refs/tags/{git_ref}"), "tag"),
+        Some("branch") => (concat(&["refs/heads/", git_ref]), "branch"),
+        Some("tag") => (concat(&["refs/tags/", git_ref]), "tag"),
         _ => (git_ref.to_owned(), "ref"),
     };
     let mut target = Object::new(
-        format!("{SERVICE}:ref:{}:{full_ref}", repo.id),
+        concat(&[&numbered_key("ref", repo.id), ":", &full_ref]),
         concept,
-        format!("github_{concept}"),
+        concat(&["github_", concept]),
     );
     target.title = Some(git_ref.to_owned());
     if !deleted {
-        target.url = repo_full_name(repo).map(|name| format!("https://github.com/{name}/tree/{git_ref}"));
+        target.url = repo_full_name(repo).map(|name| github_url(&[name, "/tree/", git_ref]));
     }
     target.metadata.insert("ref".into(), full_ref.into());
     Ok(target)

@@ -235,7 +235,7 @@ fn convert_item(body: &[u8], context: &ConvertContext) -> Result<Conversion, Con
         repo: item.repo,
         payload_path: "payload",
     };
-    Ok(Conversion::Converted(vec![build::build(item.activity, common)?]))
+    Ok(Conversion::Converted(vec![build::build(*item.activity, common)?]))
 }
 
 fn convert_webhook(

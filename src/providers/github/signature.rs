@@ -1,7 +1,5 @@
 //! [`GithubVerifier`]: GitHub's `X-Hub-Signature-256` webhook signatures.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
@@ -20,8 +18,8 @@ const DELIVERY: Header = Header::metadata("X-GitHub-Delivery", "x-github-deliver
 /// under the webhook's secret.
 ///
 /// The hex is decoded and its length checked, then compared in constant time. Bodies over 25 MB (GitHub's cap)
-/// are refused before any hashing. `X-GitHub-Event` and `X-GitHub-Delivery` are required; the delivery id, which
-/// stays the same on redelivery, is the dedupe key. GitHub sends no timestamp: replay protection is the dedupe.
+/// are refused before any hashing. `X-GitHub-Event` and `X-GitHub-Delivery` are required (the delivery id stays
+/// the same on redelivery). GitHub sends no timestamp: replay protection is the store's dedupe on `source_id` (below).
 ///
 /// # What the signature covers
 ///
@@ -155,7 +153,6 @@ impl WebhookVerifier for GithubVerifier {
         let mut delivery = VerifiedDelivery::new(body);
         delivery.event = Some(event);
         delivery.delivery_id = Some(delivery_id);
-        delivery.dedupe_key = Some(Cow::Borrowed(delivery_id));
         Ok(delivery)
     }
 }

@@ -180,6 +180,13 @@ pub(crate) struct Commit<'a> {
     pub(crate) timestamp: Time,
 }
 
+/// A push webhook's `head_commit`: only its time is read, for a repository without `pushed_at`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct HeadCommit {
+    #[serde(default)]
+    pub(crate) timestamp: Time,
+}
+
 /// `PushEvent` / `push`.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct Push<'a> {
@@ -196,8 +203,8 @@ pub(crate) struct Push<'a> {
     pub(crate) size: Option<u64>,
     #[serde(borrow)]
     pub(crate) commits: Option<Vec<Commit<'a>>>,
-    #[serde(borrow)]
-    pub(crate) head_commit: Option<Commit<'a>>,
+    /// Webhooks only: read for its time alone (the last of `commits` holds the rest).
+    pub(crate) head_commit: Option<HeadCommit>,
     #[serde(borrow)]
     pub(crate) repository: Option<Repo<'a>>,
     #[serde(borrow)]

@@ -45,7 +45,7 @@
 //!
 //! - An Events API item's `source_id` is its numeric `id` in decimal.
 //! - A webhook event's `source_id` is `sha256:` and the first 32 hex digits of the SHA-256 of the raw body bytes;
-//!   each body yields at most one event. The delivery id (`Idempotency-Key`) is only the intake's dedupe key. A
+//!   each body yields at most one event. The delivery id (`Idempotency-Key`) identifies nothing stored. A
 //!   delivery authenticated by the secret token proves nothing about its body or its delivery id, so a captured body
 //!   replayed under a new `Idempotency-Key` passes verification, converts to the same `source_id` and is stored once.
 //!   A body replayed under another `X-Gitlab-Event` fails conversion (its `object_kind` does not match) or is

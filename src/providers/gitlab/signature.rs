@@ -1,7 +1,5 @@
 //! [`GitlabVerifier`]: GitLab's two webhook schemes, the signing token (Standard Webhooks) and the secret token.
 
-use std::borrow::Cow;
-
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
@@ -47,8 +45,8 @@ pub const SIGNING_TOKEN_PREFIX: &str = "whsec_";
 /// Once authenticated, `X-Gitlab-Event` is required (its absence answers 400). The delivery id is the signed
 /// `webhook-id` of a signed delivery (GitLab sets it to the `Idempotency-Key`); for a token delivery it is
 /// `Idempotency-Key` (the same across GitLab's retries of one delivery), else `X-Gitlab-Event-UUID`, and without
-/// either the delivery is refused with 400. The delivery id is the [dedupe
-/// key](crate::webhook::Delivery::dedupe_key). `X-Gitlab-Instance` is not read: the plugin's base URL names the
+/// either the delivery is refused with 400. Redeliveries are recognised by the converter's `source_id` (from the
+/// body), not by the delivery id. `X-Gitlab-Instance` is not read: the plugin's base URL names the
 /// instance.
 ///
 /// ```
@@ -66,7 +64,7 @@ pub const SIGNING_TOKEN_PREFIX: &str = "whsec_";
 ///
 /// let delivery = GitlabVerifier::new().verify(&secrets, &headers, b"{}", now)?;
 /// assert_eq!(delivery.event, Some("Push Hook"));
-/// assert_eq!(delivery.dedupe_key.as_deref(), Some("f3b5e1a0-7c1d-4b9e-9a51-0d2f7a3c8e11"));
+/// assert_eq!(delivery.delivery_id, Some("f3b5e1a0-7c1d-4b9e-9a51-0d2f7a3c8e11"));
 ///
 /// headers.insert("X-Gitlab-Token", "a-guess".parse()?);
 /// let refused = GitlabVerifier::new().verify(&secrets, &headers, b"{}", now).unwrap_err();
@@ -169,7 +167,6 @@ impl WebhookVerifier for GitlabVerifier {
         let mut delivery = VerifiedDelivery::new(body);
         delivery.event = Some(event);
         delivery.delivery_id = Some(delivery_id);
-        delivery.dedupe_key = Some(Cow::Borrowed(delivery_id));
         Ok(delivery)
     }
 }

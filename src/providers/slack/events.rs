@@ -288,12 +288,7 @@ fn bot_object(callback: &Callback<'_>, event: &Inner<'_>) -> Option<Object> {
 
 /// The workspace itself: the actor when Slack does not say who acted (a deletion), and the last fallback.
 fn workspace(callback: &Callback<'_>) -> Object {
-    let mut team = scoped_object(
-        callback,
-        format!("{SERVICE}:{}:team", callback.team),
-        "workspace",
-        "slack_team",
-    );
+    let mut team = scoped_object(callback, key(callback, "team", &[]), "workspace", "slack_team");
     team.metadata.insert("id".to_owned(), Value::from(callback.team));
     team
 }
@@ -403,9 +398,15 @@ fn ts_text<'v>(value: &'v Loose<'_>) -> Option<Cow<'v, str>> {
 /// Stands in for an id the payload does not carry, so that a key keeps its shape.
 const UNKNOWN: &str = "unknown";
 
-/// `slack:{team}:{kind}:{segment}[:{segment}]`.
+/// `slack:{team}:{kind}:{segment}[:{segment}]`, allocated once at its final length.
 fn key(callback: &Callback<'_>, kind: &str, segments: &[&str]) -> String {
-    let mut key = format!("{SERVICE}:{}:{kind}", callback.team);
+    let length = SERVICE.len() + callback.team.len() + kind.len() + 2;
+    let mut key = String::with_capacity(length + segments.iter().map(|segment| segment.len() + 1).sum::<usize>());
+    key.push_str(SERVICE);
+    key.push(':');
+    key.push_str(callback.team);
+    key.push(':');
+    key.push_str(kind);
     for segment in segments {
         key.push(':');
         key.push_str(segment);

@@ -43,7 +43,7 @@
 //! | missing or empty | [`ConvertError::MissingField`] `type` |
 //!
 //! An `event_callback` must carry a non-empty `event_id` (the event's [`source_id`](crate::model::Event::source_id):
-//! Slack's retries repeat it, so it is the dedupe key) and `team_id` (the scope of every key), and an `event` with
+//! Slack's retries repeat it, so a retry is a duplicate in the store) and `team_id` (the scope of every key), and an `event` with
 //! a `type`; otherwise the conversion fails with [`ConvertError::MissingField`] naming `event_id`, `team_id`,
 //! `event` or `event.type`. Every other field may be missing, `null`, empty or of another JSON type: it is then left
 //! out, or replaced as described below; it never causes an error.
@@ -116,7 +116,6 @@
 //! rounded to the microsecond.
 
 mod enrich;
-mod envelope;
 mod events;
 pub mod oauth;
 mod plugin;

@@ -1,4 +1,4 @@
-//! [`SlackVerifier`]: Slack's `v0` request signatures, and what a verified Events API body says about itself.
+//! [`SlackVerifier`]: Slack's `v0` request signatures.
 
 use std::time::Duration;
 
@@ -19,21 +19,26 @@ const RETRY_NUM: Header = Header::metadata("X-Slack-Retry-Num", "x-slack-retry-n
 /// URL: pass it as the secret. The timestamp must be a plain decimal within 300 s of `now` (configurable). The
 /// prefix and the body are fed to the MAC in pieces; the body is never copied.
 ///
-/// Once the signature holds, a JSON body is read for its `type`: a `url_verification` yields its `challenge`; an
-/// `event_callback` must carry an `event_id`, which becomes the dedupe key (Slack retries with the same one and
-/// `X-Slack-Retry-Num`).
+/// The verifier never reads the body beyond hashing it: what it returns comes from the headers
+/// ([`Delivery::retry_num`](crate::webhook::Delivery::retry_num) from `X-Slack-Retry-Num`). The
+/// [`SlackConverter`](super::SlackConverter) is the one reader of the body: it yields the `challenge` of a
+/// `url_verification` as [`Conversion::Challenge`](crate::convert::Conversion::Challenge), and an `event_callback`'s
+/// `event_id` becomes its events' `source_id`, so a retry (same `event_id`, with `X-Slack-Retry-Num`) is a
+/// duplicate in the store.
 ///
 /// # What the signature covers
 ///
 /// The timestamp and the body, so a replay is refused once the timestamp is stale and, within the window, is a
 /// redelivery of the same `event_id` (which is in the signed body). `X-Slack-Retry-Num` and
-/// `X-Slack-Retry-Reason` are not covered: they are read for information only. Bodies that are not JSON objects (slash commands are form-encoded, or the JSON is
-/// malformed) pass with neither; the converter reports what is wrong with them.
+/// `X-Slack-Retry-Reason` are not covered: they are read for information only. Bodies that are not JSON objects
+/// (slash commands are form-encoded, or the JSON is malformed) pass verification alike; the converter reports what
+/// is wrong with them.
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
 /// use http::HeaderMap;
-/// use spark_integrations::providers::slack::SlackVerifier;
+/// use spark_integrations::convert::{Conversion, ConvertContext, Converter};
+/// use spark_integrations::providers::slack::{SlackConverter, SlackVerifier};
 /// use spark_integrations::webhook::{intake, Intake, WebhookSecret};
 ///
 /// let mut headers = HeaderMap::new();
@@ -43,8 +48,12 @@ const RETRY_NUM: Header = Header::metadata("X-Slack-Retry-Num", "x-slack-retry-n
 /// let signing_secret = [WebhookSecret::new("ade6ca762ade4db0e7d31484cd616b9c")];
 /// let now = Utc.timestamp_opt(1547933148 + 12, 0).unwrap();
 ///
-/// let outcome = intake(&SlackVerifier::new(), &signing_secret, &headers, body, now)?;
-/// assert_eq!(outcome, Intake::Challenge("P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF".into()));
+/// let Intake::Convert(delivery) = intake(&SlackVerifier::new(), &signing_secret, &headers, body, now)? else {
+///     unreachable!("every verified delivery is a payload to convert");
+/// };
+/// // The converter reads the body, once: a `url_verification` is a challenge to answer with `200`.
+/// let conversion = SlackConverter.convert(delivery.payload, &ConvertContext::new(now))?;
+/// assert_eq!(conversion, Conversion::Challenge("P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF".into()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,28 +124,9 @@ impl WebhookVerifier for SlackVerifier {
             });
         }
 
-        // Only now that the signature holds is the body read.
         let mut delivery = VerifiedDelivery::new(body);
         delivery.retry_num = retry_num;
-        if let Some(envelope) = super::envelope::read(body) {
-            match envelope.kind.as_deref() {
-                Some("url_verification") => {
-                    delivery.challenge = Some(envelope.challenge.ok_or_else(|| missing("challenge"))?);
-                }
-                Some("event_callback") => {
-                    delivery.dedupe_key = Some(envelope.event_id.ok_or_else(|| missing("event_id"))?);
-                }
-                _ => delivery.dedupe_key = envelope.event_id,
-            }
-        }
         Ok(delivery)
-    }
-}
-
-fn missing(path: &str) -> WebhookError {
-    WebhookError::MalformedBody {
-        path: path.to_owned(),
-        message: "missing".to_owned(),
     }
 }
 

@@ -27,31 +27,31 @@ pub(super) fn parse(value: &Loose<'_>) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Parses `seconds[.fraction]` or a digits-only count of (milli/micro/nano)seconds.
+/// Parses `seconds[.fraction]` or a digits-only count of (milli/micro/nano)seconds, in one pass over the bytes.
 fn parse_text(text: &str) -> Option<DateTime<Utc>> {
-    let (whole, fraction) = match text.split_once('.') {
-        Some((whole, fraction)) => (whole, Some(fraction)),
-        None => (text, None),
-    };
-    if whole.is_empty() || !whole.bytes().all(|byte| byte.is_ascii_digit()) {
+    let bytes = text.as_bytes();
+    let whole_len = bytes.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    if whole_len == 0 {
         return None;
     }
-    let Some(fraction) = fraction else {
-        return from_digits_value(whole.parse().ok()?, whole.len());
+    // More digits than a u64 holds is no time of any unit (at most 19 digits are read).
+    let whole = bytes[..whole_len].iter().try_fold(0_u64, |value, digit| {
+        value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })?;
+    let Some(rest) = bytes.get(whole_len..).filter(|rest| !rest.is_empty()) else {
+        return from_digits_value(whole, whole_len);
     };
-    if fraction.is_empty() || !fraction.bytes().all(|byte| byte.is_ascii_digit()) || whole.len() > 11 {
+    let fraction = rest.strip_prefix(b".")?;
+    if fraction.is_empty() || !fraction.iter().all(u8::is_ascii_digit) || whole_len > 11 {
         return None;
     }
-    let seconds: i64 = whole.parse().ok()?;
     let mut nanos: u32 = 0;
     for position in 0..9 {
-        let digit = fraction
-            .as_bytes()
-            .get(position)
-            .map_or(0, |byte| u32::from(byte - b'0'));
+        let digit = fraction.get(position).map_or(0, |byte| u32::from(byte - b'0'));
         nanos = nanos * 10 + digit;
     }
-    DateTime::from_timestamp(seconds, nanos)
+    // At most 11 digits: below 10^11, which fits an i64.
+    DateTime::from_timestamp(i64::try_from(whole).ok()?, nanos)
 }
 
 /// An integer count whose unit is told by its number of decimal digits (see the module table).
@@ -155,7 +155,10 @@ mod tests {
             "1.5 ",
             "abc",
             "1.2.3",
+            "1.5.",
+            "1..5",
             "999999999999.1",
+            "99999999999999999999999.1",
         ] {
             assert_eq!(text(bad), None, "{bad:?}");
         }

@@ -107,14 +107,6 @@ pub async fn deliver(
         let secrets = signing_secrets(&state, &service);
         let delivery = match intake_for(plugin.as_ref(), secrets, &parts.headers, &body, now) {
             Ok(Intake::Convert(delivery)) => delivery,
-            Ok(Intake::Challenge(challenge)) => {
-                let answer = (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "text/plain")],
-                    challenge.into_owned(),
-                );
-                return Ok(Err(answer.into_response()));
-            }
             Ok(_) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported delivery")),
             Err(error) => {
                 note(&format!("webhook for {kept_for} refused: {error}"));
@@ -127,18 +119,14 @@ pub async fn deliver(
         let mut kept = InboxDelivery::new(&kept_for, &service, now, body.to_vec());
         kept.event = event.map(str::to_owned);
         kept.delivery_id = delivery_id.map(str::to_owned);
-        Ok(Ok(kept))
+        Ok(kept)
     };
     // Checking a signature is a hash over the body: on the async worker for the bodies providers usually send (a
     // thread hop costs more than the hash), on a blocking thread for large ones.
-    let verified = if declared.is_some_and(|len| len <= INLINE_VERIFY_LEN) {
+    let kept = if declared.is_some_and(|len| len <= INLINE_VERIFY_LEN) {
         verify()?
     } else {
         blocking(verify).await?
-    };
-    let kept = match verified {
-        Ok(kept) => kept,
-        Err(answer) => return Ok(answer),
     };
     // Kept durably, with its events and outcome (and the deliveries arriving beside it, in one commit), before
     // anything is answered: from here on, a crash loses nothing the provider was told is safe.
@@ -148,7 +136,12 @@ pub async fn deliver(
         Err(NotKept::Unavailable) => return Ok(unavailable()),
     };
     Ok(match processed {
-        Processed::Stored { report, skipped } => {
+        // A verification request (Slack's `url_verification`): the converter read its challenge; echo it.
+        Processed::Stored {
+            challenge: Some(challenge),
+            ..
+        } => ([(header::CONTENT_TYPE, "text/plain")], challenge).into_response(),
+        Processed::Stored { report, skipped, .. } => {
             let mut answer = json!({"status": "ok", "inserted": report.inserted, "duplicates": report.duplicates});
             if let (Some(reason), Some(object)) = (skipped, answer.as_object_mut()) {
                 object.insert("skipped".into(), json!(reason));
