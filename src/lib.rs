@@ -74,7 +74,7 @@
 //! use spark_integrations::convert::{Conversion, ConvertContext, Converter};
 //! use spark_integrations::plugin::intake_for;
 //! use spark_integrations::providers::slack::{SlackConverter, SlackPlugin};
-//! use spark_integrations::webhook::{Intake, WebhookSecret};
+//! use spark_integrations::webhook::WebhookSecret;
 //!
 //! // A signed Slack `url_verification` request (from the slack-ruby-client test suite).
 //! let body = br#"{"token":"X34FAqCu8tmGEkEEpoDncnja","challenge":"P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF","type":"url_verification"}"#;
@@ -86,9 +86,7 @@
 //! let signing_secret = [WebhookSecret::new("ade6ca762ade4db0e7d31484cd616b9c")];
 //! let now = Utc.timestamp_opt(1_547_933_148 + 10, 0).unwrap();
 //!
-//! let Intake::Convert(delivery) = intake_for(&SlackPlugin::new(), &signing_secret, &headers, body, now)? else {
-//!     unreachable!("every verified delivery is a payload to convert");
-//! };
+//! let delivery = intake_for(&SlackPlugin::new(), &signing_secret, &headers, body, now)?;
 //! // The converter is the one reader of the body: store what it converts (a redelivery is reported as duplicates),
 //! // or answer a challenge with 200.
 //! let context = ConvertContext::new(now).with_integration("int_1");

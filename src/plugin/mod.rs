@@ -37,7 +37,7 @@ use crate::enrich::Enricher;
 use crate::integration::{Integration, RoutingSecret};
 use crate::oauth::Provider;
 use crate::poll::Poller;
-use crate::webhook::{Intake, WebhookError, WebhookSecret, WebhookVerifier, intake};
+use crate::webhook::{Delivery, WebhookError, WebhookSecret, WebhookVerifier, intake};
 
 pub use connection::{Connection, Connections};
 pub use registry::{Registry, RegistryError};
@@ -159,7 +159,7 @@ pub fn intake_for<'a>(
     headers: &'a HeaderMap,
     body: &'a [u8],
     now: DateTime<Utc>,
-) -> Result<Intake<'a>, WebhookError> {
+) -> Result<Delivery<'a>, WebhookError> {
     let verifier = plugin.webhook_verifier().ok_or(WebhookError::NotAccepted)?;
     intake(verifier, secrets, headers, body, now)
 }

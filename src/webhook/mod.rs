@@ -8,7 +8,7 @@
 //! 1. [`intake`] runs the verifier, which checks the signature and reads the headers, never the body. A
 //!    [`WebhookError`] means: answer with [`WebhookError::status`] (401, 400 or 413; 500 when the host's own secrets
 //!    are unusable) and stop.
-//! 2. [`Intake::Convert`]: convert [`Delivery::payload`] with the plugin's [`Converter`](crate::convert::Converter),
+//! 2. Convert the [`Delivery::payload`] it answers with the plugin's [`Converter`](crate::convert::Converter),
 //!    the one reader of the body, and store the result (see [`store`](crate::store)). A
 //!    [`Conversion::Challenge`](crate::convert::Conversion::Challenge) (Slack's `url_verification`) is answered with
 //!    `200` and the challenge as the body, and nothing is stored.
@@ -25,7 +25,7 @@
 //! use http::HeaderMap;
 //! use spark_integrations::convert::Payload;
 //! use spark_integrations::providers::github::GithubVerifier;
-//! use spark_integrations::webhook::{intake, Intake, WebhookSecret};
+//! use spark_integrations::webhook::{intake, WebhookSecret};
 //!
 //! let mut headers = HeaderMap::new();
 //! headers.insert("X-GitHub-Event", "ping".parse()?);
@@ -38,9 +38,7 @@
 //! let secrets = [WebhookSecret::new("It's a Secret to Everybody")];
 //! let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
 //!
-//! let Intake::Convert(delivery) = intake(&GithubVerifier::new(), &secrets, &headers, body, now)? else {
-//!     unreachable!("every verified delivery is a payload to convert");
-//! };
+//! let delivery = intake(&GithubVerifier::new(), &secrets, &headers, body, now)?;
 //! let Payload::Webhook { event, delivery_id, body } = delivery.payload else { unreachable!() };
 //! assert_eq!((event, body), (Some("ping"), &b"Hello, World!"[..]));
 //! assert_eq!(delivery_id, Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
@@ -132,20 +130,13 @@ impl<'a> VerifiedDelivery<'a> {
     }
 }
 
-/// What to do with a verified webhook delivery: the outcome of [`intake`]. Today always a payload to convert;
-/// `#[non_exhaustive]`, so match it with a fallback arm.
+/// A verified payload to convert, with what the headers said about its delivery: what [`intake`] answers.
+///
+/// Convert the payload, then store the events (a redelivery is reported as duplicates) or answer the
+/// [`Conversion::Challenge`](crate::convert::Conversion::Challenge); answer `2xx`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use = "a delivery must be converted and stored (or its challenge answered)"]
-pub enum Intake<'a> {
-    /// Convert the payload, then store the events (a redelivery is reported as duplicates) or answer the
-    /// [`Conversion::Challenge`](crate::convert::Conversion::Challenge); answer `2xx`.
-    Convert(Delivery<'a>),
-}
-
-/// A verified payload to convert, with what the headers said about its delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Delivery<'a> {
     /// The payload to hand to the provider's [`Converter`](crate::convert::Converter): always
     /// [`Payload::Webhook`].
@@ -154,7 +145,7 @@ pub struct Delivery<'a> {
     pub retry_num: Option<u32>,
 }
 
-/// Verifies a webhook request and says what to do with it: convert its payload, or refuse it.
+/// Verifies a webhook request: the payload to convert, or why to refuse it.
 ///
 /// Call it once per request with the plugin's verifier, the provider's signing secret(s) for this integration
 /// (any one may match), the request headers, the raw body bytes (never re-serialized) and the current time. Only
@@ -170,14 +161,14 @@ pub fn intake<'a>(
     headers: &'a HeaderMap,
     body: &'a [u8],
     now: DateTime<Utc>,
-) -> Result<Intake<'a>, WebhookError> {
+) -> Result<Delivery<'a>, WebhookError> {
     let delivery = verifier.verify(secrets, headers, body, now)?;
-    Ok(Intake::Convert(Delivery {
+    Ok(Delivery {
         payload: Payload::Webhook {
             event: delivery.event,
             delivery_id: delivery.delivery_id,
             body: delivery.body,
         },
         retry_num: delivery.retry_num,
-    }))
+    })
 }

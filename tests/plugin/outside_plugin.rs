@@ -22,7 +22,7 @@ use spark_integrations::poll::{
 use spark_integrations::providers::github::GithubPlugin;
 use spark_integrations::providers::slack::SlackPlugin;
 use spark_integrations::store::{ActivityStore, EventQuery, MemoryStore, ingest_conversion};
-use spark_integrations::webhook::{HeaderRole, Intake, WebhookError, WebhookSecret};
+use spark_integrations::webhook::{HeaderRole, WebhookError, WebhookSecret};
 use spark_integrations::{
     AccessToken, Configuration, Conversion, ConvertContext, ConvertError, Event, Integration, Payload, SkipReason,
 };
@@ -807,9 +807,7 @@ fn a_signed_delivery_is_accepted_and_refusals_follow_the_header_roles() {
     let secrets = [WebhookSecret::new(WEBHOOK_SECRET)];
     let (headers, body) = signed_delivery(WEBHOOK_SECRET, "dlv_1", &activity(3, "task.completed"));
 
-    let Intake::Convert(delivery) = intake_for(plugin.as_ref(), &secrets, &headers, &body, now()).unwrap() else {
-        panic!("Tally sends no challenges");
-    };
+    let delivery = intake_for(plugin.as_ref(), &secrets, &headers, &body, now()).unwrap();
     assert_eq!(delivery.retry_num, None);
     assert_eq!(
         delivery.payload,
@@ -913,7 +911,7 @@ fn a_signed_delivery_is_accepted_and_refusals_follow_the_header_roles() {
     // While rotating, either secret is accepted; a retry says how many came before.
     let rotating = [WebhookSecret::new("the-old-secret"), WebhookSecret::new(WEBHOOK_SECRET)];
     let retried = with("x-tally-retry", "2");
-    let Ok(Intake::Convert(delivery)) = intake_for(plugin.as_ref(), &rotating, &retried, &body, now()) else {
+    let Ok(delivery) = intake_for(plugin.as_ref(), &rotating, &retried, &body, now()) else {
         panic!("signed with the new secret");
     };
     assert_eq!(delivery.retry_num, Some(2));
@@ -935,9 +933,7 @@ fn a_delivery_stored_twice_is_stored_once_and_equals_the_polled_event() {
         if attempt == 1 {
             headers.insert("x-tally-retry", HeaderValue::from_static("1"));
         }
-        let Intake::Convert(delivery) = intake_for(plugin.as_ref(), &secrets, &headers, &body, now()).unwrap() else {
-            panic!("a delivery");
-        };
+        let delivery = intake_for(plugin.as_ref(), &secrets, &headers, &body, now()).unwrap();
         let conversion = converter.convert(delivery.payload, &context).unwrap();
         let report = ingest_conversion(&mut store, INTEGRATION, &conversion).unwrap();
         reports.push((report.inserted, report.duplicates));

@@ -39,7 +39,7 @@ const RETRY_NUM: Header = Header::metadata("X-Slack-Retry-Num", "x-slack-retry-n
 /// use http::HeaderMap;
 /// use spark_integrations::convert::{Conversion, ConvertContext, Converter};
 /// use spark_integrations::providers::slack::{SlackConverter, SlackVerifier};
-/// use spark_integrations::webhook::{intake, Intake, WebhookSecret};
+/// use spark_integrations::webhook::{intake, WebhookSecret};
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("X-Slack-Request-Timestamp", "1547933148".parse()?);
@@ -48,9 +48,7 @@ const RETRY_NUM: Header = Header::metadata("X-Slack-Retry-Num", "x-slack-retry-n
 /// let signing_secret = [WebhookSecret::new("ade6ca762ade4db0e7d31484cd616b9c")];
 /// let now = Utc.timestamp_opt(1547933148 + 12, 0).unwrap();
 ///
-/// let Intake::Convert(delivery) = intake(&SlackVerifier::new(), &signing_secret, &headers, body, now)? else {
-///     unreachable!("every verified delivery is a payload to convert");
-/// };
+/// let delivery = intake(&SlackVerifier::new(), &signing_secret, &headers, body, now)?;
 /// // The converter reads the body, once: a `url_verification` is a challenge to answer with `200`.
 /// let conversion = SlackConverter.convert(delivery.payload, &ConvertContext::new(now))?;
 /// assert_eq!(conversion, Conversion::Challenge("P7sFXA4o3HV2hTx4zb4zcQ9yrvuQs8pDh6EacOxmMRj0tJaXfQFF".into()));

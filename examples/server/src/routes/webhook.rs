@@ -16,7 +16,7 @@ use serde_json::json;
 use spark_integrations::convert::Payload;
 use spark_integrations::plugin::intake_for;
 use spark_integrations::store::{InboxDelivery, IntegrationStore};
-use spark_integrations::webhook::{Intake, WebhookSecret};
+use spark_integrations::webhook::WebhookSecret;
 
 use super::guard::close;
 use super::{ApiError, blocking};
@@ -106,8 +106,7 @@ pub async fn deliver(
             .ok_or_else(|| ApiError::not_found("no such service"))?;
         let secrets = signing_secrets(&state, &service);
         let delivery = match intake_for(plugin.as_ref(), secrets, &parts.headers, &body, now) {
-            Ok(Intake::Convert(delivery)) => delivery,
-            Ok(_) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported delivery")),
+            Ok(delivery) => delivery,
             Err(error) => {
                 note(&format!("webhook for {kept_for} refused: {error}"));
                 return Err(ApiError::new(error.status(), error.to_string()));
