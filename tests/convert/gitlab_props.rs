@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::json_tree::{paths, replace, tree};
+use crate::json_tree::{mutate, paths, tree};
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -101,7 +101,7 @@ proptest! {
         let (event, mut body) = all[pick.index(all.len())].clone();
         let found = paths(&body);
         let path = found[place.index(found.len())].clone();
-        replace(&mut body, &path, with);
+        mutate(&mut body, &path, Some(with));
         let bytes = body.to_string().into_bytes();
         let first = convert(event.as_deref(), &bytes);
         prop_assert_eq!(first, convert(event.as_deref(), &bytes));

@@ -1,8 +1,25 @@
 //! Recorded payloads bent out of shape, for the converters' property tests: JSON trees grown from given leaves, every
-//! node path of a value, and a value with the node at one path replaced.
+//! node path of a value, and a value with the node at one path deleted or replaced.
 
 use proptest::prelude::*;
 use serde_json::Value;
+
+/// One step down a JSON value: an object's key or an array's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Step {
+    /// The key, for a step into an object.
+    pub(crate) fn key(&self) -> Option<&str> {
+        match self {
+            Self::Key(key) => Some(key),
+            Self::Index(_) => None,
+        }
+    }
+}
 
 /// Arrays and objects up to three levels deep around `leaf`.
 pub(crate) fn tree(leaf: impl Strategy<Value = Value> + 'static) -> impl Strategy<Value = Value> {
@@ -15,21 +32,21 @@ pub(crate) fn tree(leaf: impl Strategy<Value = Value> + 'static) -> impl Strateg
     })
 }
 
-/// Every node path of `value` (the root's, the empty path, first), as lists of keys and indexes.
-pub(crate) fn paths(value: &Value) -> Vec<Vec<String>> {
-    fn walk(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+/// Every node path of `value`, the root's (the empty path) first.
+pub(crate) fn paths(value: &Value) -> Vec<Vec<Step>> {
+    fn walk(value: &Value, prefix: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
         out.push(prefix.clone());
         match value {
             Value::Object(map) => {
                 for (key, child) in map {
-                    prefix.push(key.clone());
+                    prefix.push(Step::Key(key.clone()));
                     walk(child, prefix, out);
                     prefix.pop();
                 }
             }
             Value::Array(items) => {
                 for (index, child) in items.iter().enumerate() {
-                    prefix.push(index.to_string());
+                    prefix.push(Step::Index(index));
                     walk(child, prefix, out);
                     prefix.pop();
                 }
@@ -42,17 +59,32 @@ pub(crate) fn paths(value: &Value) -> Vec<Vec<String>> {
     out
 }
 
-/// Replaces the node of `value` at `path` (one of [`paths`]) with `with`.
-pub(crate) fn replace(value: &mut Value, path: &[String], with: Value) {
-    let mut node = value;
-    for step in path {
-        node = match node {
-            Value::Object(map) => map.get_mut(step).expect("path from this value"),
-            Value::Array(items) => items
-                .get_mut(step.parse::<usize>().expect("an index"))
-                .expect("path from this value"),
+/// Deletes the node of `root` at `path` (one of [`paths`]) when `replacement` is `None`, or replaces it. Deleting
+/// the root leaves `null`.
+pub(crate) fn mutate(root: &mut Value, path: &[Step], replacement: Option<Value>) {
+    let Some((last, parents)) = path.split_last() else {
+        *root = replacement.unwrap_or(Value::Null);
+        return;
+    };
+    let mut node = root;
+    for step in parents {
+        node = match (node, step) {
+            (Value::Object(map), Step::Key(key)) => map.get_mut(key).expect("a path from this value"),
+            (Value::Array(items), Step::Index(index)) => &mut items[*index],
             _ => unreachable!("paths only descend into containers"),
         };
     }
-    *node = with;
+    match (node, last, replacement) {
+        (Value::Object(map), Step::Key(key), None) => {
+            map.remove(key);
+        }
+        (Value::Object(map), Step::Key(key), Some(value)) => {
+            map.insert(key.clone(), value);
+        }
+        (Value::Array(items), Step::Index(index), None) => {
+            items.remove(*index);
+        }
+        (Value::Array(items), Step::Index(index), Some(value)) => items[*index] = value,
+        _ => unreachable!("paths only descend into containers"),
+    }
 }

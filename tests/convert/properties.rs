@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::Value;
+
+use crate::json_tree::{mutate, paths};
 use spark_integrations::convert::{Conversion, ConvertContext, Converter, Payload};
 use spark_integrations::model::{Block, Event, Metadata, Object};
 use spark_integrations::providers::github::GithubConverter;
@@ -232,7 +234,7 @@ proptest! {
         prop_assume!(!all.is_empty());
         let (path, kind, bytes) = &all[pick.index(all.len())];
         let mut value: Value = serde_json::from_slice(bytes).expect("fixtures are JSON");
-        let paths = field_paths(&value);
+        let paths = paths(&value);
         let target = &paths[field.index(paths.len())];
         mutate(&mut value, target, replacement);
         let body = serde_json::to_vec(&value).expect("a Value serializes");
@@ -250,7 +252,7 @@ proptest! {
         prop_assume!(!all.is_empty());
         let (path, kind, bytes) = &all[pick.index(all.len())];
         let mut value: Value = serde_json::from_slice(bytes).expect("fixtures are JSON");
-        let paths = field_paths(&value);
+        let paths = paths(&value);
         let target = &paths[field.index(paths.len())];
         mutate(&mut value, target, replacement);
         let body = serde_json::to_vec(&value).expect("a Value serializes");
@@ -260,68 +262,6 @@ proptest! {
             prop_assert!(counted.is_ok(), "{} with {:?} changed: {:?}", path.display(), target, counted);
         }
         prop_assert_eq!(render(&first), render(&convert(kind, &body)), "deterministic");
-    }
-}
-
-/// Every path to a value inside `value`, as a list of object keys and array indices.
-fn field_paths(value: &Value) -> Vec<Vec<PathStep>> {
-    fn walk(value: &Value, prefix: &mut Vec<PathStep>, out: &mut Vec<Vec<PathStep>>) {
-        out.push(prefix.clone());
-        match value {
-            Value::Object(map) => {
-                for (key, child) in map {
-                    prefix.push(PathStep::Key(key.clone()));
-                    walk(child, prefix, out);
-                    prefix.pop();
-                }
-            }
-            Value::Array(items) => {
-                for (index, child) in items.iter().enumerate() {
-                    prefix.push(PathStep::Index(index));
-                    walk(child, prefix, out);
-                    prefix.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(value, &mut Vec::new(), &mut out);
-    out
-}
-
-#[derive(Debug, Clone)]
-enum PathStep {
-    Key(String),
-    Index(usize),
-}
-
-/// Deletes the value at `path` (`None`) or replaces it with another value.
-fn mutate(root: &mut Value, path: &[PathStep], replacement: Option<Value>) {
-    let Some((last, parents)) = path.split_last() else {
-        *root = replacement.unwrap_or(Value::Null);
-        return;
-    };
-    let mut node = root;
-    for step in parents {
-        node = match (node, step) {
-            (Value::Object(map), PathStep::Key(key)) => map.get_mut(key).expect("path from field_paths"),
-            (Value::Array(items), PathStep::Index(index)) => &mut items[*index],
-            _ => unreachable!("path from field_paths"),
-        };
-    }
-    match (node, last, replacement) {
-        (Value::Object(map), PathStep::Key(key), None) => {
-            map.remove(key);
-        }
-        (Value::Object(map), PathStep::Key(key), Some(value)) => {
-            map.insert(key.clone(), value);
-        }
-        (Value::Array(items), PathStep::Index(index), None) => {
-            items.remove(*index);
-        }
-        (Value::Array(items), PathStep::Index(index), Some(value)) => items[*index] = value,
-        _ => unreachable!("path from field_paths"),
     }
 }
 

@@ -2,66 +2,9 @@
 
 use crate::slack_support;
 
-use serde_json::{Value, json};
+use crate::json_tree::{Step, mutate, paths};
+use serde_json::Value;
 use slack_support::{convert, fixture_paths, render};
-
-/// Every path to a value inside `value`, as a list of object keys and array indices.
-fn paths(value: &Value, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                prefix.push(json!(key));
-                out.push(prefix.clone());
-                paths(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (index, child) in items.iter().enumerate() {
-                prefix.push(json!(index));
-                out.push(prefix.clone());
-                paths(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Deletes the value at `path` (`replacement` `None`) or replaces it.
-fn mutate(root: &mut Value, path: &[Value], replacement: Option<Value>) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut node = root;
-    for step in parents {
-        node = match (node, step) {
-            (Value::Object(map), Value::String(key)) => map.get_mut(key).expect("path exists"),
-            (Value::Array(items), Value::Number(index)) => items
-                .get_mut(index.as_u64().and_then(|i| usize::try_from(i).ok()).expect("index"))
-                .expect("path exists"),
-            _ => return,
-        };
-    }
-    match (node, last, replacement) {
-        (Value::Object(map), Value::String(key), None) => {
-            map.remove(key);
-        }
-        (Value::Object(map), Value::String(key), Some(value)) => {
-            map.insert(key.clone(), value);
-        }
-        (Value::Array(items), Value::Number(index), replacement) => {
-            let index = index.as_u64().and_then(|i| usize::try_from(i).ok()).expect("index");
-            match replacement {
-                None => {
-                    items.remove(index);
-                }
-                Some(value) => items[index] = value,
-            }
-        }
-        _ => {}
-    }
-}
 
 fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
     use proptest::prelude::*;
@@ -118,12 +61,12 @@ proptest::proptest! {
         let path = &fixtures[fixture_index % fixtures.len()];
         let mut value: Value = serde_json::from_slice(&std::fs::read(path).expect("readable")).expect("JSON");
         let was_ok = convert(&serde_json::to_vec(&value).expect("serializes")).is_ok();
-        let mut all = Vec::new();
-        paths(&value, &mut Vec::new(), &mut all);
+        // Every field below the root.
+        let all: Vec<Vec<Step>> = paths(&value).into_iter().filter(|path| !path.is_empty()).collect();
         let mut identifying = true;
         if !all.is_empty() {
             let chosen = &all[path_index % all.len()];
-            let names: Vec<&str> = chosen.iter().filter_map(Value::as_str).collect();
+            let names: Vec<&str> = chosen.iter().filter_map(Step::key).collect();
             identifying = chosen.len() == names.len()
                 && matches!(names[..], ["type" | "event_id" | "team_id" | "event" | "challenge"] | ["event", "type"]);
             mutate(&mut value, chosen, replacement);
