@@ -1,7 +1,7 @@
 //! The storage contract as a test suite: run it against your own [`ActivityStore`], [`IntegrationStore`],
 //! [`InboxStore`] and [`StateLedger`] implementations to check that they keep what [`ingest`], the
 //! [scheduler](crate::schedule), the OAuth driver and a host rely on. The crate runs the same suite on
-//! [`MemoryStore`](crate::store::MemoryStore), `SqliteStore` and `PostgresStore`.
+//! [`MemoryStore`], `SqliteStore` and `PostgresStore`.
 //!
 //! Each check is a function that takes a fresh, empty store and **panics** (with an assertion message) when the store
 //! breaks the contract: this module is a test suite, meant to be called from tests, unlike the rest of the crate,
