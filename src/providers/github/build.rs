@@ -9,7 +9,7 @@ use super::activity::Activity;
 use super::wire::{Comment, Issue, PullRequest, RefPayload, Repo, Str, User};
 use crate::convert::ConvertError;
 use crate::model::{Block, Event, Metadata, Object};
-use crate::text::{Decimal, concat};
+use crate::text::concat;
 
 /// What both paths know besides the payload: who, where, which occurrence and when.
 pub(crate) struct Common<'a> {
@@ -36,7 +36,7 @@ fn count(value: u64) -> Value {
 
 /// The key of an object GitHub numbers: `github:{kind}:{id}`.
 fn numbered_key(kind: &str, id: u64) -> String {
-    concat(&[SERVICE, ":", kind, ":", Decimal::new(id).as_str()])
+    concat(&[SERVICE, ":", kind, ":", itoa::Buffer::new().format(id)])
 }
 
 /// The key of a user: `github:user:{id}`.
@@ -64,7 +64,7 @@ const GITHUB: &str = "https://github.com/";
 /// `{label} {id}`, or `label` alone without an id: a block's title.
 fn numbered_title(label: &str, id: Option<u64>) -> String {
     match id {
-        Some(id) => concat(&[label, " ", Decimal::new(id).as_str()]),
+        Some(id) => concat(&[label, " ", itoa::Buffer::new().format(id)]),
         None => label.to_owned(),
     }
 }
