@@ -5,7 +5,6 @@
 //! (`tests/crash.rs`, which kills the real binary, is a binary of its own.)
 
 // Tally, the fourth service the library's own tests define from outside, with its scripted fake.
-#[allow(dead_code, reason = "the library's test uses all of it; this one, what a host needs")]
 #[path = "../../../../tests/plugin/tally.rs"]
 mod outside_plugin;
 mod server_support;

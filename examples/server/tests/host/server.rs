@@ -1212,9 +1212,21 @@ fn a_fourth_service_from_another_crate_runs_through_the_same_generic_host() {
         &json!({"projects": ["apollo"]}),
     );
     assert_eq!(configured.status, 200, "{}", configured.body);
+    // Tally asks for two hours between polls: its interval, not the host's default, sets the next poll.
+    fake.set_poll_interval(Some(7200));
     let polled = harness.post(&format!("/api/integrations/{id}/fetch"), &[], b"");
     assert_eq!(polled.status, 200, "{}", polled.body);
     assert_eq!(polled.json()["inserted"], 3, "{}", polled.body);
+    let polled_state = harness.integration("tally");
+    let time = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(polled_state[field].as_str().unwrap_or_else(|| panic!("{polled_state}")))
+            .unwrap()
+    };
+    let wait = time("next_poll_at") - time("last_polled_at");
+    assert!(
+        (7190..=7200).contains(&wait.num_seconds()),
+        "the next poll follows Tally's interval: {polled_state}"
+    );
     assert_eq!(
         polled.json()["errors"].as_array().map(Vec::len),
         Some(1),
