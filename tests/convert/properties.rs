@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::json_tree::{mutate, paths};
+use crate::json_tree::{Step, mutate, paths};
 use spark_integrations::convert::{Conversion, ConvertContext, Converter, Payload};
 use spark_integrations::model::{Block, Event, Metadata, Object};
 use spark_integrations::providers::github::GithubConverter;
@@ -230,14 +230,8 @@ proptest! {
         field in any::<prop::sample::Index>(),
         replacement in prop::option::of(arbitrary_json()),
     ) {
-        let all = fixtures();
-        prop_assume!(!all.is_empty());
-        let (path, kind, bytes) = &all[pick.index(all.len())];
-        let mut value: Value = serde_json::from_slice(bytes).expect("fixtures are JSON");
-        let paths = paths(&value);
-        let target = &paths[field.index(paths.len())];
-        mutate(&mut value, target, replacement);
-        let body = serde_json::to_vec(&value).expect("a Value serializes");
+        prop_assume!(!fixtures().is_empty());
+        let (path, kind, target, body) = with_a_field_changed(pick, field, replacement);
         let result = std::panic::catch_unwind(|| convert(kind, &body));
         prop_assert!(result.is_ok(), "{} panicked with {:?} changed", path.display(), target);
     }
@@ -248,14 +242,8 @@ proptest! {
         field in any::<prop::sample::Index>(),
         replacement in prop::option::of(arbitrary_json()),
     ) {
-        let all = fixtures();
-        prop_assume!(!all.is_empty());
-        let (path, kind, bytes) = &all[pick.index(all.len())];
-        let mut value: Value = serde_json::from_slice(bytes).expect("fixtures are JSON");
-        let paths = paths(&value);
-        let target = &paths[field.index(paths.len())];
-        mutate(&mut value, target, replacement);
-        let body = serde_json::to_vec(&value).expect("a Value serializes");
+        prop_assume!(!fixtures().is_empty());
+        let (path, kind, target, body) = with_a_field_changed(pick, field, replacement);
         let first = convert(kind, &body);
         if let Ok(Conversion::Converted(events)) = &first {
             let counted = counts_as_the_tables_say(events);
@@ -263,6 +251,23 @@ proptest! {
         }
         prop_assert_eq!(render(&first), render(&convert(kind, &body)), "deterministic");
     }
+}
+
+/// A recorded fixture (`pick` of them) with one field (`field` of its paths) deleted (`None`) or replaced: its path,
+/// its kind, the path of the field changed and the changed body.
+fn with_a_field_changed(
+    pick: prop::sample::Index,
+    field: prop::sample::Index,
+    replacement: Option<Value>,
+) -> (&'static Path, &'static Kind, Vec<Step>, Vec<u8>) {
+    let all = fixtures();
+    let (path, kind, bytes) = &all[pick.index(all.len())];
+    let mut value: Value = serde_json::from_slice(bytes).expect("fixtures are JSON");
+    let paths = paths(&value);
+    let target = paths[field.index(paths.len())].clone();
+    mutate(&mut value, &target, replacement);
+    let body = serde_json::to_vec(&value).expect("a Value serializes");
+    (path, kind, target, body)
 }
 
 fn arbitrary_time() -> impl Strategy<Value = DateTime<Utc>> {

@@ -917,25 +917,20 @@ fn signing_in_sets_a_session_cookie_and_forms_need_their_csrf_token() {
     let login_cookie = set_cookie(&form, "spark_login").split(';').next().unwrap().to_owned();
     let csrf = csrf_field(&form.body);
     let form_type = ("content-type", "application/x-www-form-urlencoded");
+    let post_login = |body: String| {
+        raw(
+            &harness,
+            "POST",
+            "/login",
+            &[form_type, ("cookie", &login_cookie)],
+            body.as_bytes(),
+        )
+    };
 
     // Without the form's own token (a cross-site post), or with a wrong API token: no session.
-    let body = format!("csrf=forged&token={ADMIN_TOKEN}");
-    let forged = raw(
-        &harness,
-        "POST",
-        "/login",
-        &[form_type, ("cookie", &login_cookie)],
-        body.as_bytes(),
-    );
+    let forged = post_login(format!("csrf=forged&token={ADMIN_TOKEN}"));
     assert_eq!(forged.status, 403);
-    let body = format!("csrf={csrf}&token=spk_wrong");
-    let wrong = raw(
-        &harness,
-        "POST",
-        "/login",
-        &[form_type, ("cookie", &login_cookie)],
-        body.as_bytes(),
-    );
+    let wrong = post_login(format!("csrf={csrf}&token=spk_wrong"));
     assert_eq!(wrong.status, 401);
     assert!(
         wrong
@@ -945,14 +940,7 @@ fn signing_in_sets_a_session_cookie_and_forms_need_their_csrf_token() {
             .all(|value| !value.to_str().unwrap().starts_with("spark_session="))
     );
 
-    let body = format!("csrf={csrf}&token={ADMIN_TOKEN}");
-    let signed_in = raw(
-        &harness,
-        "POST",
-        "/login",
-        &[form_type, ("cookie", &login_cookie)],
-        body.as_bytes(),
-    );
+    let signed_in = post_login(format!("csrf={csrf}&token={ADMIN_TOKEN}"));
     assert_eq!((signed_in.status, signed_in.header("location")), (303, "/"));
     let session = set_cookie(&signed_in, "spark_session");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
