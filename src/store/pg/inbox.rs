@@ -79,6 +79,38 @@ fn append(
     column(&row, 0)
 }
 
+/// The fields of a batch of deliveries as columns, one array a field, for the statements that take a batch through
+/// `unnest`.
+struct DeliveryColumns<'a> {
+    integration_ids: Vec<&'a str>,
+    services: Vec<&'a str>,
+    events: Vec<Option<&'a str>>,
+    delivery_ids: Vec<Option<&'a str>>,
+    received: Vec<DateTime<Utc>>,
+    bodies: Vec<&'a [u8]>,
+    origins: Vec<&'a str>,
+}
+
+impl<'a> DeliveryColumns<'a> {
+    fn of(deliveries: &'a [InboxDelivery]) -> Self {
+        Self {
+            integration_ids: deliveries
+                .iter()
+                .map(|delivery| delivery.integration_id.as_str())
+                .collect(),
+            services: deliveries.iter().map(|delivery| delivery.service.as_str()).collect(),
+            events: deliveries.iter().map(|delivery| delivery.event.as_deref()).collect(),
+            delivery_ids: deliveries
+                .iter()
+                .map(|delivery| delivery.delivery_id.as_deref())
+                .collect(),
+            received: deliveries.iter().map(|delivery| delivery.received_at).collect(),
+            bodies: deliveries.iter().map(|delivery| delivery.body.as_slice()).collect(),
+            origins: deliveries.iter().map(|delivery| delivery.origin.as_str()).collect(),
+        }
+    }
+}
+
 /// Keeps `deliveries` in one statement (so one commit, outside a transaction); answers their ids in order.
 fn append_many(
     client: &mut impl GenericClient,
@@ -88,32 +120,20 @@ fn append_many(
     if deliveries.is_empty() {
         return Ok(Vec::new());
     }
-    let integration_ids: Vec<&str> = deliveries
-        .iter()
-        .map(|delivery| delivery.integration_id.as_str())
-        .collect();
-    let services: Vec<&str> = deliveries.iter().map(|delivery| delivery.service.as_str()).collect();
-    let events: Vec<Option<&str>> = deliveries.iter().map(|delivery| delivery.event.as_deref()).collect();
-    let delivery_ids: Vec<Option<&str>> = deliveries
-        .iter()
-        .map(|delivery| delivery.delivery_id.as_deref())
-        .collect();
-    let received: Vec<DateTime<Utc>> = deliveries.iter().map(|delivery| delivery.received_at).collect();
-    let bodies: Vec<&[u8]> = deliveries.iter().map(|delivery| delivery.body.as_slice()).collect();
-    let origins: Vec<&str> = deliveries.iter().map(|delivery| delivery.origin.as_str()).collect();
+    let columns = DeliveryColumns::of(deliveries);
     // One statement (so one commit, without a transaction around it) for the whole batch. The ids are drawn
     // first, by position, so that each delivery's id is known whatever order the rows are written in.
     let statement = statements.get(client, APPEND_MANY)?;
     let rows = client.query(
         &statement,
         &[
-            &integration_ids,
-            &services,
-            &events,
-            &delivery_ids,
-            &received,
-            &bodies,
-            &origins,
+            &columns.integration_ids,
+            &columns.services,
+            &columns.events,
+            &columns.delivery_ids,
+            &columns.received,
+            &columns.bodies,
+            &columns.origins,
         ],
     )?;
     rows.iter().map(|row| column(row, 0)).collect()
@@ -233,31 +253,19 @@ impl InboxStore for PostgresStore {
         let statuses: Vec<&str> = outcomes.iter().map(|outcome| outcome.status.as_str()).collect();
         let values: Vec<Json<&Value>> = outcomes.iter().map(|outcome| Json(&outcome.outcome)).collect();
         let next: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|outcome| outcome.next_attempt_at).collect();
-        let integration_ids: Vec<&str> = deliveries
-            .iter()
-            .map(|delivery| delivery.integration_id.as_str())
-            .collect();
-        let services: Vec<&str> = deliveries.iter().map(|delivery| delivery.service.as_str()).collect();
-        let events: Vec<Option<&str>> = deliveries.iter().map(|delivery| delivery.event.as_deref()).collect();
-        let delivery_ids: Vec<Option<&str>> = deliveries
-            .iter()
-            .map(|delivery| delivery.delivery_id.as_deref())
-            .collect();
-        let received: Vec<DateTime<Utc>> = deliveries.iter().map(|delivery| delivery.received_at).collect();
-        let bodies: Vec<&[u8]> = deliveries.iter().map(|delivery| delivery.body.as_slice()).collect();
-        let origins: Vec<&str> = deliveries.iter().map(|delivery| delivery.origin.as_str()).collect();
+        let columns = DeliveryColumns::of(deliveries);
         let statement = inner.statements.get(&mut transaction, KEEP_RECORDED)?;
         transaction.execute(
             &statement,
             &[
                 &ids,
-                &integration_ids,
-                &services,
-                &events,
-                &delivery_ids,
-                &received,
-                &bodies,
-                &origins,
+                &columns.integration_ids,
+                &columns.services,
+                &columns.events,
+                &columns.delivery_ids,
+                &columns.received,
+                &columns.bodies,
+                &columns.origins,
                 &statuses,
                 &values,
                 &next,
