@@ -280,7 +280,7 @@ where
     assert!(ids(EventQuery::latest(10).for_integration("nobody")).is_empty());
 }
 
-fn slack_object(kind: &str, id: &str) -> Object {
+fn slack_object(kind: &'static str, id: &str) -> Object {
     let concept = kind.trim_start_matches("slack_");
     let mut object = Object::new(format!("slack:T1:{concept}:{id}"), concept, kind);
     object.metadata.insert("team".to_owned(), json!("T1"));
@@ -588,7 +588,7 @@ where
     // A better converter: another value, another title for the actor, other blocks.
     let mut improved = push("1", 0, 2);
     improved.value = Some(2);
-    improved.value_unit = Some("commits".to_owned());
+    improved.value_unit = Some("commits".into());
     improved.actor.title = Some("octocat (renamed)".to_owned());
     let mut new = push("3", 2, 1);
     new.actor.title = improved.actor.title.clone();

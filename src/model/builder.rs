@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Block, Event, Metadata, Object, is_storable_time};
+use super::{Block, Event, Metadata, Name, Object, is_storable_time};
 
 /// Builds an [`Event`]: every field is set by name, and [`build`](Self::build) checks that the ones every event
 /// needs are there. Start one with [`Event::builder`].
@@ -37,14 +37,14 @@ use super::{Block, Event, Metadata, Object, is_storable_time};
 pub struct EventBuilder {
     source_id: Option<String>,
     time: Option<DateTime<Utc>>,
-    service: Option<String>,
-    domain: Option<String>,
-    action: Option<String>,
+    service: Option<Name>,
+    domain: Option<Name>,
+    action: Option<Name>,
     actor: Option<Object>,
     target: Option<Object>,
     value: Option<i64>,
     value_multiplier: Option<i64>,
-    value_unit: Option<String>,
+    value_unit: Option<Name>,
     actor_metadata: Metadata,
     target_metadata: Metadata,
     event_metadata: Metadata,
@@ -97,19 +97,19 @@ impl EventBuilder {
     }
 
     /// The plugin identifier of the service that reported it ([`Event::service`]). Required, not empty.
-    pub fn service(mut self, service: impl Into<String>) -> Self {
+    pub fn service(mut self, service: impl Into<Name>) -> Self {
         self.service = Some(service.into());
         self
     }
 
     /// The area of the service the action belongs to ([`Event::domain`]). Required, not empty.
-    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+    pub fn domain(mut self, domain: impl Into<Name>) -> Self {
         self.domain = Some(domain.into());
         self
     }
 
     /// What was done ([`Event::action`]). Required, not empty.
-    pub fn action(mut self, action: impl Into<String>) -> Self {
+    pub fn action(mut self, action: impl Into<Name>) -> Self {
         self.action = Some(action.into());
         self
     }
@@ -127,7 +127,7 @@ impl EventBuilder {
     }
 
     /// The quantity the event measures and its unit: 3 `commits` ([`Event::value`], [`Event::value_unit`]).
-    pub fn value(mut self, value: i64, unit: impl Into<String>) -> Self {
+    pub fn value(mut self, value: i64, unit: impl Into<Name>) -> Self {
         self.value = Some(value);
         self.value_unit = Some(unit.into());
         self
@@ -219,10 +219,10 @@ impl EventBuilder {
     }
 }
 
-fn required_text(text: Option<String>, field: &'static str) -> Result<String, EventBuildError> {
+fn required_text<T: AsRef<str>>(text: Option<T>, field: &'static str) -> Result<T, EventBuildError> {
     match text {
         None => Err(EventBuildError::Missing { field }),
-        Some(text) if text.is_empty() => Err(EventBuildError::Empty { field }),
+        Some(text) if text.as_ref().is_empty() => Err(EventBuildError::Empty { field }),
         Some(text) => Ok(text),
     }
 }

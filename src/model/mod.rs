@@ -16,12 +16,14 @@
 //! objects by key and events by their [`Event::source_id`], both scoped to one integration.
 
 mod builder;
+mod name;
 mod time;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use builder::{EventBuildError, EventBuilder};
+pub use name::Name;
 pub(crate) use time::option as time_option;
 pub use time::{format_time, is_storable_time};
 
@@ -41,11 +43,11 @@ pub struct Event {
     #[serde(with = "time")]
     pub time: DateTime<Utc>,
     /// The plugin identifier of the service that reported it: `github`, `slack`.
-    pub service: String,
+    pub service: Name,
     /// What area of the service the action belongs to: `repository`, `pull_request`, `message`, ...
-    pub domain: String,
+    pub domain: Name,
     /// What was done, in the provider's words where it has them: `push`, `opened`, `sent`, `added`, ...
-    pub action: String,
+    pub action: Name,
     /// A quantity measured by the event, if any (the number of commits in a push). See
     /// [`value_multiplier`](Self::value_multiplier).
     #[serde(default)]
@@ -55,7 +57,7 @@ pub struct Event {
     pub value_multiplier: i64,
     /// The unit of [`value`](Self::value): `commits`, `bytes`, ...
     #[serde(default)]
-    pub value_unit: Option<String>,
+    pub value_unit: Option<Name>,
     /// Who did it.
     pub actor: Object,
     /// Details about the actor that belong to this event rather than to the actor object.
@@ -85,10 +87,10 @@ pub struct Object {
     /// provider's id for the object, never its title.
     pub key: String,
     /// The provider-independent kind: `user`, `repository`, `pull_request`, `issue`, `message`, `file`, ...
-    pub concept: String,
+    pub concept: Name,
     /// The provider-specific kind: `github_user`, `github_repository`, `slack_message`, ...
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Name,
     /// A short human-readable name: a login, `owner/name`, a pull request title. May change over time.
     #[serde(default)]
     pub title: Option<String>,
@@ -139,7 +141,7 @@ pub struct Block {
     pub value_multiplier: i64,
     /// The unit of [`value`](Self::value).
     #[serde(default)]
-    pub value_unit: Option<String>,
+    pub value_unit: Option<Name>,
     /// A vector embedding, for hosts that compute one. Converters never fill it.
     #[serde(default)]
     pub embeddings: Option<Vec<f32>>,
@@ -161,9 +163,9 @@ impl Event {
     pub(crate) fn new(
         source_id: impl Into<String>,
         time: DateTime<Utc>,
-        service: impl Into<String>,
-        domain: impl Into<String>,
-        action: impl Into<String>,
+        service: impl Into<Name>,
+        domain: impl Into<Name>,
+        action: impl Into<Name>,
         actor: Object,
         target: Object,
     ) -> Self {
@@ -189,7 +191,7 @@ impl Event {
 
 impl Object {
     /// An object with its identity and kinds; everything else starts empty.
-    pub fn new(key: impl Into<String>, concept: impl Into<String>, kind: impl Into<String>) -> Self {
+    pub fn new(key: impl Into<String>, concept: impl Into<Name>, kind: impl Into<Name>) -> Self {
         Self {
             key: key.into(),
             concept: concept.into(),
@@ -250,7 +252,7 @@ impl Block {
     /// The block with the quantity it measures and its unit ([`value`](Self::value),
     /// [`value_unit`](Self::value_unit)).
     #[must_use]
-    pub fn with_value(mut self, value: i64, unit: impl Into<String>) -> Self {
+    pub fn with_value(mut self, value: i64, unit: impl Into<Name>) -> Self {
         self.value = Some(value);
         self.value_unit = Some(unit.into());
         self

@@ -307,7 +307,7 @@ impl UntitledQuery {
     pub fn matches(&self, integration_id: &str, object: &Object) -> bool {
         integration_id == self.integration_id
             && object.title.is_none()
-            && self.kinds.contains(&object.kind)
+            && self.kinds.iter().any(|kind| *kind == object.kind)
             && self
                 .after_key
                 .as_deref()

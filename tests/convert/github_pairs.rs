@@ -40,8 +40,8 @@ fn webhook_name(events_api_type: &str) -> &'static str {
 /// What must agree between the two paths.
 fn identity(event: &Event) -> (String, String, String, String) {
     (
-        event.domain.clone(),
-        event.action.clone(),
+        event.domain.to_string(),
+        event.action.to_string(),
         event.actor.key.clone(),
         event.target.key.clone(),
     )

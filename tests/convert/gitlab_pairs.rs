@@ -13,8 +13,8 @@ use spark_integrations::model::Event;
 /// What must agree between the two paths.
 fn identity(event: &Event) -> (String, String, String, String) {
     (
-        event.domain.clone(),
-        event.action.clone(),
+        event.domain.to_string(),
+        event.action.to_string(),
         event.actor.key.clone(),
         event.target.key.clone(),
     )

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::json_tree::{Step, mutate, paths};
 use spark_integrations::convert::{Conversion, ConvertContext, Converter, Payload};
-use spark_integrations::model::{Block, Event, Metadata, Object};
+use spark_integrations::model::{Block, Event, Metadata, Name, Object};
 use spark_integrations::providers::github::GithubConverter;
 use spark_integrations::providers::slack::SlackConverter;
 
@@ -338,7 +338,7 @@ fn arbitrary_block() -> impl Strategy<Value = Block> {
                 block.media_url = media_url;
                 block.value = value;
                 block.value_multiplier = value_multiplier;
-                block.value_unit = value_unit;
+                block.value_unit = value_unit.map(Name::from);
                 block.embeddings = embeddings;
                 block
             },
@@ -384,7 +384,7 @@ fn arbitrary_event() -> impl Strategy<Value = Event> {
                 // Any multiplier, even one the builder refuses: the JSON must round-trip whatever it holds.
                 event.value = value;
                 event.value_multiplier = value_multiplier;
-                event.value_unit = value_unit;
+                event.value_unit = value_unit.map(Name::from);
                 event.actor_metadata = actor_metadata;
                 event.target_metadata = target_metadata;
                 event.event_metadata = event_metadata;

@@ -98,7 +98,7 @@ impl FakeSlack {
     }
 }
 
-fn object(kind: &str, id: &str) -> Object {
+fn object(kind: &'static str, id: &str) -> Object {
     let concept = kind.trim_start_matches("slack_");
     let mut object = Object::new(format!("slack:T1:{concept}:{id}"), concept, kind);
     object.metadata.insert("team".into(), json!("T1"));

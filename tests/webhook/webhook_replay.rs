@@ -57,7 +57,7 @@ fn stored(store: &MemoryStore) -> Vec<(String, String)> {
         .events;
     events
         .into_iter()
-        .map(|stored| (stored.event.domain, stored.event.action))
+        .map(|stored| (stored.event.domain.into_string(), stored.event.action.into_string()))
         .collect()
 }
 

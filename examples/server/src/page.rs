@@ -240,7 +240,7 @@ impl Timeline {
                 let event = &stored.event;
                 *timeline
                     .counts
-                    .entry((event.time.date_naive(), event.service.clone()))
+                    .entry((event.time.date_naive(), event.service.to_string()))
                     .or_default() += 1;
                 let actor = actors
                     .entry(event.actor.key.clone())
@@ -862,7 +862,7 @@ mod tests {
         assert_eq!(escape("plain"), "plain");
     }
 
-    fn event(domain: &str, action: &str, target: Object) -> Event {
+    fn event(domain: &'static str, action: &'static str, target: Object) -> Event {
         let mut actor = Object::new("x:user:1", "user", "x_user");
         actor.title = Some("Ada".into());
         let time = Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap();

@@ -184,18 +184,18 @@ fn comment_block(id: Option<u64>, time: Option<DateTime<Utc>>, body: Option<&Str
 }
 
 /// An empty block counting `value` `unit`.
-fn counted_block(value: i64, unit: &str) -> Block {
+fn counted_block(value: i64, unit: &'static str) -> Block {
     Block {
         value: Some(value),
-        value_unit: Some(unit.to_owned()),
+        value_unit: Some(unit.into()),
         ..Block::default()
     }
 }
 
 /// The event counting `value` `unit` (see the table in the module docs).
-fn counted(mut event: Event, value: i64, unit: &str) -> Event {
+fn counted(mut event: Event, value: i64, unit: &'static str) -> Event {
     event.value = Some(value);
-    event.value_unit = Some(unit.to_owned());
+    event.value_unit = Some(unit.into());
     event
 }
 
@@ -230,7 +230,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
     let repository = || repo_object(&repo, repository_key.clone());
     let full_name = repo_full_name(&repo);
     let actor = user_object(&actor);
-    let event = |domain: &str, action: String, target: Object| {
+    let event = |domain: &'static str, action: String, target: Object| {
         Event::new(source_id, time, SERVICE, domain, action, actor, target)
     };
     let mut event = match activity {
@@ -246,7 +246,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             let commits = push.commits.unwrap_or_default();
             event.value = value.and_then(|value| i64::try_from(value).ok());
             // The unit even when the count is unknown: a push always counts commits.
-            event.value_unit = Some("commits".to_owned());
+            event.value_unit = Some("commits".into());
             event.blocks = commits
                 .iter()
                 .map(|commit| {
@@ -448,7 +448,7 @@ pub(crate) fn build(activity: Activity<'_>, common: Common<'_>) -> Result<Event,
             };
             let mut event = event("wiki", action, target);
             event.value = i64::try_from(pages.len()).ok();
-            event.value_unit = Some("pages".to_owned());
+            event.value_unit = Some("pages".into());
             event.blocks = pages
                 .iter()
                 .map(|page| Block {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::SERVICE;
 use super::instance::Instance;
 use super::json::Obj;
-use crate::model::{Block, Event, Object};
+use crate::model::{Block, Event, Name, Object};
 
 /// Builds keys and objects of one instance.
 #[derive(Debug, Clone, Copy)]
@@ -56,11 +56,11 @@ pub(super) fn short_ref(full: &str) -> &str {
 
 impl Build<'_> {
     /// `gitlab:{instance}:{concept}:{id}`.
-    pub(super) fn key(&self, concept: &str, id: impl std::fmt::Display) -> String {
+    pub(super) fn key(&self, concept: &'static str, id: impl std::fmt::Display) -> String {
         format!("{SERVICE}:{}:{concept}:{id}", self.instance.name())
     }
 
-    fn object(&self, concept: &str, id: impl std::fmt::Display) -> Object {
+    fn object(&self, concept: &'static str, id: impl std::fmt::Display) -> Object {
         Object::new(self.key(concept, id), concept, format!("{SERVICE}_{concept}"))
     }
 
@@ -126,7 +126,7 @@ impl Build<'_> {
     }
 
     /// A work item (issue or merge request) by its global id; `attributes` is what a webhook says about it.
-    pub(super) fn work_item(&self, concept: &str, id: u64, attributes: Option<Obj<'_>>) -> Object {
+    pub(super) fn work_item(&self, concept: &'static str, id: u64, attributes: Option<Obj<'_>>) -> Object {
         let mut object = self.object(concept, id);
         object.metadata.insert("id".into(), id.into());
         if let Some(attributes) = attributes {
@@ -168,7 +168,7 @@ impl Build<'_> {
     }
 
     /// Any other object kept by its numeric id (release, pipeline, deployment).
-    pub(super) fn by_id(&self, concept: &str, id: u64) -> Object {
+    pub(super) fn by_id(&self, concept: &'static str, id: u64) -> Object {
         let mut object = self.object(concept, id);
         object.metadata.insert("id".into(), id.into());
         object
@@ -180,16 +180,16 @@ impl Build<'_> {
         &self,
         source_id: String,
         time: DateTime<Utc>,
-        domain: &str,
-        action: &str,
+        domain: &'static str,
+        action: impl Into<Name>,
         actor: Object,
         target: Object,
         value: i64,
-        unit: &str,
+        unit: &'static str,
     ) -> Event {
         let mut event = Event::new(source_id, time, SERVICE, domain, action, actor, target);
         event.value = Some(value);
-        event.value_unit = Some(unit.to_owned());
+        event.value_unit = Some(unit.into());
         event
             .event_metadata
             .insert("instance".into(), self.instance.name().into());
@@ -221,7 +221,7 @@ pub(super) fn commit_block(commit: Obj<'_>) -> Block {
         content: commit.string("message"),
         url: commit.string("url"),
         value: Some(1),
-        value_unit: Some("commit".to_owned()),
+        value_unit: Some("commit".into()),
         ..Block::default()
     }
 }

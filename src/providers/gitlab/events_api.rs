@@ -167,7 +167,7 @@ pub(super) fn convert(build: Build<'_>, body: &[u8], context: &ConvertContext) -
         ("joined" | "left", _) => ("member", action_name, project(), 1, "member"),
         _ => return Ok(skip(action_name, target_type)),
     };
-    let mut event = build.event(source_id, time, domain, action, actor, target, value, unit);
+    let mut event = build.event(source_id, time, domain, action.to_owned(), actor, target, value, unit);
     event
         .event_metadata
         .insert("project".into(), build.key("project", project_id).into());

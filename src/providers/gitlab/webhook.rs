@@ -322,7 +322,7 @@ impl Webhook<'_> {
     }
 
     /// A merge request or issue event: the target is the work item by its global id.
-    fn work_item(&self, concept: &str) -> Result<Outcome, ConvertError> {
+    fn work_item(&self, concept: &'static str) -> Result<Outcome, ConvertError> {
         let attributes = self.root.req_obj("object_attributes", "object_attributes")?;
         let id = attributes.req_u64("id")?;
         let action_name = attributes.str("action");
@@ -532,7 +532,7 @@ impl Webhook<'_> {
             self.source_id.clone(),
             time,
             "pipeline",
-            status_action(status),
+            status_action(status).to_owned(),
             actor,
             target,
             1,
@@ -560,7 +560,7 @@ impl Webhook<'_> {
             self.source_id.clone(),
             time,
             "deployment",
-            status_action(status),
+            status_action(status).to_owned(),
             actor,
             target,
             1,

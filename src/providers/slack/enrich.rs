@@ -81,7 +81,7 @@ enum Lookup {
 
 impl Lookup {
     fn of(object: &Object) -> Result<(Self, &str), EnrichError> {
-        let lookup = match object.kind.as_str() {
+        let lookup = match object.kind.as_ref() {
             "slack_user" => Self::User,
             "slack_channel" => Self::Channel,
             _ => {

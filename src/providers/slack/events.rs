@@ -182,7 +182,7 @@ fn message(callback: &Callback<'_>, event: &Inner<'_>) -> Conversion {
 }
 
 /// `reaction_added` / `reaction_removed`: the target is the reacted item.
-fn reaction(callback: &Callback<'_>, event: &Inner<'_>, action: &str) -> Conversion {
+fn reaction(callback: &Callback<'_>, event: &Inner<'_>, action: &'static str) -> Conversion {
     let actor = first_user(callback, [&event.user]).unwrap_or_else(|| workspace(callback));
     let item = event.item.get();
     let item_kind = item.and_then(|item| item.kind.text());
@@ -213,7 +213,7 @@ const ONE_MESSAGE: Count = (1, "message");
 
 fn converted(
     callback: &Callback<'_>,
-    domain_action: (&str, &str),
+    domain_action: (&'static str, &'static str),
     actor: Object,
     target: Object,
     metadata: Metadata,
@@ -224,7 +224,7 @@ fn converted(
 
 fn event_of(
     callback: &Callback<'_>,
-    (domain, action): (&str, &str),
+    (domain, action): (&'static str, &'static str),
     actor: Object,
     target: Object,
     metadata: Metadata,
@@ -233,7 +233,7 @@ fn event_of(
     let mut event = Event::new(callback.event_id, callback.time, SERVICE, domain, action, actor, target);
     event.event_metadata = metadata;
     event.value = Some(value);
-    event.value_unit = Some(unit.to_owned());
+    event.value_unit = Some(unit.into());
     event
 }
 
@@ -243,7 +243,7 @@ fn file_size(file: Option<&File<'_>>) -> Option<i64> {
 }
 
 /// An object keyed in the workspace, with the workspace's id in its metadata as `team`.
-fn scoped_object(callback: &Callback<'_>, key: String, concept: &str, kind: &str) -> Object {
+fn scoped_object(callback: &Callback<'_>, key: String, concept: &'static str, kind: &'static str) -> Object {
     let mut object = Object::new(key, concept, kind);
     object.metadata.insert("team".to_owned(), Value::from(callback.team));
     object
@@ -365,7 +365,7 @@ fn file_block(file: &File<'_>) -> Block {
         url: file.permalink.text().map(str::to_owned),
         media_url: file.url_private.text().map(str::to_owned),
         value: Some(value),
-        value_unit: Some(unit.to_owned()),
+        value_unit: Some(unit.into()),
         ..Block::default()
     }
 }

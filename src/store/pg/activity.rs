@@ -8,7 +8,7 @@ use postgres::types::Json;
 
 use super::{PostgresError, PostgresStore, Statements, column};
 use crate::convert::Conversion;
-use crate::model::{Block, Event, Metadata, Object};
+use crate::model::{Block, Event, Metadata, Name, Object};
 use crate::store::database::ListingRows;
 use crate::store::{
     ActivityStore, ActivityTransaction, EventListing, EventQuery, IngestReport, ObjectChange, StoredEvent,
@@ -159,8 +159,8 @@ impl PostgresTransaction<'_> {
                 &[
                     &integration_id,
                     &key,
-                    &object.concept,
-                    &object.kind,
+                    &object.concept.as_str(),
+                    &object.kind.as_str(),
                     &object.title,
                     &object.content,
                     &Json(&object.metadata),
@@ -269,12 +269,12 @@ impl ActivityTransaction for PostgresTransaction<'_> {
                 &integration_id,
                 &event.source_id,
                 &event.time,
-                &event.service,
-                &event.domain,
-                &event.action,
+                &event.service.as_str(),
+                &event.domain.as_str(),
+                &event.action.as_str(),
                 &event.value,
                 &event.value_multiplier,
-                &event.value_unit,
+                &event.value_unit.as_deref(),
                 &actor_id,
                 &Json(&event.actor_metadata),
                 &target_id,
@@ -318,12 +318,12 @@ impl ActivityTransaction for PostgresTransaction<'_> {
             &[
                 &id,
                 &event.time,
-                &event.service,
-                &event.domain,
-                &event.action,
+                &event.service.as_str(),
+                &event.domain.as_str(),
+                &event.action.as_str(),
                 &event.value,
                 &event.value_multiplier,
-                &event.value_unit,
+                &event.value_unit.as_deref(),
                 &actor_id,
                 &Json(&event.actor_metadata),
                 &target_id,
@@ -379,7 +379,7 @@ impl ActivityTransaction for PostgresTransaction<'_> {
                     &block.media_url,
                     &block.value,
                     &block.value_multiplier,
-                    &block.value_unit,
+                    &block.value_unit.as_deref(),
                     &block.embeddings,
                 ],
             )?;
@@ -415,7 +415,7 @@ fn read_event(row: &Row) -> Result<(i64, StoredEvent), PostgresError> {
     );
     event.value = column(row, 7)?;
     event.value_multiplier = column(row, 8)?;
-    event.value_unit = column(row, 9)?;
+    event.value_unit = column::<Option<String>>(row, 9)?.map(Name::from);
     event.actor_metadata = column::<Json<Metadata>>(row, 10)?.0;
     event.target_metadata = column::<Json<Metadata>>(row, 11)?.0;
     event.event_metadata = column::<Json<Metadata>>(row, 12)?.0;
@@ -437,7 +437,7 @@ fn read_block(row: &Row) -> Result<Block, PostgresError> {
         media_url: column(row, 5)?,
         value: column(row, 6)?,
         value_multiplier: column(row, 7)?,
-        value_unit: column(row, 8)?,
+        value_unit: column::<Option<String>>(row, 8)?.map(Name::from),
         embeddings: column(row, 9)?,
     })
 }

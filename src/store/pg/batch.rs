@@ -181,8 +181,8 @@ fn write_objects(
         .collect();
     let integration_ids: Vec<&str> = objects.iter().map(|(key, _)| key.0.as_str()).collect();
     let keys: Vec<&str> = objects.iter().map(|(key, _)| key.1.as_str()).collect();
-    let concepts: Vec<&str> = objects.iter().map(|(_, object)| object.concept.as_str()).collect();
-    let kinds: Vec<&str> = objects.iter().map(|(_, object)| object.kind.as_str()).collect();
+    let concepts: Vec<&str> = objects.iter().map(|(_, object)| object.concept.as_ref()).collect();
+    let kinds: Vec<&str> = objects.iter().map(|(_, object)| object.kind.as_ref()).collect();
     let titles: Vec<Option<&str>> = objects.iter().map(|(_, object)| object.title.as_deref()).collect();
     let contents: Vec<Option<&str>> = objects.iter().map(|(_, object)| object.content.as_deref()).collect();
     let metadata: Vec<Json<&Metadata>> = objects.iter().map(|(_, object)| Json(&object.metadata)).collect();
@@ -256,9 +256,9 @@ fn insert_events(
     let integration_ids: Vec<&str> = chosen.iter().map(|(integration_id, _)| *integration_id).collect();
     let source_ids: Vec<&str> = chosen.iter().map(|(_, event)| event.source_id.as_str()).collect();
     let times: Vec<DateTime<Utc>> = chosen.iter().map(|(_, event)| event.time).collect();
-    let services: Vec<&str> = chosen.iter().map(|(_, event)| event.service.as_str()).collect();
-    let domains: Vec<&str> = chosen.iter().map(|(_, event)| event.domain.as_str()).collect();
-    let actions: Vec<&str> = chosen.iter().map(|(_, event)| event.action.as_str()).collect();
+    let services: Vec<&str> = chosen.iter().map(|(_, event)| event.service.as_ref()).collect();
+    let domains: Vec<&str> = chosen.iter().map(|(_, event)| event.domain.as_ref()).collect();
+    let actions: Vec<&str> = chosen.iter().map(|(_, event)| event.action.as_ref()).collect();
     let values: Vec<Option<i64>> = chosen.iter().map(|(_, event)| event.value).collect();
     let multipliers: Vec<i64> = chosen.iter().map(|(_, event)| event.value_multiplier).collect();
     let units: Vec<Option<&str>> = chosen.iter().map(|(_, event)| event.value_unit.as_deref()).collect();

@@ -25,7 +25,7 @@ use super::database::ListingRows;
 use super::{
     ActivityStore, ActivityTransaction, EventListing, EventQuery, ObjectChange, StoredEvent, UntitledQuery, keep_name,
 };
-use crate::model::{Block, Event, Metadata, Object};
+use crate::model::{Block, Event, Metadata, Name, Object};
 
 /// What goes wrong in [`SqliteStore`]: a [`DatabaseError`](super::DatabaseError) around rusqlite's error.
 pub type SqliteError = super::DatabaseError<rusqlite::Error>;
@@ -354,8 +354,8 @@ impl ActivityTransaction for SqliteTransaction<'_> {
             .execute(params![
                 integration_id,
                 object.key,
-                object.concept,
-                object.kind,
+                object.concept.as_str(),
+                object.kind.as_str(),
                 object.title,
                 object.content,
                 columns.metadata,
@@ -388,12 +388,12 @@ impl ActivityTransaction for SqliteTransaction<'_> {
                 integration_id,
                 event.source_id,
                 write_time(&event.time),
-                event.service,
-                event.domain,
-                event.action,
+                event.service.as_str(),
+                event.domain.as_str(),
+                event.action.as_str(),
                 event.value,
                 event.value_multiplier,
-                event.value_unit,
+                event.value_unit.as_deref(),
                 event.actor.key,
                 write_json(&event.actor_metadata)?,
                 event.target.key,
@@ -443,12 +443,12 @@ impl ActivityTransaction for SqliteTransaction<'_> {
             .execute(params![
                 id,
                 write_time(&event.time),
-                event.service,
-                event.domain,
-                event.action,
+                event.service.as_str(),
+                event.domain.as_str(),
+                event.action.as_str(),
                 event.value,
                 event.value_multiplier,
-                event.value_unit,
+                event.value_unit.as_deref(),
                 integration_id,
                 event.actor.key,
                 write_json(&event.actor_metadata)?,
@@ -497,7 +497,7 @@ impl ActivityTransaction for SqliteTransaction<'_> {
                 block.media_url,
                 block.value,
                 block.value_multiplier,
-                block.value_unit,
+                block.value_unit.as_deref(),
                 block.embeddings.as_ref().map(write_json).transpose()?,
             ])?;
         }
@@ -539,7 +539,7 @@ fn read_event(row: &Row<'_>) -> Result<(i64, StoredEvent), SqliteError> {
     );
     event.value = row.get(7)?;
     event.value_multiplier = row.get(8)?;
-    event.value_unit = row.get(9)?;
+    event.value_unit = row.get::<_, Option<String>>(9)?.map(Name::from);
     event.actor_metadata = read_json(&row.get::<_, String>(10)?, "events.actor_metadata")?;
     event.target_metadata = read_json(&row.get::<_, String>(11)?, "events.target_metadata")?;
     event.event_metadata = read_json(&row.get::<_, String>(12)?, "events.event_metadata")?;
@@ -564,7 +564,7 @@ fn read_block(row: &Row<'_>) -> Result<Block, SqliteError> {
         media_url: row.get(4)?,
         value: row.get(5)?,
         value_multiplier: row.get(6)?,
-        value_unit: row.get(7)?,
+        value_unit: row.get::<_, Option<String>>(7)?.map(Name::from),
         embeddings: read_optional_json(row.get(8)?, "blocks.embeddings")?,
     })
 }

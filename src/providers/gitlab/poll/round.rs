@@ -241,9 +241,9 @@ impl GitlabPollRound {
             // With kinds configured, only events of those kinds are kept (and failures, to be seen); skips are not.
             let kept = self.poller.kinds.is_empty()
                 || match &conversion {
-                    Ok(Conversion::Converted(events)) => {
-                        events.iter().any(|event| self.poller.kinds.contains(&event.domain))
-                    }
+                    Ok(Conversion::Converted(events)) => events
+                        .iter()
+                        .any(|event| self.poller.kinds.contains(event.domain.as_ref())),
                     Ok(_) => false,
                     Err(_) => true,
                 };
