@@ -278,7 +278,7 @@ fn strip_position(error: &serde_json::Error) -> String {
 /// assert!(matches!(error, ConvertError::InvalidField { path, .. } if path == "actor.login"));
 /// ```
 pub fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ConvertError> {
-    let fast = match std::str::from_utf8(body) {
+    let fast = match simdutf8::basic::from_utf8(body) {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(body),
     };
