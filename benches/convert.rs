@@ -13,7 +13,8 @@
 //!
 //! Two more variants give the push webhook's floor, what any conversion of it costs: `push_hash`, the SHA-256 of the
 //! body (its events' `source_id`), and `push_scan`, a validating scan of the body that builds nothing
-//! (`serde::de::IgnoredAny`). They are printed below the table as ratios to `push_value`, like the converter's.
+//! (`serde::de::IgnoredAny`). They are printed below the table as ratios to `push_value`, like the converter's, and
+//! so is the converter's own work: per round, its time minus the hash's, over the `Value` parse's.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -283,6 +284,24 @@ fn main() {
         push_us("push_scan"),
         rounds.median_time_ratio("push_scan", "push_value"),
     );
+    println!(
+        "push without its hash: convert - sha256 {:.2} us (ratio {:.3})",
+        push_us("push_convert") - push_us("push_hash"),
+        without_hash(&rounds),
+    );
+}
+
+/// The median over rounds of (the push conversion's time minus the push hash's) over the push `Value` parse's, all
+/// three from the same round: the converter's own work beside the hash it includes.
+fn without_hash(rounds: &Rounds) -> f64 {
+    let ratios = rounds
+        .times("push_convert")
+        .iter()
+        .zip(rounds.times("push_hash"))
+        .zip(rounds.times("push_value"))
+        .map(|((convert, hash), value)| (convert - hash) / value)
+        .collect();
+    harness::median(ratios)
 }
 
 /// Runs `run` `times` times, summing its results.

@@ -278,9 +278,9 @@ fn strip_position(error: &serde_json::Error) -> String {
 /// assert!(matches!(error, ConvertError::InvalidField { path, .. } if path == "actor.login"));
 /// ```
 pub fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ConvertError> {
-    let fast = match simdutf8::basic::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(body),
+    let fast = match as_text(body) {
+        Some(text) => serde_json::from_str(text),
+        None => serde_json::from_slice(body),
     };
     match fast {
         Ok(value) => Ok(value),
@@ -293,6 +293,12 @@ pub fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T,
             }
         }
     }
+}
+
+/// `body` as text when it is UTF-8, checked once for the whole body (with SIMD where the CPU has it): the converters
+/// then read it with `serde_json::from_str`, whose borrowed strings need no check of their own.
+pub(crate) fn as_text(body: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(body).ok()
 }
 
 /// Refuses a conversion holding a time the model does not accept ([`is_storable_time`](crate::model::is_storable_time):

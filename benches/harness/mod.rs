@@ -111,7 +111,8 @@ impl Rounds {
         median(ratios)
     }
 
-    fn times(&self, variant: &str) -> &[f64] {
+    /// The time of `variant` in each round, in round order, in seconds.
+    pub(crate) fn times(&self, variant: &str) -> &[f64] {
         let index = self
             .names
             .iter()
@@ -122,7 +123,7 @@ impl Rounds {
 }
 
 /// The median: the middle value, or the mean of the two middle values.
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
     match values.len() {

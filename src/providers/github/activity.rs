@@ -10,7 +10,7 @@ use super::wire::{
     ActionPayload, CommitCommentPayload, ForkPayload, GollumPayload, IssueCommentPayload, IssuesPayload, MemberPayload,
     PullRequestPayload, Push, ReleasePayload, Repo, ReviewCommentPayload, ReviewPayload, User,
 };
-use crate::convert::ConvertError;
+use crate::convert::{ConvertError, as_text};
 
 /// One kind of activity, whichever path it came by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,13 +90,13 @@ impl Kind {
     /// names the field as `prefix.path` (`payload.pull_request.id`; `prefix` may be empty).
     pub(crate) fn parse<'a>(self, body: &'a [u8], prefix: &str) -> Result<Activity<'a>, ConvertError> {
         // As `convert::from_slice`: UTF-8 checked once for the whole body, then read as text.
-        let fast = match std::str::from_utf8(body) {
-            Ok(text) => {
+        let fast = match as_text(body) {
+            Some(text) => {
                 let mut deserializer = serde_json::Deserializer::from_str(text);
                 self.deserialize(&mut deserializer)
                     .and_then(|activity| deserializer.end().map(|()| activity))
             }
-            Err(_) => {
+            None => {
                 let mut deserializer = serde_json::Deserializer::from_slice(body);
                 self.deserialize(&mut deserializer)
                     .and_then(|activity| deserializer.end().map(|()| activity))
