@@ -19,6 +19,8 @@ pub(super) struct Callback<'e> {
     pub(super) team: &'e str,
     /// The event's time, already resolved through the fallbacks.
     pub(super) time: DateTime<Utc>,
+    /// The `ts` text `time` was read from, if it came from one: an object with the same `ts` takes `time` as it is.
+    pub(super) time_text: Option<&'e str>,
 }
 
 /// Converts the inner event of an `event_callback` whose `type` is `kind`.
@@ -329,7 +331,11 @@ fn message_object_bare(callback: &Callback<'_>, channel: Option<&str>, ts: Optio
     }
     if let Some(ts) = ts {
         object.metadata.insert("ts".to_owned(), Value::from(ts));
-        object.time = ts::parse(&Loose::Str(Cow::Borrowed(ts)));
+        object.time = if callback.time_text == Some(ts) {
+            Some(callback.time)
+        } else {
+            ts::parse(&Loose::Str(Cow::Borrowed(ts)))
+        };
     }
     object
 }

@@ -173,7 +173,7 @@ impl Converter for SlackConverter {
     }
 }
 
-fn event_callback(envelope: &Envelope<'_>, context: &ConvertContext) -> Result<Conversion, ConvertError> {
+fn event_callback<'a>(envelope: &'a Envelope<'_>, context: &ConvertContext) -> Result<Conversion, ConvertError> {
     let event_id = envelope.event_id.id().ok_or_else(|| missing("event_id"))?;
     let team = envelope.team_id.id().ok_or_else(|| missing("team_id"))?;
     let event = envelope.event.get().ok_or_else(|| missing("event"))?;
@@ -182,19 +182,22 @@ fn event_callback(envelope: &Envelope<'_>, context: &ConvertContext) -> Result<C
     if EVENT_TYPES.contains(&kind) && !context.is_selected(EVENTS_FIELD, kind) {
         return Ok(Conversion::Skipped(SkipReason::NotSelected { kind: kind.to_owned() }));
     }
-    let time = ts::parse(&event.event_ts)
-        .or_else(|| ts::parse(&event.ts))
-        .or_else(|| {
-            envelope
+    let from_ts = |ts: &'a wire::Loose<'_>| ts::parse(ts).map(|time| (time, ts.text()));
+    let (time, time_text) = from_ts(&event.event_ts)
+        .or_else(|| from_ts(&event.ts))
+        .unwrap_or_else(|| {
+            let time = envelope
                 .event_time
                 .integer()
                 .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
-        })
-        .unwrap_or(context.received_at);
+                .unwrap_or(context.received_at);
+            (time, None)
+        });
     let callback = events::Callback {
         event_id: &event_id,
         team: &team,
         time,
+        time_text,
     };
     Ok(events::convert(&callback, kind, event))
 }
