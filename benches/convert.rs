@@ -24,6 +24,7 @@
 mod harness;
 
 use std::hint::black_box;
+use std::ops::Range;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
@@ -50,23 +51,34 @@ fn context() -> ConvertContext {
 
 struct Data {
     gharchive: Vec<u8>,
+    /// Where each non-empty line of `gharchive` is, found once before the rounds: splitting the file is neither
+    /// parsing nor converting, and a byte-by-byte split inside each variant cost about 1 µs per item in both.
+    lines: Vec<Range<usize>>,
     push: Vec<u8>,
     slack: Vec<Vec<u8>>,
 }
 
 impl Data {
     fn load() -> Self {
+        let gharchive = fixture("github-events/gharchive-2025-01-01-15.part1.jsonl");
+        let mut lines = Vec::new();
+        let mut start = 0;
+        for (end, _) in gharchive.iter().enumerate().filter(|(_, byte)| **byte == b'\n') {
+            lines.push(start..end);
+            start = end + 1;
+        }
+        lines.push(start..gharchive.len());
+        lines.retain(|line| !line.is_empty());
         Self {
-            gharchive: fixture("github-events/gharchive-2025-01-01-15.part1.jsonl"),
+            gharchive,
+            lines,
             push: fixture("github-webhooks/push.default.4.json"),
             slack: slack_envelopes(),
         }
     }
 
     fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        self.gharchive
-            .split(|byte| *byte == b'\n')
-            .filter(|line| !line.is_empty())
+        self.lines.iter().map(|line| &self.gharchive[line.clone()])
     }
 }
 
