@@ -56,11 +56,15 @@ struct Data {
     lines: Vec<Range<usize>>,
     push: Vec<u8>,
     slack: Vec<Vec<u8>>,
+    /// The same envelopes without the whitespace between tokens: the recorded files are pretty-printed (about 40 % of
+    /// their bytes are indentation), while Slack sends compact JSON.
+    slack_compact: Vec<Vec<u8>>,
 }
 
 impl Data {
     fn load() -> Self {
         let gharchive = fixture("github-events/gharchive-2025-01-01-15.part1.jsonl");
+        let slack = slack_envelopes();
         let mut lines = Vec::new();
         let mut start = 0;
         for (end, _) in gharchive.iter().enumerate().filter(|(_, byte)| **byte == b'\n') {
@@ -73,7 +77,8 @@ impl Data {
             gharchive,
             lines,
             push: fixture("github-webhooks/push.default.4.json"),
-            slack: slack_envelopes(),
+            slack_compact: slack.iter().map(|body| compact_same_value(body)).collect(),
+            slack,
         }
     }
 
@@ -150,9 +155,39 @@ fn slack_envelopes() -> Vec<Vec<u8>> {
     names.iter().map(|name| fixture(&format!("slack/{name}"))).collect()
 }
 
+/// `compact(json)`, checked to read as the same JSON value.
+fn compact_same_value(json: &[u8]) -> Vec<u8> {
+    let compacted = compact(json);
+    let value = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).expect("the fixtures are JSON");
+    assert_eq!(value(&compacted), value(json), "compacting changed a Slack envelope");
+    compacted
+}
+
+/// `json` without the whitespace between its tokens (strings are copied as they are, escapes included).
+fn compact(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        if in_string {
+            (in_string, escaped) = match (escaped, byte) {
+                (true, _) => (true, false),
+                (false, b'\\') => (true, true),
+                (false, b'"') => (false, false),
+                (false, _) => (true, false),
+            };
+        } else if byte == b'"' {
+            in_string = true;
+        } else if byte.is_ascii_whitespace() {
+            continue;
+        }
+        out.push(byte);
+    }
+    out
+}
+
 #[inline(never)]
-fn slack_value(data: &Data) -> usize {
-    data.slack
+fn slack_value(envelopes: &[Vec<u8>]) -> usize {
+    envelopes
         .iter()
         .map(|body| {
             serde_json::from_slice::<serde_json::Value>(black_box(body)).map_or(0, |value| value.is_object() as usize)
@@ -161,8 +196,8 @@ fn slack_value(data: &Data) -> usize {
 }
 
 #[inline(never)]
-fn slack_convert(data: &Data, context: &ConvertContext) -> usize {
-    data.slack
+fn slack_convert(envelopes: &[Vec<u8>], context: &ConvertContext) -> usize {
+    envelopes
         .iter()
         .map(|body| {
             let payload = Payload::Webhook {
@@ -221,11 +256,19 @@ fn main() {
         ),
         (
             "slack_value",
-            Box::new(|| _ = black_box(repeat(SLACK_REPEAT, || slack_value(data)))),
+            Box::new(|| _ = black_box(repeat(SLACK_REPEAT, || slack_value(&data.slack)))),
         ),
         (
             "slack_convert",
-            Box::new(|| _ = black_box(repeat(SLACK_REPEAT, || slack_convert(data, context)))),
+            Box::new(|| _ = black_box(repeat(SLACK_REPEAT, || slack_convert(&data.slack, context)))),
+        ),
+        (
+            "slack_compact_value",
+            Box::new(|| _ = black_box(repeat(SLACK_REPEAT, || slack_value(&data.slack_compact)))),
+        ),
+        (
+            "slack_compact_convert",
+            Box::new(|| _ = black_box(repeat(SLACK_REPEAT, || slack_convert(&data.slack_compact, context)))),
         ),
     ];
     let rounds = Rounds::run(settings, &variants);
@@ -256,6 +299,15 @@ fn main() {
             payloads: data.slack.len(),
             unit: "envelope",
             bytes: data.slack.iter().map(Vec::len).sum(),
+            repeat: SLACK_REPEAT,
+        },
+        Input {
+            name: "slack_envelopes_compact",
+            value: "slack_compact_value",
+            convert: "slack_compact_convert",
+            payloads: data.slack_compact.len(),
+            unit: "envelope",
+            bytes: data.slack_compact.iter().map(Vec::len).sum(),
             repeat: SLACK_REPEAT,
         },
     ];
