@@ -154,7 +154,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`model`] | `Event`, `Object`, `Block`: plain data with a fixed JSON shape |
+//! | [`model`] | `Event`, `Object`, `Block`: plain data with a fixed JSON shape; `Name` for their vocabulary fields |
 //! | [`Secret`] | redacted holders for secrets and tokens |
 //! | [`convert`] | the converter contract: `Payload` and `ConvertContext` in, `Conversion` or `ConvertError` out |
 //! | [`oauth`] | OAuth 2.0 authorization-code flows with PKCE: provider rules as data, start, callback, tokens, refresh, authenticated requests |

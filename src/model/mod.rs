@@ -190,7 +190,15 @@ impl Event {
 }
 
 impl Object {
-    /// An object with its identity and kinds; everything else starts empty.
+    /// An object with its identity and kinds; everything else starts empty. `concept` and `kind` are [`Name`]s: pass
+    /// string literals (held without a copy) or owned `String`s.
+    ///
+    /// ```
+    /// use spark_integrations::model::Object;
+    ///
+    /// let user = Object::new("github:user:583231", "user", "github_user");
+    /// assert_eq!((user.concept.as_str(), user.kind.as_str()), ("user", "github_user"));
+    /// ```
     pub fn new(key: impl Into<String>, concept: impl Into<Name>, kind: impl Into<Name>) -> Self {
         Self {
             key: key.into(),
