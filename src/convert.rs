@@ -261,8 +261,8 @@ fn strip_position(error: &serde_json::Error) -> String {
 ///
 /// The fast way first; only when that fails is the body parsed again with path tracking, so that the error names the
 /// field without slowing down the common case. The fast way checks once that the whole body is UTF-8 and then reads
-/// it as text, so that the strings it borrows need no check of their own; a body that is not UTF-8 is read as bytes,
-/// which finds the same errors (and reports where the bytes go wrong).
+/// it as text, so that the strings it borrows need no check of their own; a body that is not UTF-8 goes the tracking
+/// way, as bytes, which finds the same errors (and reports where the bytes go wrong).
 ///
 /// ```
 /// use serde::Deserialize;
@@ -278,21 +278,21 @@ fn strip_position(error: &serde_json::Error) -> String {
 /// assert!(matches!(error, ConvertError::InvalidField { path, .. } if path == "actor.login"));
 /// ```
 pub fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ConvertError> {
-    let fast = match as_text(body) {
-        Some(text) => serde_json::from_str(text),
-        None => serde_json::from_slice(body),
-    };
-    match fast {
-        Ok(value) => Ok(value),
-        Err(fast_error) => {
-            let mut deserializer = serde_json::Deserializer::from_slice(body);
-            match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-                Err(error) => Err(ConvertError::from_serde(error.path().to_string(), error.inner())),
-                // Unreachable in practice (the same bytes failed above); report the first error without a path.
-                Ok(_) => Err(ConvertError::from_serde(".".to_owned(), &fast_error)),
-            }
-        }
+    if let Some(text) = as_text(body)
+        && let Ok(value) = serde_json::from_str(text)
+    {
+        return Ok(value);
     }
+    // Not UTF-8 (serde_json still reads a body whose bad bytes sit only in strings it skips), or not readable: read
+    // again, tracking the path. One slow reader for both keeps a single fast one compiled per type.
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
+        .map_err(|error| ConvertError::from_serde(error.path().to_string(), error.inner()))?;
+    // What follows the value: only whitespace may (a failure the value's own path does not describe).
+    deserializer
+        .end()
+        .map_err(|error| ConvertError::from_serde(".".to_owned(), &error))?;
+    Ok(value)
 }
 
 /// `body` as text when it is UTF-8, checked once for the whole body (with SIMD where the CPU has it): the converters

@@ -269,3 +269,66 @@ fn a_pull_request_with_null_details_falls_back() {
     assert_eq!(event.actor.url, None);
     assert_eq!(event.time, received_at());
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bodies that are not UTF-8, and text after the JSON. The fast reader takes UTF-8 bodies only; every other body is
+// read by the path-tracking one, which must accept and refuse exactly what serde_json does.
+
+/// `body` with `inserted` placed right after its first `{`.
+fn with_first_field(body: &[u8], inserted: &[u8]) -> Vec<u8> {
+    let open = body.iter().position(|byte| *byte == b'{').expect("a JSON object") + 1;
+    [&body[..open], inserted, &body[open..]].concat()
+}
+
+#[test]
+fn bytes_that_are_not_utf8_in_a_field_nobody_reads_change_nothing() {
+    let item = fs::read(fixture_path("github-events/PushEvent.with-commits.json")).expect("fixture");
+    let unread = with_first_field(&item, b"\"note\":\"caf\xe9\",");
+    assert!(std::str::from_utf8(&unread).is_err());
+    assert_eq!(polled(&unread), polled(&item));
+
+    let push = fs::read(fixture_path("github-webhooks/push.default.4.json")).expect("fixture");
+    let unread = with_first_field(&push, b"\"note\":\"caf\xe9\",");
+    let (clean, dirty) = (
+        single_event(webhook("push", &push)),
+        single_event(webhook("push", &unread)),
+    );
+    // The same event, keyed by the hash of the bytes it came in.
+    assert_ne!(clean.source_id, dirty.source_id);
+    assert_eq!(
+        (clean.action, clean.target, clean.blocks),
+        (dirty.action, dirty.target, dirty.blocks)
+    );
+}
+
+#[test]
+fn bytes_that_are_not_utf8_in_a_field_that_is_read_are_a_syntax_error() {
+    let item = [
+        br#"{"id":"1","type":"WatchEvent","actor":{"id":1,"login":"oct"#.as_slice(),
+        b"\xff",
+        br#"cat"},"repo":{"id":2,"name":"a/b"},"payload":{"action":"started"},"created_at":"2025-01-01T00:00:00Z"}"#,
+    ]
+    .concat();
+    let error = polled(&item).expect_err("not UTF-8");
+    assert!(
+        matches!(&error, ConvertError::Syntax { line: 1, message, .. } if message.contains("unicode")),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn text_after_the_json_is_a_syntax_error_on_either_reader() {
+    let item = fs::read(fixture_path("github-events/WatchEvent.json")).expect("fixture");
+    for tail in [&b" x"[..], b" \xff"] {
+        let body = [item.as_slice(), tail].concat();
+        let error = polled(&body).expect_err("trailing text");
+        assert!(
+            matches!(&error, ConvertError::Syntax { message, .. } if message == "trailing characters"),
+            "{tail:?}: {error:?}"
+        );
+        let error = webhook("watch", &[br#"{"action":"started"}"#.as_slice(), tail].concat()).expect_err("trailing");
+        assert!(matches!(error, ConvertError::Syntax { .. }), "{tail:?}: {error:?}");
+    }
+    // Whitespace after the value is JSON.
+    assert_eq!(polled(&[item.as_slice(), b" \n"].concat()), polled(&item));
+}

@@ -592,3 +592,25 @@ fn event_types_the_configuration_does_not_select_are_skipped() {
         })
     );
 }
+
+#[test]
+fn bytes_that_are_not_utf8_where_nothing_reads_them_change_nothing() {
+    let body = fixture("message.json");
+    let open = body.iter().position(|byte| *byte == b'{').expect("a JSON object") + 1;
+    let unread = [&body[..open], b"\"note\":\"caf\xe9\",", &body[open..]].concat();
+    assert!(std::str::from_utf8(&unread).is_err());
+    assert_eq!(convert(&unread), convert(&body));
+    // In the message's text, which the converter reads, they are malformed JSON.
+    let marker = br#""text": ""#;
+    let at = body
+        .windows(marker.len())
+        .position(|window| window == marker)
+        .expect("a text")
+        + marker.len();
+    let broken = [&body[..at], b"\xff", &body[at..]].concat();
+    assert!(
+        matches!(convert(&broken), Err(ConvertError::Syntax { .. })),
+        "{:?}",
+        convert(&broken)
+    );
+}
