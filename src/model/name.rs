@@ -173,6 +173,24 @@ mod tests {
     }
 
     #[test]
+    fn orders_and_hashes_as_its_text_so_sets_of_names_are_searched_by_str() {
+        use std::collections::{BTreeSet, HashSet};
+        let texts = ["push", "pull_request", "", "Push", "pushed", "é"];
+        for a in texts {
+            for b in texts {
+                let owned = Name::from(b.to_owned());
+                assert_eq!(Name::from_static(a).cmp(&owned), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
+        let hashed: HashSet<Name> = texts.iter().map(|text| Name::from(text.to_string())).collect();
+        let ordered: BTreeSet<Name> = texts.iter().copied().map(Name::from).collect();
+        for text in texts {
+            assert!(hashed.contains(text) && ordered.contains(text), "{text:?}");
+        }
+        assert!(!hashed.contains("issue") && !ordered.contains("issue"));
+    }
+
+    #[test]
     fn round_trips_through_json_as_a_string() {
         let name: Name = serde_json::from_str(r#""commits""#).unwrap();
         assert_eq!(name, "commits");
