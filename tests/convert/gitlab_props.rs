@@ -1,91 +1,56 @@
 //! GitLab properties: no panic on arbitrary JSON in any position of a fixture or as a whole payload, under any event
 //! name; the same input always gives the same output; a webhook's source id depends on its body only.
 
-use std::fs;
-use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::json_tree::{mutate, paths, tree};
-use chrono::{TimeZone, Utc};
+use crate::gitlab_common::{context, fixtures as fixture_paths, webhook_event};
+use crate::json_tree::{bent, payload, scalars, tree};
 use proptest::prelude::*;
 use serde_json::Value;
-use spark_integrations::convert::{Conversion, ConvertContext, Converter, Payload};
+use spark_integrations::convert::{Conversion, Converter, Payload};
 use spark_integrations::providers::gitlab::{GitlabConverter, Instance, WEBHOOK_EVENTS};
-
-fn context() -> ConvertContext {
-    ConvertContext::new(Utc.with_ymd_and_hms(2025, 1, 1, 16, 0, 0).single().expect("valid time"))
-}
 
 fn converter() -> GitlabConverter {
     GitlabConverter::new(Instance::new("https://gitlab.example.com").expect("a base URL"))
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        ".{0,12}".prop_map(Value::from),
-        Just(Value::from("2025-01-01 00:00:00 UTC")),
-        Just(Value::from("0000000000000000000000000000000000000000")),
-        prop::sample::select(vec![
-            "push",
-            "tag_push",
-            "note",
-            "Issue",
-            "MergeRequest",
-            "Commit",
-            "open",
-            "merge"
-        ])
-        .prop_map(Value::from),
+    let kinds = [
+        "push",
+        "tag_push",
+        "note",
+        "Issue",
+        "MergeRequest",
+        "Commit",
+        "open",
+        "merge",
     ];
-    tree(leaf)
+    tree(prop_oneof![
+        6 => scalars(),
+        1 => Just(Value::from("2025-01-01 00:00:00 UTC")),
+        1 => Just(Value::from("0000000000000000000000000000000000000000")),
+        1 => prop::sample::select(kinds.to_vec()).prop_map(Value::from),
+    ])
 }
 
 /// `(X-Gitlab-Event or None for Events API items, body)` of every JSON fixture, read once.
 fn fixtures() -> &'static [(Option<String>, Value)] {
     static FIXTURES: OnceLock<Vec<(Option<String>, Value)>> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitlab");
-        let mut out = Vec::new();
-        for (folder, webhook) in [("events", false), ("webhooks", true)] {
-            let mut files: Vec<_> = fs::read_dir(root.join(folder))
-                .expect("fixture folder")
-                .map(|entry| entry.expect("entry").path())
-                .collect();
-            files.sort();
-            for path in files {
-                let name = path.file_name().expect("a name").to_string_lossy().into_owned();
-                let event = webhook.then(|| {
-                    let kind = name.split('.').next().expect("a name");
-                    kind.split('_')
-                        .map(|word| word[..1].to_uppercase() + &word[1..])
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                });
-                let body = serde_json::from_slice(&fs::read(&path).expect("readable")).expect("JSON");
-                out.push((event, body));
-            }
-        }
-        out
+        [("events", false), ("webhooks", true)]
+            .into_iter()
+            .flat_map(|(folder, webhook)| {
+                fixture_paths(folder).into_iter().map(move |path| {
+                    let body = serde_json::from_slice(&std::fs::read(&path).expect("readable")).expect("JSON");
+                    (webhook.then(|| webhook_event(&path)), body)
+                })
+            })
+            .collect()
     })
 }
 
 fn convert(event: Option<&str>, body: &[u8]) -> String {
-    let payload = match event {
-        None => Payload::Polled { body },
-        Some(event) => Payload::Webhook {
-            event: Some(event),
-            delivery_id: Some("d"),
-            body,
-        },
-    };
-    format!("{:?}", converter().convert(payload, &context()))
+    format!("{:?}", converter().convert(payload(event, body), &context()))
 }
 
 proptest! {
@@ -97,14 +62,9 @@ proptest! {
         place in any::<prop::sample::Index>(),
         with in json_value(),
     ) {
-        let all = fixtures();
-        let (event, mut body) = all[pick.index(all.len())].clone();
-        let found = paths(&body);
-        let path = found[place.index(found.len())].clone();
-        mutate(&mut body, &path, Some(with));
-        let bytes = body.to_string().into_bytes();
-        let first = convert(event.as_deref(), &bytes);
-        prop_assert_eq!(first, convert(event.as_deref(), &bytes));
+        let (event, bytes) = bent(fixtures(), pick, place, with);
+        let first = convert(event, &bytes);
+        prop_assert_eq!(first, convert(event, &bytes));
         // Without the event name too (the object_kind decides).
         let without = Payload::Webhook { event: None, delivery_id: None, body: &bytes };
         let _ = converter().convert(without, &context());

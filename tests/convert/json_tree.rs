@@ -1,8 +1,11 @@
 //! Recorded payloads bent out of shape, for the converters' property tests: JSON trees grown from given leaves, every
-//! node path of a value, and a value with the node at one path deleted or replaced.
+//! node path of a value, a value with the node at one path deleted or replaced, and a fixture bent that way at a
+//! picked place, as the payload a converter takes.
 
 use proptest::prelude::*;
+use proptest::sample::Index;
 use serde_json::Value;
+use spark_integrations::convert::Payload;
 
 /// One step down a JSON value: an object's key or an array's index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +22,23 @@ impl Step {
             Self::Index(_) => None,
         }
     }
+}
+
+/// The scalar leaves every provider's arbitrary JSON is made of: `null`, booleans, integers of both signs, finite
+/// floats and short strings, equally likely. Providers add their own leaves beside it, weighted so that each of these
+/// six stays as likely as each of theirs: `prop_oneof![6 => scalars(), 1 => ...]`.
+pub(crate) fn scalars() -> BoxedStrategy<Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+    ]
+    .boxed()
 }
 
 /// Arrays and objects up to three levels deep around `leaf`.
@@ -86,5 +106,32 @@ pub(crate) fn mutate(root: &mut Value, path: &[Step], replacement: Option<Value>
         }
         (Value::Array(items), Step::Index(index), Some(value)) => items[*index] = value,
         _ => unreachable!("paths only descend into containers"),
+    }
+}
+
+/// The fixture of `fixtures` that `pick` picks, with the node at the path `place` picks replaced by `with`, as bytes,
+/// beside its webhook event name (`None` for a polled item).
+pub(crate) fn bent(
+    fixtures: &[(Option<String>, Value)],
+    pick: Index,
+    place: Index,
+    with: Value,
+) -> (Option<&str>, Vec<u8>) {
+    let (event, body) = &fixtures[pick.index(fixtures.len())];
+    let mut body = body.clone();
+    let found = paths(&body);
+    mutate(&mut body, &found[place.index(found.len())], Some(with));
+    (event.as_deref(), body.to_string().into_bytes())
+}
+
+/// `body` as a converter takes it: a polled item without an event name, else a webhook delivery of `event`.
+pub(crate) fn payload<'a>(event: Option<&'a str>, body: &'a [u8]) -> Payload<'a> {
+    match event {
+        None => Payload::Polled { body },
+        Some(event) => Payload::Webhook {
+            event: Some(event),
+            delivery_id: Some("d"),
+            body,
+        },
     }
 }
