@@ -1110,8 +1110,9 @@ where
     assert_eq!(store.find_by_routing_secret("github", &unknown).expect("lookup"), None);
 }
 
-/// The poll state records successes and failures, and the scheduler's due list follows it, earliest first.
-pub fn the_scheduler_records_failures_and_goes_on<S: IntegrationStore>(mut store: S)
+/// Stores what the scheduling checks schedule: GitHub integrations `a`, `b` and `c` and Slack integration `s`; answers
+/// the registry that knows both plugins.
+fn scheduled_integrations<S: IntegrationStore>(store: &mut S) -> Registry
 where
     S::Error: fmt::Debug,
 {
@@ -1124,6 +1125,15 @@ where
     store
         .create_integration(&Integration::initialize(&SlackPlugin::new(), "s", "u", &[9; 32]))
         .expect("create");
+    registry
+}
+
+/// The poll state records successes and failures, and the scheduler's due list follows it, earliest first.
+pub fn the_scheduler_records_failures_and_goes_on<S: IntegrationStore>(mut store: S)
+where
+    S::Error: fmt::Debug,
+{
+    let registry = scheduled_integrations(&mut store);
     let now = at(0, 0);
     let due: Vec<String> = schedule::due(&store, &registry, now)
         .expect("due")
@@ -1263,15 +1273,7 @@ pub fn poll_leases_hand_each_integration_to_one_scheduler<S: IntegrationStore>(m
 where
     S::Error: fmt::Debug,
 {
-    let mut registry = Registry::new();
-    registry.register(GithubPlugin::new()).expect("register");
-    registry.register(SlackPlugin::new()).expect("register");
-    for (id, random) in [("a", 1), ("b", 2), ("c", 3)] {
-        store.create_integration(&github(id, random)).expect("create");
-    }
-    store
-        .create_integration(&Integration::initialize(&SlackPlugin::new(), "s", "u", &[9; 32]))
-        .expect("create");
+    let registry = scheduled_integrations(&mut store);
     let lease = Duration::seconds(60);
     let acquire = |store: &mut S, holder: &str, seconds: i64, limit: usize| -> Vec<String> {
         schedule::acquire_due(store, &registry, holder, at(seconds, 0), lease, limit)
