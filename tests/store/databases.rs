@@ -18,6 +18,15 @@ where
         .events
 }
 
+/// The source ids of the events a listing could read, in its order.
+fn listed(listing: &EventListing) -> Vec<&str> {
+    listing
+        .events
+        .iter()
+        .map(|stored| stored.event.source_id.as_str())
+        .collect()
+}
+
 /// The integration and source id of each row a listing skipped.
 fn skipped_rows(listing: &EventListing) -> Vec<(Option<&str>, Option<&str>)> {
     listing
@@ -96,12 +105,7 @@ mod postgres_schema {
         let listing = store
             .recent_events(&EventQuery::latest(10))
             .expect("the listing still works");
-        let listed: Vec<&str> = listing
-            .events
-            .iter()
-            .map(|stored| stored.event.source_id.as_str())
-            .collect();
-        assert_eq!(listed, ["good"]);
+        assert_eq!(listed(&listing), ["good"]);
         let skipped = skipped_rows(&listing);
         assert_eq!(
             skipped,
@@ -309,12 +313,7 @@ mod sqlite_file {
         let listing = store
             .recent_events(&EventQuery::latest(10))
             .expect("the listing still works");
-        let listed: Vec<&str> = listing
-            .events
-            .iter()
-            .map(|stored| stored.event.source_id.as_str())
-            .collect();
-        assert_eq!(listed, ["good", "older"], "the readable events, in order");
+        assert_eq!(listed(&listing), ["good", "older"], "the readable events, in order");
         assert_eq!(listing.events[0].event, push("good", 0, 1), "read in full");
         let skipped = skipped_rows(&listing);
         assert_eq!(
