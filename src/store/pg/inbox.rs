@@ -109,6 +109,19 @@ impl<'a> DeliveryColumns<'a> {
             origins: deliveries.iter().map(|delivery| delivery.origin.as_str()).collect(),
         }
     }
+
+    /// The columns as statement parameters, in the order `APPEND_MANY` and `KEEP_RECORDED` take them.
+    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+        [
+            &self.integration_ids,
+            &self.services,
+            &self.events,
+            &self.delivery_ids,
+            &self.received,
+            &self.bodies,
+            &self.origins,
+        ]
+    }
 }
 
 /// Keeps `deliveries` in one statement (so one commit, outside a transaction); answers their ids in order.
@@ -124,18 +137,7 @@ fn append_many(
     // One statement (so one commit, without a transaction around it) for the whole batch. The ids are drawn
     // first, by position, so that each delivery's id is known whatever order the rows are written in.
     let statement = statements.get(client, APPEND_MANY)?;
-    let rows = client.query(
-        &statement,
-        &[
-            &columns.integration_ids,
-            &columns.services,
-            &columns.events,
-            &columns.delivery_ids,
-            &columns.received,
-            &columns.bodies,
-            &columns.origins,
-        ],
-    )?;
+    let rows = client.query(&statement, &columns.params())?;
     rows.iter().map(|row| column(row, 0)).collect()
 }
 
@@ -255,23 +257,10 @@ impl InboxStore for PostgresStore {
         let next: Vec<Option<DateTime<Utc>>> = outcomes.iter().map(|outcome| outcome.next_attempt_at).collect();
         let columns = DeliveryColumns::of(deliveries);
         let statement = inner.statements.get(&mut transaction, KEEP_RECORDED)?;
-        transaction.execute(
-            &statement,
-            &[
-                &ids,
-                &columns.integration_ids,
-                &columns.services,
-                &columns.events,
-                &columns.delivery_ids,
-                &columns.received,
-                &columns.bodies,
-                &columns.origins,
-                &statuses,
-                &values,
-                &next,
-                &now,
-            ],
-        )?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&ids];
+        params.extend(columns.params());
+        params.extend([&statuses as &(dyn ToSql + Sync), &values, &next, &now]);
+        transaction.execute(&statement, &params)?;
         transaction.commit()?;
         Ok(Some((ids, reports)))
     }
