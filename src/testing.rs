@@ -57,6 +57,20 @@ where
         .events
 }
 
+/// The source ids of the events `query` lists, in its order.
+fn listed_ids<S: ActivityStore>(store: &S, query: &EventQuery) -> Vec<String>
+where
+    S::Error: fmt::Debug,
+{
+    store
+        .recent_events(query)
+        .expect("listing")
+        .events
+        .into_iter()
+        .map(|stored| stored.event.source_id)
+        .collect()
+}
+
 /// The sample data the checks store, for tests of your own beside the suite (migrations, damaged rows): times,
 /// GitHub objects and pushes, tokens, integration records and the reports `ingest` gives for them.
 pub mod sample {
@@ -262,15 +276,7 @@ where
     whole.time = at(5, 0);
     ingest(&mut store, "i1", &[late, whole, early]).expect("ingest");
     ingest(&mut store, "i2", &[push("elsewhere", 100, 0)]).expect("ingest");
-    let ids = |query: EventQuery| -> Vec<String> {
-        store
-            .recent_events(&query)
-            .expect("listing")
-            .events
-            .into_iter()
-            .map(|stored| stored.event.source_id)
-            .collect()
-    };
+    let ids = |query: EventQuery| listed_ids(&store, &query);
     assert_eq!(ids(EventQuery::latest(10)), ["elsewhere", "late", "early", "whole"]);
     assert_eq!(
         ids(EventQuery::latest(10).for_integration("i1")),
@@ -418,15 +424,7 @@ where
         &[slack_event("Ev1", 5, "U1", slack_object("slack_channel", "C1"))],
     )
     .expect("ingest");
-    let ids = |query: EventQuery| -> Vec<String> {
-        store
-            .recent_events(&query)
-            .expect("listing")
-            .events
-            .into_iter()
-            .map(|stored| stored.event.source_id)
-            .collect()
-    };
+    let ids = |query: EventQuery| listed_ids(&store, &query);
     assert_eq!(ids(EventQuery::latest(10)), ["p3", "p2", "Ev1", "p1"]);
     assert_eq!(ids(EventQuery::latest(10).for_service("slack")), ["Ev1"]);
     assert_eq!(
