@@ -1,6 +1,5 @@
 //! Helpers the GitHub test files share: fixtures, a fixed context, and the two ways to convert.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -18,16 +17,7 @@ pub(crate) fn context() -> ConvertContext {
     ConvertContext::new(received_at())
 }
 
-pub(crate) fn fixtures(folder: &str, extension: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(folder);
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .expect("fixture folder exists")
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == extension))
-        .collect();
-    files.sort();
-    files
-}
+pub(crate) use crate::fixture_files as fixtures;
 
 pub(crate) fn file_name(path: &Path) -> String {
     path.file_name().expect("a file").to_string_lossy().into_owned()

@@ -24,17 +24,9 @@ pub(crate) fn converter() -> GitlabConverter {
     GitlabConverter::new(Instance::gitlab_com())
 }
 
+/// Every `.json` file of `fixtures/gitlab/<folder>`, sorted.
 pub(crate) fn fixtures(folder: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/gitlab")
-        .join(folder);
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .expect("fixture folder exists")
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
-    files
+    crate::fixture_files(&format!("gitlab/{folder}"), "json")
 }
 
 pub(crate) fn file_name(path: &Path) -> String {

@@ -18,3 +18,17 @@ mod properties;
 mod slack;
 mod slack_enrich;
 mod slack_properties;
+
+use std::path::{Path, PathBuf};
+
+/// Every file of `fixtures/<folder>` whose name ends in `.<extension>`, sorted: what each provider's tests read.
+pub(crate) fn fixture_files(folder: &str, extension: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(folder);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("fixture folder {}: {error}", dir.display()))
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == extension))
+        .collect();
+    files.sort();
+    files
+}

@@ -1,7 +1,7 @@
 //! Helpers shared by the Slack test files: the converter with a fixed context, the fixture list, and the JSON
 //! rendering of a conversion that the snapshots hold.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
@@ -28,14 +28,7 @@ pub(crate) fn convert(body: &[u8]) -> Result<Conversion, ConvertError> {
 
 /// Every `.json` file in `fixtures/slack/`, sorted.
 pub(crate) fn fixture_paths() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/slack");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("fixtures/slack exists")
-        .map(|entry| entry.expect("readable directory entry").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "json"))
-        .collect();
-    paths.sort();
-    paths
+    crate::fixture_files("slack", "json")
 }
 
 /// The conversion as the JSON a reviewer reads: its status and the events, skip reason, challenge or error.
