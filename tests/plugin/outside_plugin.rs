@@ -145,6 +145,11 @@ fn start(
     poller.start(&context, cursor, at).expect("configured")
 }
 
+/// A first round, at `now()`, with no cursor yet.
+fn fresh_round(plugin: &dyn Plugin, configuration: &Configuration, token: Option<&AccessToken>) -> Box<dyn PollRound> {
+    start(plugin, configuration, token, PollCursor::default(), now())
+}
+
 fn ids(outcome: &PollOutcome) -> Vec<&str> {
     outcome.items.iter().map(|item| item.id.as_str()).collect()
 }
@@ -481,13 +486,7 @@ fn a_poll_pages_through_link_headers_and_converts_every_item() {
     let tokens = connect(&fake, &oauth_client(plugin.as_ref()), now());
     let configuration = configuration(plugin.as_ref(), json!({"projects": [PROJECT]}));
 
-    let round = start(
-        plugin.as_ref(),
-        &configuration,
-        Some(&tokens.access_token),
-        PollCursor::default(),
-        now(),
-    );
+    let round = fresh_round(plugin.as_ref(), &configuration, Some(&tokens.access_token));
     let (outcome, sent) = drive(round, now(), |request| fake.answer(request));
 
     let uris: Vec<_> = sent.iter().map(|sent| sent.uri.as_str()).collect();
@@ -539,7 +538,7 @@ fn the_next_round_stops_at_the_last_seen_item_and_a_quiet_one_is_not_modified() 
     let tokens = connect(&fake, &oauth_client(plugin.as_ref()), now());
     let token = Some(&tokens.access_token);
     let configuration = configuration(plugin.as_ref(), json!({"projects": [PROJECT]}));
-    let round = start(plugin.as_ref(), &configuration, token, PollCursor::default(), now());
+    let round = fresh_round(plugin.as_ref(), &configuration, token);
     let (first, _) = drive(round, now(), |request| fake.answer(request));
 
     fake.publish(activity(4, "task.created"));
@@ -579,26 +578,14 @@ fn tallys_interval_decides_the_next_poll_longer_or_shorter_and_the_default_only_
         (None, now() + DEFAULT_POLL_INTERVAL),
     ] {
         fake.set_poll_interval(interval);
-        let round = start(
-            plugin.as_ref(),
-            &configuration,
-            Some(&tokens.access_token),
-            PollCursor::default(),
-            now(),
-        );
+        let round = fresh_round(plugin.as_ref(), &configuration, Some(&tokens.access_token));
         let (outcome, _) = drive(round, now(), |request| fake.answer(request));
         assert_eq!(outcome.items.len(), 3);
         assert_eq!(outcome.next_poll_at, expected, "interval {interval:?}");
     }
 
     // An interval Tally cannot mean fails the project and leaves its cursor alone.
-    let round = start(
-        plugin.as_ref(),
-        &configuration,
-        Some(&tokens.access_token),
-        PollCursor::default(),
-        now(),
-    );
+    let round = fresh_round(plugin.as_ref(), &configuration, Some(&tokens.access_token));
     let (outcome, _) = drive(round, now(), |_| {
         response(200, &[("x-tally-poll-interval", "soon")], "[]")
     });
@@ -622,19 +609,13 @@ fn only_the_configured_activity_types_are_converted_and_a_missing_token_is_unaut
         plugin.as_ref(),
         json!({"projects": [PROJECT], "events": ["task.completed"]}),
     );
-    let round = start(
-        plugin.as_ref(),
-        &configuration,
-        Some(&tokens.access_token),
-        PollCursor::default(),
-        now(),
-    );
+    let round = fresh_round(plugin.as_ref(), &configuration, Some(&tokens.access_token));
     let (outcome, _) = drive(round, now(), |request| fake.answer(request));
     assert_eq!(ids(&outcome), ["act_3"]);
     assert_eq!((outcome.stats.fetched, outcome.stats.filtered), (3, 2));
     assert_eq!(outcome.cursor.resources[PROJECT].last_seen_id.as_deref(), Some("act_3"));
 
-    let round = start(plugin.as_ref(), &configuration, None, PollCursor::default(), now());
+    let round = fresh_round(plugin.as_ref(), &configuration, None);
     let (outcome, sent) = drive(round, now(), |request| fake.answer(request));
     assert!(sent[0].headers.get(header::AUTHORIZATION).is_none());
     assert_eq!(outcome.errors.len(), 1);
@@ -722,13 +703,7 @@ fn transport_errors_foreign_links_and_broken_pages_fail_only_their_project() {
         json!({"projects": ["apollo", "gemini", "hermes", "zeus", ""]}),
     );
     let token = AccessToken::new("tly_at_test");
-    let mut round = start(
-        plugin.as_ref(),
-        &configuration,
-        Some(&token),
-        PollCursor::default(),
-        now(),
-    );
+    let mut round = fresh_round(plugin.as_ref(), &configuration, Some(&token));
 
     // apollo: no answer at all.
     let Step::Send(_) = round.step() else { panic!("apollo") };
@@ -965,13 +940,7 @@ fn a_delivery_stored_twice_is_stored_once_and_equals_the_polled_event() {
     let fake = TallyFake::new(BASE);
     let tokens = connect(&fake, &oauth_client(plugin.as_ref()), now());
     let configuration = configuration(plugin.as_ref(), json!({"projects": [PROJECT]}));
-    let round = start(
-        plugin.as_ref(),
-        &configuration,
-        Some(&tokens.access_token),
-        PollCursor::default(),
-        now(),
-    );
+    let round = fresh_round(plugin.as_ref(), &configuration, Some(&tokens.access_token));
     let (outcome, _) = drive(round, now(), |request| fake.answer(request));
     let polled = outcome.items.iter().find(|item| item.id == "act_3").expect("polled");
     let polled_conversion = polled.conversion.as_ref().unwrap();
