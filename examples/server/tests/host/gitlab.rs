@@ -300,6 +300,22 @@ fn item(name: &str, id: Option<i64>) -> Value {
 // ---------------------------------------------------------------------------------------------------------------
 // The host.
 
+/// `domain action` of each listed event, sorted.
+fn domains_and_actions(events: &[Value]) -> Vec<String> {
+    let mut kinds: Vec<String> = events
+        .iter()
+        .map(|event| {
+            format!(
+                "{} {}",
+                event["domain"].as_str().unwrap(),
+                event["action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    kinds.sort();
+    kinds
+}
+
 /// The host, configured for GitLab at the fake, and the fake; both on a runtime of their own. The test drives them
 /// with a blocking client.
 struct Harness {
@@ -549,17 +565,7 @@ fn gitlab_polls_pages_and_refreshes_expiring_tokens_before_the_call() {
     }
     let events = harness.events(&id);
     assert_eq!(events.len(), 8);
-    let mut kinds: Vec<String> = events
-        .iter()
-        .map(|event| {
-            format!(
-                "{} {}",
-                event["domain"].as_str().unwrap(),
-                event["action"].as_str().unwrap()
-            )
-        })
-        .collect();
-    kinds.sort();
+    let kinds = domains_and_actions(&events);
     assert_eq!(
         kinds,
         [
@@ -742,17 +748,7 @@ fn gitlab_signed_and_token_webhooks_are_each_stored_once() {
     );
 
     let events = harness.events(&id);
-    let mut kinds: Vec<String> = events
-        .iter()
-        .map(|event| {
-            format!(
-                "{} {}",
-                event["domain"].as_str().unwrap(),
-                event["action"].as_str().unwrap()
-            )
-        })
-        .collect();
-    kinds.sort();
+    let kinds = domains_and_actions(&events);
     assert_eq!(kinds.len(), 3, "{kinds:?}");
     assert_eq!(kinds[2], "repository push", "{kinds:?}");
     assert!(
