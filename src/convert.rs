@@ -278,16 +278,31 @@ fn strip_position(error: &serde_json::Error) -> String {
 /// assert!(matches!(error, ConvertError::InvalidField { path, .. } if path == "actor.login"));
 /// ```
 pub fn from_slice<'de, T: serde::Deserialize<'de>>(body: &'de [u8]) -> Result<T, ConvertError> {
-    if let Some(text) = as_text(body)
-        && let Ok(value) = serde_json::from_str(text)
-    {
-        return Ok(value);
+    from_slice_seed(std::marker::PhantomData::<T>, body)
+}
+
+/// [`from_slice`] for a `seed` that says how to read the body (a payload type chosen at run time): the same fast
+/// way, and the same path-tracking way when it fails.
+pub(crate) fn from_slice_seed<'de, S>(seed: S, body: &'de [u8]) -> Result<S::Value, ConvertError>
+where
+    S: serde::de::DeserializeSeed<'de> + Copy,
+{
+    if let Some(text) = as_text(body) {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        if let Ok(value) = seed
+            .deserialize(&mut deserializer)
+            .and_then(|value| deserializer.end().map(|()| value))
+        {
+            return Ok(value);
+        }
     }
     // Not UTF-8 (serde_json still reads a body whose bad bytes sit only in strings it skips), or not readable: read
     // again, tracking the path. One slow reader for both keeps a single fast one compiled per type.
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
-        .map_err(|error| ConvertError::from_serde(error.path().to_string(), error.inner()))?;
+    let mut track = serde_path_to_error::Track::new();
+    let value = seed
+        .deserialize(serde_path_to_error::Deserializer::new(&mut deserializer, &mut track))
+        .map_err(|error| ConvertError::from_serde(track.path().to_string(), &error))?;
     // What follows the value: only whitespace may (a failure the value's own path does not describe).
     deserializer
         .end()

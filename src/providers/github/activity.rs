@@ -10,7 +10,7 @@ use super::wire::{
     ActionPayload, CommitCommentPayload, ForkPayload, GollumPayload, IssueCommentPayload, IssuesPayload, MemberPayload,
     PullRequestPayload, Push, ReleasePayload, Repo, ReviewCommentPayload, ReviewPayload, User,
 };
-use crate::convert::{ConvertError, as_text};
+use crate::convert::{ConvertError, from_slice_seed};
 
 /// One kind of activity, whichever path it came by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,29 +89,7 @@ impl Kind {
     /// Reads `body` as this kind's payload. On failure the body is read again with path tracking, and the error
     /// names the field as `prefix.path` (`payload.pull_request.id`; `prefix` may be empty).
     pub(crate) fn parse<'a>(self, body: &'a [u8], prefix: &str) -> Result<Activity<'a>, ConvertError> {
-        // As `convert::from_slice`: UTF-8 checked once for the whole body, then read as text; a body that is not
-        // UTF-8, or not readable, is read again as bytes, tracking the path.
-        if let Some(text) = as_text(body) {
-            let mut deserializer = serde_json::Deserializer::from_str(text);
-            if let Ok(activity) = self
-                .deserialize(&mut deserializer)
-                .and_then(|activity| deserializer.end().map(|()| activity))
-            {
-                return Ok(activity);
-            }
-        }
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
-        let mut track = serde_path_to_error::Track::new();
-        let tracked = self.deserialize(serde_path_to_error::Deserializer::new(&mut deserializer, &mut track));
-        let result = match tracked {
-            Err(error) => Err(ConvertError::from_serde(track.path().to_string(), &error)),
-            // What follows the payload: only whitespace may (a failure no field's path describes).
-            Ok(activity) => deserializer
-                .end()
-                .map(|()| activity)
-                .map_err(|error| ConvertError::from_serde(".".to_owned(), &error)),
-        };
-        result.map_err(|error| prefixed(error, prefix))
+        from_slice_seed(self, body).map_err(|error| prefixed(error, prefix))
     }
 }
 
